@@ -1,0 +1,26 @@
+//! The `walproof` binary's wiring: command-line parsing and dispatch to the stage crates.
+//!
+//! # Layout
+//!
+//! A tour of the workspace, one hop to wherever you need to go:
+//!
+//! - `crates/core` (`walproof-core`): the contracts every stage shares: `Lsn`, change records
+//!   and canonical values, the ledger entry and its Protobuf schema, the hash chain, and the SMT
+//!   key/leaf hashing pinned by test vectors.
+//! - `crates/source` (`walproof-source`): the decoder, pgoutput to committed transactions.
+//! - `crates/transport` (`walproof-transport`): Kafka: the single-writer ledger topic and the
+//!   Debezium-compatible topics.
+//! - `crates/committer` (`walproof-committer`): Sparse Merkle Tree roots per commit LSN, proofs.
+//! - `crates/archive` (`walproof-archive`): Parquet archives on GCS or a local directory.
+//! - `crates/validator` (`walproof-validator`): shadow replay, independent roots, attestations.
+//! - `crates/testkit` (`walproof-testkit`): a private database, slot, topic prefix and bucket
+//!   per test on the local stack.
+//! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands; each command's module
+//!   only parses arguments and calls into the crates above.
+//!
+//! Outside `crates/`: `deploy/` (the local stack and the two README commands), `tests/`
+//! (cross-process tests against the real services), `contracts/`, `connectors/`, `dashboards/`,
+//! `benches/`.
+
+pub mod cli;
+pub mod inspect;
