@@ -33,14 +33,23 @@ async fn objects_written_with_the_official_client_read_back_identically() {
         .await
         .unwrap();
     assert_eq!(written.size, small.len() as i64);
-    assert_eq!(read_all(&storage, &bucket.resource(), "public.items/part-0.txt").await, small);
+    assert_eq!(
+        read_all(&storage, &bucket.resource(), "public.items/part-0.txt").await,
+        small
+    );
 
     // Above 16 MiB the client switches to a resumable upload session.
-    let large: Bytes = (0..17 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect::<Vec<_>>().into();
+    let large: Bytes = (0..17 * 1024 * 1024)
+        .map(|i: u32| (i % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
     storage
         .write_object(bucket.resource(), "public.items/large.bin", large.clone())
         .send_buffered()
         .await
         .unwrap();
-    assert_eq!(read_all(&storage, &bucket.resource(), "public.items/large.bin").await, large);
+    assert_eq!(
+        read_all(&storage, &bucket.resource(), "public.items/large.bin").await,
+        large
+    );
 }

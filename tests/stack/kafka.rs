@@ -13,7 +13,10 @@ const RECORDS: i64 = 10;
 #[tokio::test]
 async fn idempotent_produce_group_commit_and_reading_the_last_record_work() {
     let stack = super::stack();
-    stack.require_listening("Kafka broker", &stack.kafka_brokers).await.unwrap();
+    stack
+        .require_listening("Kafka broker", &stack.kafka_brokers)
+        .await
+        .unwrap();
     let topics = TestTopics::new(&stack, "kafka");
     let topic = topics.create("events", 1).await.unwrap();
 
@@ -27,7 +30,10 @@ async fn idempotent_produce_group_commit_and_reading_the_last_record_work() {
     for i in 0..RECORDS {
         let (key, value) = (format!("k{i}"), format!("v{i}"));
         let delivered = producer
-            .send(FutureRecord::to(&topic).key(&key).payload(&value), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(&topic).key(&key).payload(&value),
+                Duration::from_secs(10),
+            )
             .await
             .map_err(|(err, _)| err)
             .unwrap();
@@ -65,16 +71,26 @@ async fn idempotent_produce_group_commit_and_reading_the_last_record_work() {
     let member = consumer(&group);
     let mut partition = TopicPartitionList::new();
     partition.add_partition(&topic, 0);
-    let committed = member.committed_offsets(partition, Duration::from_secs(10)).unwrap();
+    let committed = member
+        .committed_offsets(partition, Duration::from_secs(10))
+        .unwrap();
     let offset = committed.find_partition(&topic, 0).unwrap().offset();
     assert_eq!(offset, Offset::Offset(RECORDS));
 
     // The last record, by seeking from the high watermark (what the ledger writer's restart does).
-    let (low, high) = member.fetch_watermarks(&topic, 0, Duration::from_secs(10)).unwrap();
+    let (low, high) = member
+        .fetch_watermarks(&topic, 0, Duration::from_secs(10))
+        .unwrap();
     assert_eq!((low, high), (0, RECORDS));
-    let tail: StreamConsumer = topics.client_config().set("group.id", unique_name("tail")).create().unwrap();
+    let tail: StreamConsumer = topics
+        .client_config()
+        .set("group.id", unique_name("tail"))
+        .create()
+        .unwrap();
     let mut at_last = TopicPartitionList::new();
-    at_last.add_partition_offset(&topic, 0, Offset::Offset(high - 1)).unwrap();
+    at_last
+        .add_partition_offset(&topic, 0, Offset::Offset(high - 1))
+        .unwrap();
     tail.assign(&at_last).unwrap();
     let last = tokio::time::timeout(Duration::from_secs(20), tail.recv())
         .await

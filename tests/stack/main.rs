@@ -28,10 +28,18 @@ async fn a_service_that_is_down_fails_with_the_command_that_starts_it() {
         env_file: "/nonexistent/env".into(),
     };
     let failures = [
-        walproof_testkit::TestDatabase::create(&dead, "down").await.unwrap_err(),
-        walproof_testkit::TestBucket::create(&dead, "down").await.unwrap_err(),
-        dead.require_listening("Kafka broker", &dead.kafka_brokers).await.unwrap_err(),
-        dead.require_listening("anvil", "127.0.0.1:1").await.unwrap_err(),
+        walproof_testkit::TestDatabase::create(&dead, "down")
+            .await
+            .unwrap_err(),
+        walproof_testkit::TestBucket::create(&dead, "down")
+            .await
+            .unwrap_err(),
+        dead.require_listening("Kafka broker", &dead.kafka_brokers)
+            .await
+            .unwrap_err(),
+        dead.require_listening("anvil", "127.0.0.1:1")
+            .await
+            .unwrap_err(),
     ];
     for err in failures {
         let message = format!("{err:#}");

@@ -9,25 +9,27 @@ use walproof_testkit::stack::wait_until;
 #[tokio::test]
 async fn a_committed_insert_arrives_through_a_pgoutput_slot_and_the_ack_advances_the_slot() {
     let stack = super::stack();
-    let db = TestDatabase::create(&stack, "pg_replication").await.unwrap();
+    let db = TestDatabase::create(&stack, "pg_replication")
+        .await
+        .unwrap();
     let sql = db.connect().await.unwrap();
     let slot = db.slot_name("slot");
-    sql.batch_execute(&format!(
-        "CREATE TABLE items (id int PRIMARY KEY, label text);
-         CREATE PUBLICATION items_pub FOR TABLE items;
-         SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput');
-         INSERT INTO items VALUES (1, 'walproof-was-here');"
-    ))
-    .await
-    .unwrap();
+    // One statement per call: a multi-statement query is one transaction, and a slot cannot be
+    // created in a transaction that has written.
+    for statement in [
+        "CREATE TABLE items (id int PRIMARY KEY, label text)".to_owned(),
+        "CREATE PUBLICATION items_pub FOR TABLE items".to_owned(),
+        format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"),
+        "INSERT INTO items VALUES (1, 'walproof-was-here')".to_owned(),
+    ] {
+        sql.batch_execute(&statement).await.unwrap();
+    }
 
     let (host, port, user) = db.host_port_user();
-    let config = ReplicationConfig {
-        port,
-        tls: TlsConfig::disabled(),
-        status_interval: Duration::from_millis(200),
-        ..ReplicationConfig::new(host, user, "", db.name(), &slot, "items_pub")
-    };
+    let config = ReplicationConfig::new(host, user, "", db.name(), &slot, "items_pub")
+        .with_port(port)
+        .with_tls(TlsConfig::disabled())
+        .with_status_interval(Duration::from_millis(200));
     let mut replication = ReplicationClient::connect(config).await.unwrap();
 
     // Begin, Relation + Insert as raw pgoutput bytes, Commit.
@@ -49,10 +51,17 @@ async fn a_committed_insert_arrives_through_a_pgoutput_slot_and_the_ack_advances
         }
     }
     let (commit_lsn, end_lsn) = commit.unwrap();
-    assert_eq!(begin_lsn, Some(commit_lsn), "Begin announces the commit LSN");
+    assert_eq!(
+        begin_lsn,
+        Some(commit_lsn),
+        "Begin announces the commit LSN"
+    );
     let insert = insert.expect("an Insert message");
     let text = String::from_utf8_lossy(&insert);
-    assert!(text.contains("walproof-was-here"), "insert carries the value as text: {text:?}");
+    assert!(
+        text.contains("walproof-was-here"),
+        "insert carries the value as text: {text:?}"
+    );
 
     // Acknowledge: the slot's confirmed_flush_lsn must reach the transaction's end.
     replication.update_applied_lsn(end_lsn);
@@ -66,8 +75,12 @@ async fn a_committed_insert_arrives_through_a_pgoutput_slot_and_the_ack_advances
         let lsn: String = row.get(0);
         Ok(Lsn::parse(&lsn).map_err(|e| anyhow::anyhow!("{e}"))? >= end_lsn)
     };
-    wait_until("the slot to confirm the acknowledged LSN", Duration::from_secs(10), confirmed)
-        .await
-        .unwrap();
+    wait_until(
+        "the slot to confirm the acknowledged LSN",
+        Duration::from_secs(10),
+        confirmed,
+    )
+    .await
+    .unwrap();
     replication.shutdown().await.unwrap();
 }

@@ -33,7 +33,11 @@ impl SealedEntry {
     /// Seals `entry` after the entry whose hash is `prev_hash`.
     pub fn seal(prev_hash: Digest, entry: &LedgerEntry) -> SealedEntry {
         let entry = entry.encode();
-        SealedEntry { prev_hash, hash: link_hash(&prev_hash, &entry), entry }
+        SealedEntry {
+            prev_hash,
+            hash: link_hash(&prev_hash, &entry),
+            entry,
+        }
     }
 
     /// The `walproof.ledger.v1.Envelope` bytes of this sealed entry.
@@ -50,13 +54,20 @@ impl SealedEntry {
     /// Reads an envelope and checks that its hash matches its content. The entry itself is
     /// decoded separately with [`SealedEntry::decode_entry`].
     pub fn from_bytes(bytes: &[u8]) -> Result<SealedEntry, DecodeError> {
-        let envelope = wire::Envelope::decode(bytes)
-            .map_err(|source| DecodeError::Protobuf { message: "Envelope", source })?;
+        let envelope = wire::Envelope::decode(bytes).map_err(|source| DecodeError::Protobuf {
+            message: "Envelope",
+            source,
+        })?;
         if envelope.version != LEDGER_VERSION {
-            return Err(DecodeError::UnsupportedVersion { version: envelope.version });
+            return Err(DecodeError::UnsupportedVersion {
+                version: envelope.version,
+            });
         }
         let digest = |field, bytes: &[u8]| {
-            Digest::from_slice(bytes).ok_or(DecodeError::HashLength { field, len: bytes.len() })
+            Digest::from_slice(bytes).ok_or(DecodeError::HashLength {
+                field,
+                len: bytes.len(),
+            })
         };
         let prev_hash = digest("Envelope.prev_hash", &envelope.prev_hash)?;
         let stated = digest("Envelope.hash", &envelope.hash)?;
@@ -64,7 +75,11 @@ impl SealedEntry {
         if stated != computed {
             return Err(DecodeError::HashMismatch { stated, computed });
         }
-        Ok(SealedEntry { prev_hash, hash: stated, entry: envelope.entry })
+        Ok(SealedEntry {
+            prev_hash,
+            hash: stated,
+            entry: envelope.entry,
+        })
     }
 
     /// Decodes and validates the carried entry.
@@ -81,7 +96,9 @@ pub struct Chain {
 
 /// An entry that does not extend the chain: a gap, a reorder, or a foreign writer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("chain broken: entry {entry_hash} links to {found_prev}, but the chain's head is {expected_prev}")]
+#[error(
+    "chain broken: entry {entry_hash} links to {found_prev}, but the chain's head is {expected_prev}"
+)]
 pub struct ChainBreak {
     /// The head the entry should have linked to.
     pub expected_prev: Digest,

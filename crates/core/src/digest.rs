@@ -47,7 +47,9 @@ impl FromStr for Digest {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).map_err(|_| DigestParseError { input: s.to_owned() })?;
+        hex::decode_to_slice(s, &mut bytes).map_err(|_| DigestParseError {
+            input: s.to_owned(),
+        })?;
         Ok(Digest(bytes))
     }
 }

@@ -47,7 +47,11 @@ pub fn column_hash(type_oid: u32, value: Option<&str>) -> Digest {
 }
 
 /// The tree key of a row of a keyed table, from its key columns' text in attribute order.
-pub fn row_key<'a>(schema: &str, table: &str, key_values: impl IntoIterator<Item = &'a str>) -> Digest {
+pub fn row_key<'a>(
+    schema: &str,
+    table: &str,
+    key_values: impl IntoIterator<Item = &'a str>,
+) -> Digest {
     let mut hasher = Sha256::new();
     hasher.update(KEY_TAG);
     length_prefixed(&mut hasher, schema.as_bytes());
@@ -113,13 +117,20 @@ mod tests {
         let null = column_hash(25, None);
         assert_ne!(null, column_hash(25, Some("")));
         assert_ne!(null, column_hash(25, Some("NULL")));
-        assert_ne!(column_hash(25, Some("1")), column_hash(23, Some("1")), "type is committed");
+        assert_ne!(
+            column_hash(25, Some("1")),
+            column_hash(23, Some("1")),
+            "type is committed"
+        );
     }
 
     #[test]
     fn length_prefixes_keep_boundaries() {
         // Without length prefixes both would hash "ab" ‖ "c".
-        assert_ne!(row_key("s", "t", ["ab", "c"]), row_key("s", "t", ["a", "bc"]));
+        assert_ne!(
+            row_key("s", "t", ["ab", "c"]),
+            row_key("s", "t", ["a", "bc"])
+        );
         assert_ne!(row_key("st", "x", ["1"]), row_key("s", "tx", ["1"]));
     }
 

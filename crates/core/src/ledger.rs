@@ -60,11 +60,16 @@ impl Transaction {
             .into_iter()
             .enumerate()
             .map(|(part, changes)| {
-                let mut ids: Vec<RelationId> =
-                    changes.iter().flat_map(|c| c.op.relations().iter().copied()).collect();
+                let mut ids: Vec<RelationId> = changes
+                    .iter()
+                    .flat_map(|c| c.op.relations().iter().copied())
+                    .collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let relations = ids.iter().filter_map(|id| self.relations.get(id).cloned()).collect();
+                let relations = ids
+                    .iter()
+                    .filter_map(|id| self.relations.get(id).cloned())
+                    .collect();
                 LedgerEntry {
                     commit_lsn: self.commit_lsn,
                     part: u32::try_from(part).unwrap_or(u32::MAX),
@@ -175,7 +180,9 @@ pub enum DecodeError {
         relation: RelationId,
     },
     /// A row has a different number of values than its relation has columns.
-    #[error("change {ordinal}: row has {got} values but relation {relation} has {expected} columns")]
+    #[error(
+        "change {ordinal}: row has {got} values but relation {relation} has {expected} columns"
+    )]
     RowWidth {
         /// The change's ordinal.
         ordinal: u32,
@@ -187,7 +194,9 @@ pub enum DecodeError {
         got: usize,
     },
     /// An abandon marker that is not `part = 0, last = false`.
-    #[error("abandon marker for {commit_lsn} has part {part} and last={last}, expected part 0 and last=false")]
+    #[error(
+        "abandon marker for {commit_lsn} has part {part} and last={last}, expected part 0 and last=false"
+    )]
     AbandonShape {
         /// Its commit LSN.
         commit_lsn: Lsn,
@@ -206,8 +215,10 @@ impl LedgerEntry {
 
     /// Decodes and validates a `walproof.ledger.v1.Entry`.
     pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, DecodeError> {
-        let wire = wire::Entry::decode(bytes)
-            .map_err(|source| DecodeError::Protobuf { message: "Entry", source })?;
+        let wire = wire::Entry::decode(bytes).map_err(|source| DecodeError::Protobuf {
+            message: "Entry",
+            source,
+        })?;
         entry_from_wire(wire)
     }
 }
@@ -220,9 +231,9 @@ fn entry_to_wire(entry: &LedgerEntry) -> wire::Entry {
             relations: part.relations.iter().map(relation_to_wire).collect(),
             changes: part.changes.iter().map(change_to_wire).collect(),
         }),
-        EntryBody::Abandon { parts_written } => {
-            wire::entry::Body::Abandon(wire::Abandon { parts_written: *parts_written })
-        }
+        EntryBody::Abandon { parts_written } => wire::entry::Body::Abandon(wire::Abandon {
+            parts_written: *parts_written,
+        }),
     };
     wire::Entry {
         commit_lsn: entry.commit_lsn.as_u64(),
@@ -273,27 +284,37 @@ fn row_to_wire(row: &Row) -> wire::Row {
 }
 
 fn old_row_to_wire(old: &OldRow) -> wire::OldRow {
-    wire::OldRow { key_only: matches!(old, OldRow::Key(_)), row: Some(row_to_wire(old.row())) }
+    wire::OldRow {
+        key_only: matches!(old, OldRow::Key(_)),
+        row: Some(row_to_wire(old.row())),
+    }
 }
 
 fn change_to_wire(change: &Change) -> wire::Change {
     use wire::change::Op as W;
     let op = match &change.op {
-        Op::Insert { relation, new } => {
-            W::Insert(wire::Insert { relation: *relation, new: Some(row_to_wire(new)) })
-        }
+        Op::Insert { relation, new } => W::Insert(wire::Insert {
+            relation: *relation,
+            new: Some(row_to_wire(new)),
+        }),
         Op::Update { relation, old, new } => W::Update(wire::Update {
             relation: *relation,
             old: old.as_ref().map(old_row_to_wire),
             new: Some(row_to_wire(new)),
         }),
-        Op::Delete { relation, old } => {
-            W::Delete(wire::Delete { relation: *relation, old: Some(old_row_to_wire(old)) })
-        }
-        Op::Snapshot { relation, row } => {
-            W::Snapshot(wire::SnapshotRow { relation: *relation, row: Some(row_to_wire(row)) })
-        }
-        Op::Truncate { relations, cascade, restart_identity } => W::Truncate(wire::Truncate {
+        Op::Delete { relation, old } => W::Delete(wire::Delete {
+            relation: *relation,
+            old: Some(old_row_to_wire(old)),
+        }),
+        Op::Snapshot { relation, row } => W::Snapshot(wire::SnapshotRow {
+            relation: *relation,
+            row: Some(row_to_wire(row)),
+        }),
+        Op::Truncate {
+            relations,
+            cascade,
+            restart_identity,
+        } => W::Truncate(wire::Truncate {
             relations: relations.clone(),
             cascade: *cascade,
             restart_identity: *restart_identity,
@@ -303,12 +324,17 @@ fn change_to_wire(change: &Change) -> wire::Change {
             content: content.clone(),
         }),
     };
-    wire::Change { ordinal: change.ordinal, op: Some(op) }
+    wire::Change {
+        ordinal: change.ordinal,
+        op: Some(op),
+    }
 }
 
 fn entry_from_wire(entry: wire::Entry) -> Result<LedgerEntry, DecodeError> {
     let commit_lsn = Lsn::new(entry.commit_lsn);
-    let body = match entry.body.ok_or(DecodeError::Missing { field: "Entry.body" })? {
+    let body = match entry.body.ok_or(DecodeError::Missing {
+        field: "Entry.body",
+    })? {
         wire::entry::Body::Abandon(abandon) => {
             if entry.part != 0 || entry.last {
                 return Err(DecodeError::AbandonShape {
@@ -317,7 +343,9 @@ fn entry_from_wire(entry: wire::Entry) -> Result<LedgerEntry, DecodeError> {
                     last: entry.last,
                 });
             }
-            EntryBody::Abandon { parts_written: abandon.parts_written }
+            EntryBody::Abandon {
+                parts_written: abandon.parts_written,
+            }
         }
         wire::entry::Body::Transaction(part) => {
             let relations = part
@@ -340,7 +368,12 @@ fn entry_from_wire(entry: wire::Entry) -> Result<LedgerEntry, DecodeError> {
             })
         }
     };
-    Ok(LedgerEntry { commit_lsn, part: entry.part, last: entry.last, body })
+    Ok(LedgerEntry {
+        commit_lsn,
+        part: entry.part,
+        last: entry.last,
+        body,
+    })
 }
 
 fn relation_from_wire(relation: wire::Relation) -> Result<Relation, DecodeError> {
@@ -385,7 +418,10 @@ impl RowContext<'_> {
         self.widths
             .get(&relation)
             .copied()
-            .ok_or(DecodeError::UnknownRelation { ordinal: self.ordinal, relation })
+            .ok_or(DecodeError::UnknownRelation {
+                ordinal: self.ordinal,
+                relation,
+            })
     }
 
     fn row(
@@ -411,7 +447,9 @@ impl RowContext<'_> {
                 Some(wire::value::Kind::Text(text)) => Ok(Value::Text(text)),
                 Some(wire::value::Kind::Null(_)) => Ok(Value::Null),
                 Some(wire::value::Kind::Unchanged(_)) => Ok(Value::Unchanged),
-                None => Err(DecodeError::Missing { field: "Value.kind" }),
+                None => Err(DecodeError::Missing {
+                    field: "Value.kind",
+                }),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Row(values))
@@ -425,7 +463,11 @@ impl RowContext<'_> {
     ) -> Result<OldRow, DecodeError> {
         let old = old.ok_or(DecodeError::Missing { field })?;
         let row = self.row(relation, old.row, "OldRow.row")?;
-        Ok(if old.key_only { OldRow::Key(row) } else { OldRow::Full(row) })
+        Ok(if old.key_only {
+            OldRow::Key(row)
+        } else {
+            OldRow::Full(row)
+        })
     }
 }
 
@@ -436,8 +478,14 @@ fn change_from_wire(
     use wire::change::Op as W;
     let ordinal = change.ordinal;
     let cx = RowContext { ordinal, widths };
-    let op = match change.op.ok_or(DecodeError::Missing { field: "Change.op" })? {
-        W::Insert(i) => Op::Insert { relation: i.relation, new: cx.row(i.relation, i.new, "Insert.new")? },
+    let op = match change
+        .op
+        .ok_or(DecodeError::Missing { field: "Change.op" })?
+    {
+        W::Insert(i) => Op::Insert {
+            relation: i.relation,
+            new: cx.row(i.relation, i.new, "Insert.new")?,
+        },
         W::Update(u) => Op::Update {
             relation: u.relation,
             old: match u.old {
@@ -446,12 +494,14 @@ fn change_from_wire(
             },
             new: cx.row(u.relation, u.new, "Update.new")?,
         },
-        W::Delete(d) => {
-            Op::Delete { relation: d.relation, old: cx.old_row(d.relation, d.old, "Delete.old")? }
-        }
-        W::Snapshot(s) => {
-            Op::Snapshot { relation: s.relation, row: cx.row(s.relation, s.row, "SnapshotRow.row")? }
-        }
+        W::Delete(d) => Op::Delete {
+            relation: d.relation,
+            old: cx.old_row(d.relation, d.old, "Delete.old")?,
+        },
+        W::Snapshot(s) => Op::Snapshot {
+            relation: s.relation,
+            row: cx.row(s.relation, s.row, "SnapshotRow.row")?,
+        },
         W::Truncate(t) => {
             for relation in &t.relations {
                 cx.width(*relation)?;
@@ -462,7 +512,10 @@ fn change_from_wire(
                 restart_identity: t.restart_identity,
             }
         }
-        W::Message(m) => Op::Message { prefix: m.prefix, content: m.content },
+        W::Message(m) => Op::Message {
+            prefix: m.prefix,
+            content: m.content,
+        },
     };
     Ok(Change { ordinal, op })
 }

@@ -62,7 +62,9 @@ impl fmt::Debug for Lsn {
 
 /// Text that is not an LSN in `X/Y` form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid LSN {input:?}: expected two hex numbers of at most 8 digits as X/Y, e.g. 16/B374D848")]
+#[error(
+    "invalid LSN {input:?}: expected two hex numbers of at most 8 digits as X/Y, e.g. 16/B374D848"
+)]
 pub struct LsnParseError {
     /// The text that was given.
     pub input: String,
@@ -72,13 +74,18 @@ impl FromStr for Lsn {
     type Err = LsnParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let error = || LsnParseError { input: s.to_owned() };
+        let error = || LsnParseError {
+            input: s.to_owned(),
+        };
         let (hi, lo) = s.split_once('/').ok_or_else(error)?;
         let half = |part: &str| {
-            let valid = !part.is_empty()
-                && part.len() <= 8
-                && part.bytes().all(|b| b.is_ascii_hexdigit());
-            if valid { u32::from_str_radix(part, 16).ok() } else { None }
+            let valid =
+                !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_hexdigit());
+            if valid {
+                u32::from_str_radix(part, 16).ok()
+            } else {
+                None
+            }
         };
         let (hi, lo) = (half(hi).ok_or_else(error)?, half(lo).ok_or_else(error)?);
         Ok(Lsn((u64::from(hi) << 32) | u64::from(lo)))
@@ -102,7 +109,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text_naming_it() {
-        for bad in ["", "/", "1/", "/1", "12", "1/2/3", "g/1", "1/123456789", " 1/2", "-1/2", "+1/2"] {
+        for bad in [
+            "",
+            "/",
+            "1/",
+            "/1",
+            "12",
+            "1/2/3",
+            "g/1",
+            "1/123456789",
+            " 1/2",
+            "-1/2",
+            "+1/2",
+        ] {
             let err = bad.parse::<Lsn>().unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains(&format!("{bad:?}")));

@@ -16,7 +16,10 @@ fn sealed_chain(n: u64) -> Vec<SealedEntry> {
                 relations: Default::default(),
                 changes: vec![walproof_core::Change {
                     ordinal: 0,
-                    op: walproof_core::Op::Message { prefix: "t".into(), content: vec![i as u8] },
+                    op: walproof_core::Op::Message {
+                        prefix: "t".into(),
+                        content: vec![i as u8],
+                    },
                 }],
             };
             let sealed = SealedEntry::seal(prev, &tx.into_entries(usize::MAX)[0]);
@@ -51,8 +54,14 @@ fn an_intact_chain_is_accepted_and_round_trips() {
     let entries = sealed_chain(5);
     assert_eq!(first_rejection(&as_records(&entries)), None);
     for sealed in &entries {
-        assert_eq!(SealedEntry::from_bytes(&sealed.to_bytes()).unwrap(), *sealed);
-        assert!(matches!(sealed.decode_entry().unwrap().body, EntryBody::Transaction(_)));
+        assert_eq!(
+            SealedEntry::from_bytes(&sealed.to_bytes()).unwrap(),
+            *sealed
+        );
+        assert!(matches!(
+            sealed.decode_entry().unwrap().body,
+            EntryBody::Transaction(_)
+        ));
     }
     assert_eq!(entries[0].prev_hash, Digest::ZERO);
 }
@@ -85,7 +94,10 @@ fn a_dropped_entry_breaks_the_chain() {
     entries.remove(1);
     let (at, message) = first_rejection(&as_records(&entries)).unwrap();
     assert_eq!(at, 1);
-    assert!(message.contains(&entries[0].hash.to_string()), "names the expected head: {message}");
+    assert!(
+        message.contains(&entries[0].hash.to_string()),
+        "names the expected head: {message}"
+    );
 }
 
 #[test]
@@ -105,7 +117,10 @@ fn every_single_bit_flip_of_an_envelope_is_rejected() {
             let accepted = SealedEntry::from_bytes(&flipped)
                 .ok()
                 .filter(|sealed| Chain::genesis().extend(sealed).is_ok());
-            assert!(accepted.is_none(), "flip of bit {bit} in byte {byte} went unnoticed");
+            assert!(
+                accepted.is_none(),
+                "flip of bit {bit} in byte {byte} went unnoticed"
+            );
         }
     }
 }
@@ -128,6 +143,9 @@ fn an_unknown_version_is_refused_with_its_number() {
     let bytes = prost::Message::encode_to_vec(&envelope);
     assert_eq!(
         SealedEntry::from_bytes(&bytes).unwrap_err(),
-        DecodeError::HashLength { field: "Envelope.hash", len: 31 }
+        DecodeError::HashLength {
+            field: "Envelope.hash",
+            len: 31
+        }
     );
 }

@@ -20,28 +20,55 @@ fn users() -> Relation {
         schema: "public".into(),
         name: "users".into(),
         replica_identity: ReplicaIdentity::Default,
-        columns: vec![column("id", 23, true), column("name", 25, false), column("bio", 25, false)],
+        columns: vec![
+            column("id", 23, true),
+            column("name", 25, false),
+            column("bio", 25, false),
+        ],
     }
 }
 
 fn row(values: &[Option<&str>]) -> Row {
-    Row(values.iter().map(|v| v.map_or(Value::Null, Value::from)).collect())
+    Row(values
+        .iter()
+        .map(|v| v.map_or(Value::Null, Value::from))
+        .collect())
 }
 
 /// A transaction that uses every kind of change and value.
 fn sample_transaction() -> Transaction {
     let ops = vec![
-        Op::Insert { relation: 16384, new: row(&[Some("1"), Some("ada"), None]) },
+        Op::Insert {
+            relation: 16384,
+            new: row(&[Some("1"), Some("ada"), None]),
+        },
         Op::Update {
             relation: 16384,
             old: Some(OldRow::Key(row(&[Some("1"), None, None]))),
             new: Row(vec!["2".into(), "".into(), Value::Unchanged]),
         },
-        Op::Update { relation: 16384, old: None, new: row(&[Some("2"), Some("x"), Some("y")]) },
-        Op::Delete { relation: 16384, old: OldRow::Full(row(&[Some("2"), Some("x"), Some("y")])) },
-        Op::Snapshot { relation: 16384, row: row(&[Some("3"), Some("é✓"), None]) },
-        Op::Truncate { relations: vec![16384], cascade: true, restart_identity: false },
-        Op::Message { prefix: "walproof.ddl".into(), content: b"ALTER TABLE users ...".to_vec() },
+        Op::Update {
+            relation: 16384,
+            old: None,
+            new: row(&[Some("2"), Some("x"), Some("y")]),
+        },
+        Op::Delete {
+            relation: 16384,
+            old: OldRow::Full(row(&[Some("2"), Some("x"), Some("y")])),
+        },
+        Op::Snapshot {
+            relation: 16384,
+            row: row(&[Some("3"), Some("é✓"), None]),
+        },
+        Op::Truncate {
+            relations: vec![16384],
+            cascade: true,
+            restart_identity: false,
+        },
+        Op::Message {
+            prefix: "walproof.ddl".into(),
+            content: b"ALTER TABLE users ...".to_vec(),
+        },
     ];
     Transaction {
         commit_lsn: "16/B374D848".parse().unwrap(),
@@ -51,7 +78,10 @@ fn sample_transaction() -> Transaction {
         changes: ops
             .into_iter()
             .enumerate()
-            .map(|(i, op)| Change { ordinal: i as u32, op })
+            .map(|(i, op)| Change {
+                ordinal: i as u32,
+                op,
+            })
             .collect(),
     }
 }
@@ -77,14 +107,20 @@ fn every_change_kind_round_trips_through_the_encoding() {
 fn a_large_transaction_splits_into_consecutive_parts_that_rejoin() {
     let original = sample_transaction();
     let entries = original.clone().into_entries(60);
-    assert!(entries.len() > 2, "expected several parts, got {}", entries.len());
+    assert!(
+        entries.len() > 2,
+        "expected several parts, got {}",
+        entries.len()
+    );
     let mut rejoined = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         assert_eq!(entry.commit_lsn, original.commit_lsn);
         assert_eq!(entry.part, i as u32);
         assert_eq!(entry.last, i + 1 == entries.len());
         let decoded = LedgerEntry::decode(&entry.encode()).unwrap();
-        let EntryBody::Transaction(part) = decoded.body else { panic!("not a transaction part") };
+        let EntryBody::Transaction(part) = decoded.body else {
+            panic!("not a transaction part")
+        };
         // Parts with a row change carry their relation; the message-only part carries none.
         let needs_relation = part.changes.iter().any(|c| !c.op.relations().is_empty());
         assert_eq!(part.relations.len(), usize::from(needs_relation));
@@ -112,10 +148,16 @@ fn garbage_bytes_yield_typed_errors_never_panics() {
         // An envelope must also carry a version and a matching hash: random bytes never do.
         assert!(SealedEntry::from_bytes(&bytes).is_err());
     }
-    assert!(errors > 300, "random bytes should mostly be rejected, {errors} were");
+    assert!(
+        errors > 300,
+        "random bytes should mostly be rejected, {errors} were"
+    );
 
     // Every truncation of a valid entry decodes or fails cleanly.
-    let valid = sample_transaction().into_entries(usize::MAX).remove(0).encode();
+    let valid = sample_transaction()
+        .into_entries(usize::MAX)
+        .remove(0)
+        .encode();
     for cut in 0..valid.len() {
         let _ = LedgerEntry::decode(&valid[..cut]);
     }
@@ -124,24 +166,58 @@ fn garbage_bytes_yield_typed_errors_never_panics() {
 #[test]
 fn decode_errors_name_what_is_wrong() {
     let err = LedgerEntry::decode(&[0xff, 0xff, 0xff]).unwrap_err();
-    assert!(matches!(err, DecodeError::Protobuf { message: "Entry", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::Protobuf {
+                message: "Entry",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // An entry without a body.
     let err = LedgerEntry::decode(&[0x08, 0x01]).unwrap_err();
-    assert_eq!(err, DecodeError::Missing { field: "Entry.body" });
+    assert_eq!(
+        err,
+        DecodeError::Missing {
+            field: "Entry.body"
+        }
+    );
     assert_eq!(err.to_string(), "Entry.body is missing");
 
     // A change referring to a relation the entry does not describe.
     let mut tx = sample_transaction();
     tx.relations.clear();
     let err = LedgerEntry::decode(&tx.into_entries(usize::MAX)[0].encode()).unwrap_err();
-    assert_eq!(err, DecodeError::UnknownRelation { ordinal: 0, relation: 16384 });
+    assert_eq!(
+        err,
+        DecodeError::UnknownRelation {
+            ordinal: 0,
+            relation: 16384
+        }
+    );
 
     // A row narrower than its relation.
     let mut tx = sample_transaction();
     tx.changes.truncate(1);
-    tx.changes[0].op = Op::Insert { relation: 16384, new: row(&[Some("1")]) };
+    tx.changes[0].op = Op::Insert {
+        relation: 16384,
+        new: row(&[Some("1")]),
+    };
     let err = LedgerEntry::decode(&tx.into_entries(usize::MAX)[0].encode()).unwrap_err();
-    assert_eq!(err, DecodeError::RowWidth { ordinal: 0, relation: 16384, expected: 3, got: 1 });
-    assert!(err.to_string().contains("row has 1 values but relation 16384 has 3 columns"));
+    assert_eq!(
+        err,
+        DecodeError::RowWidth {
+            ordinal: 0,
+            relation: 16384,
+            expected: 3,
+            got: 1
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("row has 1 values but relation 16384 has 3 columns")
+    );
 }

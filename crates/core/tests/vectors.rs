@@ -13,7 +13,9 @@ fn vectors() -> Json {
 }
 
 fn str_of<'a>(v: &'a Json, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_else(|| panic!("{field} is not a string in {v}"))
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string in {v}"))
 }
 
 fn digest_of(v: &Json, field: &str) -> Digest {
@@ -28,7 +30,10 @@ fn column_hashes(v: &Json) -> Vec<(String, Digest)> {
         .iter()
         .map(|c| {
             let oid = u32::try_from(c["type_oid"].as_u64().unwrap()).unwrap();
-            (str_of(c, "name").to_owned(), column_hash(oid, c["value"].as_str()))
+            (
+                str_of(c, "name").to_owned(),
+                column_hash(oid, c["value"].as_str()),
+            )
         })
         .collect()
 }
@@ -36,10 +41,17 @@ fn column_hashes(v: &Json) -> Vec<(String, Digest)> {
 /// Runs `compute` on each vector of `kind` and compares with its pinned hash.
 fn check(kind: &str, compute: impl Fn(&Json) -> Digest) -> usize {
     let all = vectors();
-    let list = all[kind].as_array().unwrap_or_else(|| panic!("no {kind} vectors"));
+    let list = all[kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {kind} vectors"));
     assert!(!list.is_empty(), "no {kind} vectors");
     for (i, v) in list.iter().enumerate() {
-        assert_eq!(compute(v), digest_of(v, "hash"), "{kind}[{i}] {}", v["comment"]);
+        assert_eq!(
+            compute(v),
+            digest_of(v, "hash"),
+            "{kind}[{i}] {}",
+            v["comment"]
+        );
     }
     list.len()
 }
@@ -47,14 +59,22 @@ fn check(kind: &str, compute: impl Fn(&Json) -> Digest) -> usize {
 #[test]
 fn column_hashes_match_the_pinned_vectors() {
     check("column_hash", |v| {
-        column_hash(u32::try_from(v["type_oid"].as_u64().unwrap()).unwrap(), v["value"].as_str())
+        column_hash(
+            u32::try_from(v["type_oid"].as_u64().unwrap()).unwrap(),
+            v["value"].as_str(),
+        )
     });
 }
 
 #[test]
 fn row_keys_match_the_pinned_vectors() {
     check("row_key", |v| {
-        let key: Vec<&str> = v["key"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        let key: Vec<&str> = v["key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
         row_key(str_of(v, "schema"), str_of(v, "table"), key)
     });
 }
@@ -71,12 +91,19 @@ fn row_leaves_match_the_pinned_vectors() {
 fn multiset_keys_and_leaves_match_the_pinned_vectors() {
     check("multiset_key", |v| {
         let columns = column_hashes(v);
-        multiset_key(str_of(v, "schema"), str_of(v, "table"), columns.iter().map(|(_, h)| h))
+        multiset_key(
+            str_of(v, "schema"),
+            str_of(v, "table"),
+            columns.iter().map(|(_, h)| h),
+        )
     });
     check("multiset_leaf", |v| {
         let columns = column_hashes(v);
         let count = v["count"].as_u64().unwrap();
-        multiset_leaf(count, columns.iter().map(|(name, hash)| (name.as_str(), hash)))
+        multiset_leaf(
+            count,
+            columns.iter().map(|(name, hash)| (name.as_str(), hash)),
+        )
     });
 }
 
@@ -98,8 +125,13 @@ fn the_pinned_vectors_cover_null_versus_empty() {
     let all = vectors();
     let list = all["column_hash"].as_array().unwrap();
     let hash_of = |value: Json| {
-        list.iter().find(|v| v["type_oid"] == 25 && v["value"] == value).map(|v| v["hash"].clone())
+        list.iter()
+            .find(|v| v["type_oid"] == 25 && v["value"] == value)
+            .map(|v| v["hash"].clone())
     };
-    let (empty, null) = (hash_of(Json::from("")).unwrap(), hash_of(Json::Null).unwrap());
+    let (empty, null) = (
+        hash_of(Json::from("")).unwrap(),
+        hash_of(Json::Null).unwrap(),
+    );
     assert_ne!(empty, null);
 }

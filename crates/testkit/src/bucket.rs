@@ -20,6 +20,7 @@ pub struct TestBucket {
 impl TestBucket {
     /// Creates a bucket named after `test`.
     pub async fn create(stack: &Stack, test: &str) -> anyhow::Result<TestBucket> {
+        crate::ensure_crypto_provider();
         let name = unique_name(test);
         let url = format!("{}/storage/v1/b?project=walproof-test", stack.gcs_endpoint);
         let response = reqwest::Client::new()
@@ -29,8 +30,15 @@ impl TestBucket {
             .await
             .map_err(|err| stack.not_answering("GCS emulator", &stack.gcs_endpoint, err))?;
         let status = response.status();
-        anyhow::ensure!(status.is_success(), "creating bucket {name}: {status} {}", response.text().await?);
-        Ok(TestBucket { name, endpoint: stack.gcs_endpoint.clone() })
+        anyhow::ensure!(
+            status.is_success(),
+            "creating bucket {name}: {status} {}",
+            response.text().await?
+        );
+        Ok(TestBucket {
+            name,
+            endpoint: stack.gcs_endpoint.clone(),
+        })
     }
 
     /// The bucket's name.
@@ -60,7 +68,10 @@ impl Drop for TestBucket {
         crate::run_cleanup(format!("bucket {name}"), move || async move {
             let http = reqwest::Client::new();
             let list: serde_json::Value = http
-                .get(json_api_url(&endpoint, &["storage", "v1", "b", &name, "o"])?)
+                .get(json_api_url(
+                    &endpoint,
+                    &["storage", "v1", "b", &name, "o"],
+                )?)
                 .send()
                 .await?
                 .error_for_status()?
@@ -68,10 +79,13 @@ impl Drop for TestBucket {
                 .await?;
             let objects = list["items"].as_array().cloned().unwrap_or_default();
             for object in objects.iter().filter_map(|o| o["name"].as_str()) {
-                http.delete(json_api_url(&endpoint, &["storage", "v1", "b", &name, "o", object])?)
-                    .send()
-                    .await?
-                    .error_for_status()?;
+                http.delete(json_api_url(
+                    &endpoint,
+                    &["storage", "v1", "b", &name, "o", object],
+                )?)
+                .send()
+                .await?
+                .error_for_status()?;
             }
             http.delete(json_api_url(&endpoint, &["storage", "v1", "b", &name])?)
                 .send()

@@ -35,7 +35,11 @@ impl TestDatabase {
             .with_context(|| format!("creating database {name}"))?;
         let mut config = admin.clone();
         config.dbname(&name);
-        Ok(TestDatabase { name, config, admin })
+        Ok(TestDatabase {
+            name,
+            config,
+            admin,
+        })
     }
 
     /// The database's name.
@@ -56,12 +60,18 @@ impl TestDatabase {
             None => "127.0.0.1".to_owned(),
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        (host, port, self.config.get_user().unwrap_or("postgres").to_owned())
+        (
+            host,
+            port,
+            self.config.get_user().unwrap_or("postgres").to_owned(),
+        )
     }
 
     /// A new session on the database.
     pub async fn connect(&self) -> anyhow::Result<Client> {
-        connect(&self.config).await.with_context(|| format!("connecting to database {}", self.name))
+        connect(&self.config)
+            .await
+            .with_context(|| format!("connecting to database {}", self.name))
     }
 
     /// A replication slot name private to this test; slots left in the database are dropped
@@ -102,7 +112,10 @@ impl Drop for TestDatabase {
                     )
                     .await;
                 let remaining: i64 = client
-                    .query_one("SELECT count(*) FROM pg_replication_slots WHERE database = $1", &[&name])
+                    .query_one(
+                        "SELECT count(*) FROM pg_replication_slots WHERE database = $1",
+                        &[&name],
+                    )
                     .await?
                     .get(0);
                 if dropped.is_ok() && remaining == 0 {
@@ -111,7 +124,9 @@ impl Drop for TestDatabase {
                 anyhow::ensure!(attempt < 100, "slots of {name} still active after 5 s");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
             Ok(())
         });
     }

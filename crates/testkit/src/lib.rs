@@ -27,6 +27,17 @@ pub use database::TestDatabase;
 pub use names::unique_name;
 pub use stack::Stack;
 
+/// Installs rustls's ring crypto provider for this process, once. The HTTP clients of
+/// google-cloud-storage and alloy are built without a default provider (to avoid the slow
+/// aws-lc-sys build) and panic when none is installed.
+pub fn ensure_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Err means another provider is already installed, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Runs `cleanup` to completion on a fresh thread with its own runtime. `Drop` cannot await,
 /// and may run inside or outside a Tokio runtime; a separate thread works in both cases.
 pub(crate) fn run_cleanup<F>(what: String, cleanup: impl FnOnce() -> F + Send + 'static)
@@ -34,7 +45,9 @@ where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
     let joined = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(cleanup())
     })
     .join();

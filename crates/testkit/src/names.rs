@@ -12,7 +12,13 @@ pub fn unique_name(test: &str) -> String {
     let suffix = format!("_{}_{n}", std::process::id());
     let mut stem: String = test
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     stem.truncate(48 - 3 - suffix.len());
     format!("wp_{stem}{suffix}")
@@ -30,7 +36,10 @@ mod tests {
         for name in [a, b] {
             assert!(name.len() <= 48, "{name}");
             assert!(name.starts_with("wp_kafka__a_very"), "{name}");
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            );
         }
     }
 }

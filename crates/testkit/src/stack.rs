@@ -27,6 +27,7 @@ pub struct Stack {
 impl Stack {
     /// Loads the settings: environment variables, else the env file.
     pub fn load() -> anyhow::Result<Stack> {
+        crate::ensure_crypto_provider();
         let env_file = std::env::var_os("WALPROOF_STACK_ENV")
             .map(PathBuf::from)
             .unwrap_or_else(default_env_file);
@@ -53,7 +54,12 @@ impl Stack {
     }
 
     /// The failure for a service that does not answer, naming what to run.
-    pub fn not_answering(&self, service: &str, address: &str, err: impl std::fmt::Display) -> anyhow::Error {
+    pub fn not_answering(
+        &self,
+        service: &str,
+        address: &str,
+        err: impl std::fmt::Display,
+    ) -> anyhow::Error {
         anyhow::anyhow!(
             "{service} at {address} does not answer ({err}). Is the local stack up? Start it with \
              `{START_COMMAND}` and check `bash deploy/stack.sh status`."
@@ -62,7 +68,12 @@ impl Stack {
 
     /// Fails with [`Stack::not_answering`] unless a TCP connection to `address` opens quickly.
     pub async fn require_listening(&self, service: &str, address: &str) -> anyhow::Result<()> {
-        match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(address)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(self.not_answering(service, address, err)),
             Err(_) => Err(self.not_answering(service, address, "connect timed out")),
@@ -81,13 +92,22 @@ fn parse_env_file(text: &str) -> HashMap<String, String> {
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
-        .map(|(key, value)| (key.trim().to_owned(), value.trim().trim_matches(['"', '\'']).to_owned()))
+        .map(|(key, value)| {
+            (
+                key.trim().to_owned(),
+                value.trim().trim_matches(['"', '\'']).to_owned(),
+            )
+        })
         .collect()
 }
 
 /// Fails unless `condition` holds within `timeout`, polling every 50 ms: tests wait on a
 /// condition, never on a bare sleep.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F) -> anyhow::Result<()>
+pub async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut condition: F,
+) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<bool>>,

@@ -20,7 +20,10 @@ pub struct TestTopics {
 impl TestTopics {
     /// A new prefix named after `test`.
     pub fn new(stack: &Stack, test: &str) -> TestTopics {
-        TestTopics { prefix: unique_name(test), brokers: stack.kafka_brokers.clone() }
+        TestTopics {
+            prefix: unique_name(test),
+            brokers: stack.kafka_brokers.clone(),
+        }
     }
 
     /// The prefix, as walproof's `--topic-prefix` would take it.

@@ -10,7 +10,9 @@ use walproof_core::SealedEntry;
 pub fn run(path: &Path, hex_input: bool) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
     } else {
         bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     }
@@ -19,7 +21,9 @@ pub fn run(path: &Path, hex_input: bool) -> anyhow::Result<String> {
         bytes = hex::decode(text.trim()).context("--hex input is not hex")?;
     }
     let sealed = SealedEntry::from_bytes(&bytes).context("not a valid ledger record")?;
-    let entry = sealed.decode_entry().context("the record's entry is not valid")?;
+    let entry = sealed
+        .decode_entry()
+        .context("the record's entry is not valid")?;
     Ok(format!(
         "prev_hash: {}\nhash:      {}\nentry:     {entry:#?}\n",
         sealed.prev_hash, sealed.hash
