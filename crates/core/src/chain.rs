@@ -30,9 +30,8 @@ pub fn link_hash(prev_hash: &Digest, entry: &[u8]) -> Digest {
 }
 
 impl SealedEntry {
-    /// Seals `entry` after the entry whose hash is `prev_hash`.
-    pub fn seal(prev_hash: Digest, entry: &LedgerEntry) -> SealedEntry {
-        let entry = entry.encode();
+    /// Seals encoded entry bytes after the entry whose hash is `prev_hash`.
+    pub fn seal(prev_hash: Digest, entry: Vec<u8>) -> SealedEntry {
         SealedEntry {
             prev_hash,
             hash: link_hash(&prev_hash, &entry),

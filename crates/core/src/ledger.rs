@@ -38,51 +38,140 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// Splits the transaction into consecutive ledger entries (`part` 0..=k, the last marked)
-    /// whose encoded changes stay within `max_entry_bytes` where possible. A single change
-    /// larger than the budget gets an entry of its own. Each entry carries the relations its
-    /// changes refer to, so it can be read on its own.
-    pub fn into_entries(self, max_entry_bytes: usize) -> Vec<LedgerEntry> {
-        let mut slices: Vec<Vec<Change>> = vec![Vec::new()];
-        let mut slice_bytes = 0;
-        for change in self.changes {
-            let bytes = change_to_wire(&change).encoded_len();
-            let current = slices.last_mut().expect("slices starts non-empty");
-            if !current.is_empty() && slice_bytes + bytes > max_entry_bytes {
-                slices.push(Vec::new());
-                slice_bytes = 0;
-            }
-            slice_bytes += bytes;
-            slices.last_mut().expect("slices is non-empty").push(change);
+    /// Splits the transaction into its encoded ledger entries; see [`PartSplitter`].
+    pub fn split(&self, max_entry_bytes: usize) -> Vec<EncodedEntry> {
+        let mut splitter = PartSplitter::new(
+            self.commit_lsn,
+            self.xid,
+            self.commit_time_us,
+            self.relations.values(),
+            max_entry_bytes,
+        );
+        let mut entries: Vec<EncodedEntry> = self
+            .changes
+            .iter()
+            .filter_map(|change| splitter.push(change))
+            .collect();
+        entries.push(splitter.finish());
+        entries
+    }
+}
+
+/// An encoded `walproof.ledger.v1.Entry` with its identity, ready to be sealed into the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEntry {
+    /// Commit LSN of the source transaction.
+    pub commit_lsn: Lsn,
+    /// 0-based part number.
+    pub part: u32,
+    /// Whether this is the transaction's final part.
+    pub last: bool,
+    /// The encoded entry.
+    pub bytes: Vec<u8>,
+    /// How many changes it carries.
+    pub changes: usize,
+}
+
+/// Cuts a transaction's changes, as they stream in, into consecutive ledger entries
+/// (`part` 0..=k, only the final one marked `last`) of at most `max_entry_bytes` of encoded
+/// changes each; a single change larger than that gets an entry of its own. Each entry carries
+/// the relations its changes refer to, so it can be read on its own.
+///
+/// Holds at most one entry's worth of changes: a transaction of any size streams through it in
+/// bounded memory.
+#[derive(Debug)]
+pub struct PartSplitter {
+    commit_lsn: Lsn,
+    xid: u32,
+    commit_time_us: i64,
+    max_entry_bytes: usize,
+    relations: BTreeMap<RelationId, wire::Relation>,
+    next_part: u32,
+    pending: Vec<wire::Change>,
+    pending_bytes: usize,
+}
+
+impl PartSplitter {
+    /// A splitter for the transaction committed at `commit_lsn`; `relations` must describe
+    /// every relation its changes refer to.
+    pub fn new<'a>(
+        commit_lsn: Lsn,
+        xid: u32,
+        commit_time_us: i64,
+        relations: impl IntoIterator<Item = &'a Relation>,
+        max_entry_bytes: usize,
+    ) -> PartSplitter {
+        PartSplitter {
+            commit_lsn,
+            xid,
+            commit_time_us,
+            max_entry_bytes,
+            relations: relations
+                .into_iter()
+                .map(|r| (r.id, relation_to_wire(r)))
+                .collect(),
+            next_part: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
         }
-        let parts = slices.len();
-        slices
-            .into_iter()
-            .enumerate()
-            .map(|(part, changes)| {
-                let mut ids: Vec<RelationId> = changes
-                    .iter()
-                    .flat_map(|c| c.op.relations().iter().copied())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let relations = ids
+    }
+
+    /// Adds the next change; returns the previous entry when this change starts a new one.
+    pub fn push(&mut self, change: &Change) -> Option<EncodedEntry> {
+        let change = change_to_wire(change);
+        let bytes = change.encoded_len();
+        let full = !self.pending.is_empty() && self.pending_bytes + bytes > self.max_entry_bytes;
+        let emitted = full.then(|| self.emit(false));
+        self.pending_bytes += bytes;
+        self.pending.push(change);
+        emitted
+    }
+
+    /// The final entry, marked `last` (it carries no changes only if the transaction had none).
+    pub fn finish(mut self) -> EncodedEntry {
+        self.emit(true)
+    }
+
+    fn emit(&mut self, last: bool) -> EncodedEntry {
+        let changes = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let mut ids: Vec<RelationId> = changes
+            .iter()
+            .flat_map(|c| match &c.op {
+                Some(wire::change::Op::Insert(i)) => vec![i.relation],
+                Some(wire::change::Op::Update(u)) => vec![u.relation],
+                Some(wire::change::Op::Delete(d)) => vec![d.relation],
+                Some(wire::change::Op::Snapshot(s)) => vec![s.relation],
+                Some(wire::change::Op::Truncate(t)) => t.relations.clone(),
+                Some(wire::change::Op::Message(_)) | None => vec![],
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let count = changes.len();
+        let entry = wire::Entry {
+            commit_lsn: self.commit_lsn.as_u64(),
+            part: self.next_part,
+            last,
+            body: Some(wire::entry::Body::Transaction(wire::TransactionPart {
+                xid: self.xid,
+                commit_time_us: self.commit_time_us,
+                relations: ids
                     .iter()
                     .filter_map(|id| self.relations.get(id).cloned())
-                    .collect();
-                LedgerEntry {
-                    commit_lsn: self.commit_lsn,
-                    part: u32::try_from(part).unwrap_or(u32::MAX),
-                    last: part + 1 == parts,
-                    body: EntryBody::Transaction(TransactionPart {
-                        xid: self.xid,
-                        commit_time_us: self.commit_time_us,
-                        relations,
-                        changes,
-                    }),
-                }
-            })
-            .collect()
+                    .collect(),
+                changes,
+            })),
+        };
+        let part = self.next_part;
+        self.next_part += 1;
+        EncodedEntry {
+            commit_lsn: self.commit_lsn,
+            part,
+            last,
+            bytes: entry.encode_to_vec(),
+            changes: count,
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub mod value;
 pub use chain::{Chain, ChainBreak, SealedEntry};
 pub use change::{Change, Column, OldRow, Op, Relation, RelationId, ReplicaIdentity, Row};
 pub use digest::Digest;
-pub use ledger::{DecodeError, EntryBody, LedgerEntry, Transaction, TransactionPart};
+pub use ledger::{
+    DecodeError, EncodedEntry, EntryBody, LedgerEntry, PartSplitter, Transaction, TransactionPart,
+};
 pub use lsn::Lsn;
 pub use value::{CANONICAL_SESSION_SETTINGS, Value};

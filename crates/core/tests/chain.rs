@@ -22,7 +22,7 @@ fn sealed_chain(n: u64) -> Vec<SealedEntry> {
                     },
                 }],
             };
-            let sealed = SealedEntry::seal(prev, &tx.into_entries(usize::MAX)[0]);
+            let sealed = SealedEntry::seal(prev, tx.split(usize::MAX).remove(0).bytes);
             prev = sealed.hash;
             sealed
         })
@@ -82,7 +82,7 @@ fn an_edited_entry_with_a_recomputed_hash_breaks_the_next_link() {
     let mut entries = sealed_chain(5);
     let mut edited: LedgerEntry = entries[2].decode_entry().unwrap();
     edited.commit_lsn = Lsn::new(0xdead);
-    entries[2] = SealedEntry::seal(entries[2].prev_hash, &edited);
+    entries[2] = SealedEntry::seal(entries[2].prev_hash, edited.encode());
     let (at, message) = first_rejection(&as_records(&entries)).unwrap();
     assert_eq!(at, 3);
     assert!(message.starts_with("chain broken"), "{message}");

@@ -88,11 +88,25 @@ fn sample_transaction() -> Transaction {
 
 #[test]
 fn every_change_kind_round_trips_through_the_encoding() {
-    let entries = sample_transaction().into_entries(usize::MAX);
+    let tx = sample_transaction();
+    let entries = tx.split(usize::MAX);
     assert_eq!(entries.len(), 1);
-    let entry = &entries[0];
-    assert!(entry.last);
-    assert_eq!(LedgerEntry::decode(&entry.encode()).unwrap(), *entry);
+    let entry = LedgerEntry::decode(&entries[0].bytes).unwrap();
+    assert_eq!(
+        (entry.commit_lsn, entry.part, entry.last),
+        (tx.commit_lsn, 0, true)
+    );
+    let EntryBody::Transaction(part) = &entry.body else {
+        panic!("not a transaction part")
+    };
+    assert_eq!((part.xid, part.commit_time_us), (tx.xid, tx.commit_time_us));
+    assert_eq!(part.relations, vec![users()]);
+    assert_eq!(part.changes, tx.changes);
+    assert_eq!(
+        entry.encode(),
+        entries[0].bytes,
+        "decode and encode are inverse"
+    );
 
     let abandon = LedgerEntry {
         commit_lsn: Lsn::new(42),
@@ -106,7 +120,7 @@ fn every_change_kind_round_trips_through_the_encoding() {
 #[test]
 fn a_large_transaction_splits_into_consecutive_parts_that_rejoin() {
     let original = sample_transaction();
-    let entries = original.clone().into_entries(60);
+    let entries = original.split(60);
     assert!(
         entries.len() > 2,
         "expected several parts, got {}",
@@ -114,10 +128,13 @@ fn a_large_transaction_splits_into_consecutive_parts_that_rejoin() {
     );
     let mut rejoined = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        assert_eq!(entry.commit_lsn, original.commit_lsn);
-        assert_eq!(entry.part, i as u32);
-        assert_eq!(entry.last, i + 1 == entries.len());
-        let decoded = LedgerEntry::decode(&entry.encode()).unwrap();
+        let decoded = LedgerEntry::decode(&entry.bytes).unwrap();
+        assert_eq!(decoded.commit_lsn, original.commit_lsn);
+        assert_eq!((decoded.part, entry.part), (i as u32, i as u32));
+        assert_eq!(
+            (decoded.last, entry.last),
+            (i + 1 == entries.len(), i + 1 == entries.len())
+        );
         let EntryBody::Transaction(part) = decoded.body else {
             panic!("not a transaction part")
         };
@@ -154,10 +171,7 @@ fn garbage_bytes_yield_typed_errors_never_panics() {
     );
 
     // Every truncation of a valid entry decodes or fails cleanly.
-    let valid = sample_transaction()
-        .into_entries(usize::MAX)
-        .remove(0)
-        .encode();
+    let valid = sample_transaction().split(usize::MAX).remove(0).bytes;
     for cut in 0..valid.len() {
         let _ = LedgerEntry::decode(&valid[..cut]);
     }
@@ -190,7 +204,7 @@ fn decode_errors_name_what_is_wrong() {
     // A change referring to a relation the entry does not describe.
     let mut tx = sample_transaction();
     tx.relations.clear();
-    let err = LedgerEntry::decode(&tx.into_entries(usize::MAX)[0].encode()).unwrap_err();
+    let err = LedgerEntry::decode(&tx.split(usize::MAX)[0].bytes).unwrap_err();
     assert_eq!(
         err,
         DecodeError::UnknownRelation {
@@ -206,7 +220,7 @@ fn decode_errors_name_what_is_wrong() {
         relation: 16384,
         new: row(&[Some("1")]),
     };
-    let err = LedgerEntry::decode(&tx.into_entries(usize::MAX)[0].encode()).unwrap_err();
+    let err = LedgerEntry::decode(&tx.split(usize::MAX)[0].bytes).unwrap_err();
     assert_eq!(
         err,
         DecodeError::RowWidth {
