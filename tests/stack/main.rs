@@ -2,6 +2,8 @@
 //! library walproof's stages use. A test whose service is down fails naming
 //! `bash deploy/stack.sh up`; none of them skips.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod anvil;
 mod gcs;
 mod kafka;

@@ -8,6 +8,7 @@
 //! - [`Transaction`], [`LedgerEntry`]: a committed transaction and the ledger entries it is
 //!   split into, with the versioned Protobuf encoding checked in under `proto/`.
 //! - [`SealedEntry`], [`Chain`]: the hash chain that makes a gap, an edit or a reorder visible.
+//! - [`Reassembler`]: whole transactions from ledger entries, abandoned runs voided.
 //! - [`leaf`]: row keys and leaves for the Sparse Merkle Tree, pinned by `testdata/vectors.json`.
 //!
 //! Guarantees: decoding never panics, whatever the bytes; a [`DecodeError`] or [`ChainBreak`]
@@ -19,6 +20,7 @@ pub mod digest;
 pub mod leaf;
 pub mod ledger;
 pub mod lsn;
+pub mod reassembly;
 pub mod value;
 
 pub use chain::{Chain, ChainBreak, SealedEntry};
@@ -28,4 +30,5 @@ pub use ledger::{
     DecodeError, EncodedEntry, EntryBody, LedgerEntry, PartSplitter, Transaction, TransactionPart,
 };
 pub use lsn::Lsn;
+pub use reassembly::{OrderError, Reassembled, Reassembler};
 pub use value::{CANONICAL_SESSION_SETTINGS, Value};

@@ -1,6 +1,8 @@
 //! The ledger encoding round-trips, splits transactions into parts, and rejects garbage with a
 //! typed error instead of panicking.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 
 use walproof_core::{

@@ -2,6 +2,8 @@
 //! digests, also recomputed by the independent `testdata/verify_vectors.py`, so another
 //! implementation (Solidity, Python) can prove it hashes the same.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use serde_json::Value as Json;
 use walproof_core::chain::link_hash;
 use walproof_core::leaf::{column_hash, multiset_key, multiset_leaf, row_key, row_leaf};

@@ -1,14 +1,24 @@
 //! Kafka transport: the ledger topic and the topics built beside it.
 //!
-//! **Consumes** `walproof_core::Transaction`s from the decoder, and `<prefix>.ledger` records
-//! for the stages downstream.
+//! **Consumes** encoded ledger entries from the decoder, and `<prefix>.ledger` records for the
+//! stages downstream.
 //!
-//! **Produces** `<prefix>.ledger` (one partition, hash-chained, one writer, idempotent producer
-//! with acks=all), `<prefix>.transaction` and the Debezium-compatible `<prefix>.<schema>.<table>`
-//! topics.
+//! **Produces** `<prefix>.ledger`: one partition, hash-chained, one writer, idempotent producer
+//! with `acks=all`.
 //!
-//! **Guarantees** exactly-once in effect without Kafka transactions: the writer resumes after the
-//! last complete transaction in the ledger's tail, marks an interrupted one abandoned, and
-//! consumers accept only entries that extend the chain they hold.
+//! **Guarantees** exactly-once in effect without Kafka transactions: the writer resumes after
+//! the last complete transaction in the ledger's tail, voids an interrupted one with an abandon
+//! marker, and reports acknowledgements in production order so the source is confirmed only up
+//! to what the broker holds; readers accept only records that extend the chain they hold.
 //!
-//! Status: the contract only; the writer and readers arrive with the decoder issue.
+//! # Layout
+//! - [`kafka`]: connection settings and topic names.
+//! - [`ledger`]: the single writer, the tail it resumes from, and the verifying reader.
+//! - [`error`]: typed errors.
+
+pub mod error;
+pub mod kafka;
+pub mod ledger;
+
+pub use error::{Result, TransportError};
+pub use kafka::KafkaSettings;

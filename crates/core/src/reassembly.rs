@@ -1,0 +1,293 @@
+//! Reassembling whole transactions from ledger entries, as every consumer must.
+//!
+//! The rules of design.md: a transaction's entries are consecutive parts 0..=k of one commit
+//! LSN, the last one marked; an abandon marker voids the open run of its commit LSN (the writer
+//! re-emits the transaction whole after it); complete transactions come in strictly increasing
+//! commit-LSN order. Anything else is an [`OrderError`]: a consumer must not apply it.
+
+use std::collections::BTreeMap;
+
+use crate::ledger::{EntryBody, LedgerEntry, Transaction};
+use crate::lsn::Lsn;
+
+/// What one entry did to the reassembly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reassembled {
+    /// The entry completed this transaction: act on it.
+    Complete(Transaction),
+    /// The entry is part of a transaction that is not complete yet.
+    Pending,
+    /// The entry voided the open run of this commit LSN, which had `parts` parts.
+    Abandoned {
+        /// The voided transaction's commit LSN.
+        commit_lsn: Lsn,
+        /// How many of its parts had been seen.
+        parts: u32,
+    },
+}
+
+/// An entry that breaks the ledger's identity rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// A transaction at or below one already complete.
+    #[error("transaction {commit_lsn} is not after the last complete transaction {last_complete}")]
+    NotIncreasing {
+        /// The entry's commit LSN.
+        commit_lsn: Lsn,
+        /// The last complete commit LSN.
+        last_complete: Lsn,
+    },
+    /// A part out of sequence within a transaction.
+    #[error("transaction {commit_lsn}: expected part {expected}, found part {found}")]
+    UnexpectedPart {
+        /// The transaction.
+        commit_lsn: Lsn,
+        /// The part that should come next.
+        expected: u32,
+        /// The part that came.
+        found: u32,
+    },
+    /// An entry of another transaction while one is still open and not abandoned.
+    #[error("transaction {found} starts while transaction {open} is incomplete and not abandoned")]
+    Interleaved {
+        /// The open transaction.
+        open: Lsn,
+        /// The entry's transaction.
+        found: Lsn,
+    },
+    /// An abandon marker that matches no open run.
+    #[error("abandon marker for {commit_lsn} but the open transaction is {open:?}")]
+    StrayAbandon {
+        /// The marker's commit LSN.
+        commit_lsn: Lsn,
+        /// The open transaction, if any.
+        open: Option<Lsn>,
+    },
+}
+
+#[derive(Debug)]
+struct OpenRun {
+    next_part: u32,
+    transaction: Transaction,
+}
+
+/// Collects parts into whole transactions and voids abandoned runs.
+///
+/// Holds the open transaction's changes in memory until its last part arrives.
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    open: Option<OpenRun>,
+    last_complete: Option<Lsn>,
+}
+
+impl Reassembler {
+    /// A reassembler at the start of the ledger.
+    pub fn new() -> Reassembler {
+        Reassembler::default()
+    }
+
+    /// A reassembler that resumes after the complete transaction `last_complete`.
+    pub fn resume(last_complete: Option<Lsn>) -> Reassembler {
+        Reassembler {
+            open: None,
+            last_complete,
+        }
+    }
+
+    /// The last complete transaction's commit LSN.
+    pub fn last_complete(&self) -> Option<Lsn> {
+        self.last_complete
+    }
+
+    /// Takes the next entry of the ledger, in ledger order.
+    pub fn push(&mut self, entry: LedgerEntry) -> Result<Reassembled, OrderError> {
+        let commit_lsn = entry.commit_lsn;
+        let part = match entry.body {
+            EntryBody::Abandon { .. } => {
+                return match self.open.take() {
+                    Some(run) if run.transaction.commit_lsn == commit_lsn => {
+                        Ok(Reassembled::Abandoned {
+                            commit_lsn,
+                            parts: run.next_part,
+                        })
+                    }
+                    other => {
+                        let open = other.as_ref().map(|run| run.transaction.commit_lsn);
+                        self.open = other;
+                        Err(OrderError::StrayAbandon { commit_lsn, open })
+                    }
+                };
+            }
+            EntryBody::Transaction(part) => part,
+        };
+        if let Some(last_complete) = self.last_complete.filter(|last| commit_lsn <= *last) {
+            return Err(OrderError::NotIncreasing {
+                commit_lsn,
+                last_complete,
+            });
+        }
+        let run = match &mut self.open {
+            Some(run) if run.transaction.commit_lsn != commit_lsn => {
+                return Err(OrderError::Interleaved {
+                    open: run.transaction.commit_lsn,
+                    found: commit_lsn,
+                });
+            }
+            Some(run) => run,
+            None => self.open.insert(OpenRun {
+                next_part: 0,
+                transaction: Transaction {
+                    commit_lsn,
+                    xid: part.xid,
+                    commit_time_us: part.commit_time_us,
+                    relations: BTreeMap::new(),
+                    changes: Vec::new(),
+                },
+            }),
+        };
+        if entry.part != run.next_part {
+            return Err(OrderError::UnexpectedPart {
+                commit_lsn,
+                expected: run.next_part,
+                found: entry.part,
+            });
+        }
+        run.next_part += 1;
+        for relation in part.relations {
+            run.transaction.relations.insert(relation.id, relation);
+        }
+        run.transaction.changes.extend(part.changes);
+        if !entry.last {
+            return Ok(Reassembled::Pending);
+        }
+        let run = self.open.take().expect("the open run was just extended");
+        self.last_complete = Some(commit_lsn);
+        Ok(Reassembled::Complete(run.transaction))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Change, Op};
+
+    fn transaction(lsn: u64, changes: u32) -> Transaction {
+        Transaction {
+            commit_lsn: Lsn::new(lsn),
+            xid: 7,
+            commit_time_us: 0,
+            relations: BTreeMap::new(),
+            changes: (0..changes)
+                .map(|ordinal| Change {
+                    ordinal,
+                    op: Op::Message {
+                        prefix: "p".into(),
+                        content: vec![0; 40],
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn entries(tx: &Transaction, max_bytes: usize) -> Vec<LedgerEntry> {
+        tx.split(max_bytes)
+            .iter()
+            .map(|e| LedgerEntry::decode(&e.bytes).unwrap())
+            .collect()
+    }
+
+    fn abandon(lsn: u64) -> LedgerEntry {
+        LedgerEntry {
+            commit_lsn: Lsn::new(lsn),
+            part: 0,
+            last: false,
+            body: EntryBody::Abandon { parts_written: 1 },
+        }
+    }
+
+    #[test]
+    fn parts_rejoin_into_the_whole_transaction() {
+        let tx = transaction(100, 10);
+        let parts = entries(&tx, 100);
+        assert!(parts.len() > 1);
+        let mut reassembler = Reassembler::new();
+        let outcomes: Vec<_> = parts
+            .into_iter()
+            .map(|e| reassembler.push(e).unwrap())
+            .collect();
+        assert!(
+            outcomes[..outcomes.len() - 1]
+                .iter()
+                .all(|o| *o == Reassembled::Pending)
+        );
+        assert_eq!(outcomes.last(), Some(&Reassembled::Complete(tx)));
+        assert_eq!(reassembler.last_complete(), Some(Lsn::new(100)));
+    }
+
+    #[test]
+    fn an_abandoned_run_is_voided_and_the_reemitted_transaction_counts_once() {
+        let tx = transaction(100, 10);
+        let parts = entries(&tx, 100);
+        let mut reassembler = Reassembler::new();
+        assert_eq!(
+            reassembler.push(parts[0].clone()).unwrap(),
+            Reassembled::Pending
+        );
+        assert_eq!(
+            reassembler.push(abandon(100)).unwrap(),
+            Reassembled::Abandoned {
+                commit_lsn: Lsn::new(100),
+                parts: 1
+            }
+        );
+        let last = parts
+            .into_iter()
+            .map(|e| reassembler.push(e).unwrap())
+            .last();
+        assert_eq!(last, Some(Reassembled::Complete(tx)));
+    }
+
+    #[test]
+    fn out_of_order_entries_are_refused() {
+        let first = entries(&transaction(100, 1), usize::MAX);
+        let mut reassembler = Reassembler::new();
+        reassembler.push(first[0].clone()).unwrap();
+        // The same transaction again, and an older one.
+        assert!(matches!(
+            reassembler.push(first[0].clone()),
+            Err(OrderError::NotIncreasing { .. })
+        ));
+        let older = entries(&transaction(50, 1), usize::MAX);
+        assert!(matches!(
+            reassembler.push(older[0].clone()),
+            Err(OrderError::NotIncreasing { .. })
+        ));
+
+        // A skipped part, and an interleaved transaction.
+        let big = entries(&transaction(200, 10), 100);
+        reassembler.push(big[0].clone()).unwrap();
+        assert_eq!(
+            reassembler.push(big[2].clone()),
+            Err(OrderError::UnexpectedPart {
+                commit_lsn: Lsn::new(200),
+                expected: 1,
+                found: 2
+            })
+        );
+        let other = entries(&transaction(300, 1), usize::MAX);
+        assert_eq!(
+            reassembler.push(other[0].clone()),
+            Err(OrderError::Interleaved {
+                open: Lsn::new(200),
+                found: Lsn::new(300)
+            })
+        );
+        assert_eq!(
+            reassembler.push(abandon(300)),
+            Err(OrderError::StrayAbandon {
+                commit_lsn: Lsn::new(300),
+                open: Some(Lsn::new(200))
+            })
+        );
+    }
+}

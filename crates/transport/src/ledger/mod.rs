@@ -1,0 +1,11 @@
+//! The `<prefix>.ledger` topic: its single writer, its tail, and its readers.
+
+mod reader;
+mod tail;
+mod topic;
+mod writer;
+
+pub use reader::{LedgerContents, LedgerReader};
+pub use tail::{LedgerTail, OpenRun, read_tail};
+pub use topic::ensure_ledger_topic;
+pub use writer::{AckState, LedgerWriter, WriterOptions};

@@ -1,0 +1,163 @@
+//! Reading the ledger as every consumer must: verify the chain record by record, reassemble
+//! whole transactions, void abandoned runs.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use walproof_core::{Chain, Lsn, Reassembled, Reassembler, SealedEntry, Transaction};
+
+use crate::error::{Result, TransportError};
+use crate::kafka::KafkaSettings;
+
+/// A reader of `<prefix>.ledger` from its first record.
+pub struct LedgerReader {
+    consumer: StreamConsumer,
+    topic: String,
+    chain: Chain,
+    reassembler: Reassembler,
+    next_offset: i64,
+}
+
+impl std::fmt::Debug for LedgerReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerReader")
+            .field("topic", &self.topic)
+            .field("head", &self.chain.head())
+            .field("next_offset", &self.next_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`LedgerReader::next_record`] found.
+enum Next {
+    Record(i64, Reassembled),
+    EndOfPartition,
+    Quiet,
+}
+
+/// Everything a reader found between the start of the ledger and its end.
+#[derive(Debug, Default)]
+pub struct LedgerContents {
+    /// Whole transactions in ledger order.
+    pub transactions: Vec<Transaction>,
+    /// Commit LSNs of voided runs, in ledger order.
+    pub abandoned: Vec<Lsn>,
+    /// Records read.
+    pub records: i64,
+}
+
+impl LedgerReader {
+    /// A reader positioned at the ledger's first record, with an empty chain.
+    pub fn from_start(settings: &KafkaSettings) -> Result<LedgerReader> {
+        let topic = settings.ledger_topic();
+        let consumer: StreamConsumer = settings
+            .client_config()
+            .set(
+                "group.id",
+                format!("{}.ledger-reader", settings.topic_prefix),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .map_err(TransportError::kafka("creating a ledger reader"))?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, 0, Offset::Beginning)
+            .map_err(TransportError::kafka("assigning the ledger partition"))?;
+        consumer
+            .assign(&assignment)
+            .map_err(TransportError::kafka("assigning the ledger partition"))?;
+        Ok(LedgerReader {
+            consumer,
+            topic,
+            chain: Chain::genesis(),
+            reassembler: Reassembler::new(),
+            next_offset: 0,
+        })
+    }
+
+    /// The next record, verified and fed to the reassembler; `Ok(None)` at the end of the
+    /// partition or when none arrives within `wait`. A record that fails verification is an
+    /// error naming its offset, and nothing after it is read.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<(i64, Reassembled)>> {
+        Ok(match self.next_record(wait).await? {
+            Next::Record(offset, outcome) => Some((offset, outcome)),
+            Next::EndOfPartition | Next::Quiet => None,
+        })
+    }
+
+    async fn next_record(&mut self, wait: Duration) -> Result<Next> {
+        let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(Next::Quiet),
+            Ok(Err(KafkaError::PartitionEOF(_))) => return Ok(Next::EndOfPartition),
+            Ok(message) => {
+                message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
+            }
+        };
+        let offset = message.offset();
+        let topic = &self.topic;
+        let sealed =
+            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(|source| {
+                TransportError::InvalidRecord {
+                    topic: topic.clone(),
+                    offset,
+                    source,
+                }
+            })?;
+        self.chain
+            .extend(&sealed)
+            .map_err(|source| TransportError::ChainBroken {
+                topic: topic.clone(),
+                offset,
+                source: Box::new(source),
+            })?;
+        let entry = sealed
+            .decode_entry()
+            .map_err(|source| TransportError::InvalidRecord {
+                topic: topic.clone(),
+                offset,
+                source,
+            })?;
+        let outcome =
+            self.reassembler
+                .push(entry)
+                .map_err(|problem| TransportError::OutOfOrder {
+                    topic: topic.clone(),
+                    offset,
+                    problem: problem.to_string(),
+                })?;
+        self.next_offset = offset + 1;
+        Ok(Next::Record(offset, outcome))
+    }
+
+    /// Reads from the current position to the end of the partition. Fails if no record or
+    /// end-of-partition arrives within `timeout`.
+    pub async fn read_to_end(&mut self, timeout: Duration) -> Result<LedgerContents> {
+        let mut contents = LedgerContents::default();
+        loop {
+            match self.next_record(timeout).await? {
+                Next::EndOfPartition => return Ok(contents),
+                Next::Quiet => {
+                    return Err(TransportError::Timeout {
+                        operation: format!("reading {} to its end", self.topic),
+                        seconds: timeout.as_secs(),
+                    });
+                }
+                Next::Record(_, outcome) => {
+                    contents.records += 1;
+                    match outcome {
+                        Reassembled::Complete(transaction) => {
+                            contents.transactions.push(transaction)
+                        }
+                        Reassembled::Abandoned { commit_lsn, .. } => {
+                            contents.abandoned.push(commit_lsn)
+                        }
+                        Reassembled::Pending => {}
+                    }
+                }
+            }
+        }
+    }
+}
