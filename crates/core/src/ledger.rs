@@ -93,7 +93,8 @@ pub struct PartSplitter {
 
 impl PartSplitter {
     /// A splitter for the transaction committed at `commit_lsn`; `relations` must describe
-    /// every relation its changes refer to.
+    /// every relation its changes refer to (more can be added with
+    /// [`PartSplitter::add_relation`]).
     pub fn new<'a>(
         commit_lsn: Lsn,
         xid: u32,
@@ -106,14 +107,23 @@ impl PartSplitter {
             xid,
             commit_time_us,
             max_entry_bytes,
-            relations: relations
-                .into_iter()
-                .map(|r| (r.id, relation_to_wire(r)))
-                .collect(),
+            relations: relations.into_iter().map(|r| (r.id, relation_to_wire(r))).collect(),
             next_part: 0,
             pending: Vec::new(),
             pending_bytes: 0,
         }
+    }
+
+    /// Describes a relation that changes pushed from now on refer to. When it redefines a
+    /// relation that changes already waiting in the current entry use (a schema change inside
+    /// the transaction), that entry is cut first and returned, so every entry describes its
+    /// changes with the shape they were made under.
+    pub fn add_relation(&mut self, relation: &Relation) -> Option<EncodedEntry> {
+        let wire = relation_to_wire(relation);
+        let redefined = self.relations.get(&relation.id).is_some_and(|known| *known != wire);
+        let emitted = (redefined && !self.pending.is_empty()).then(|| self.emit(false));
+        self.relations.insert(relation.id, wire);
+        emitted
     }
 
     /// Adds the next change; returns the previous entry when this change starts a new one.

@@ -5,11 +5,34 @@
 //! settings.
 //!
 //! **Produces** committed source transactions, whole and in strictly increasing commit-LSN
-//! order, as `walproof_core::Transaction`s with every change numbered by its ordinal.
+//! order, with every change numbered by its ordinal.
 //!
 //! **Guarantees** that only committed transactions are emitted, that unchanged TOASTed values
 //! are never invented (filled from the old tuple under REPLICA IDENTITY FULL, otherwise marked
 //! unchanged), and that the slot's `confirmed_flush_lsn` never passes what the ledger has durably
 //! accepted.
 //!
-//! Status: the contract only; the decoder arrives with the decoder issue.
+//! # Layout
+//! - [`decoder`]: the event loop: stream, assemble, write the ledger, confirm the slot.
+//! - [`pgoutput`]: pgoutput messages parsed from bytes (pure functions, fuzzed).
+//! - [`relation`]: the relations the stream described, with their key columns.
+//! - [`tuple`]: pgoutput tuples to rows of canonical values; unchanged TOAST kept explicit.
+//! - [`pending`]: a transaction between Begin and Commit, spilled to disk past a threshold.
+//! - [`connection`]: the source URL, its SQL and replication sessions.
+//! - [`session`]: the canonical session settings.
+//! - [`setup`]: `walproof setup`: checks, publication, slot, keyability of each table.
+//! - [`metrics`], [`error`].
+
+pub mod connection;
+pub mod decoder;
+pub mod error;
+pub mod metrics;
+pub mod pending;
+pub mod pgoutput;
+pub mod relation;
+pub mod session;
+pub mod setup;
+pub mod tuple;
+
+pub use decoder::{DecoderConfig, run};
+pub use error::DecoderError;

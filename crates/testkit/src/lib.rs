@@ -15,9 +15,11 @@
 //! - [`database`]: a private Postgres database per test ([`TestDatabase`]).
 //! - [`topics`]: a private Kafka topic prefix per test ([`TestTopics`]).
 //! - [`bucket`]: a private bucket on the GCS emulator per test ([`TestBucket`]).
+//! - [`model`]: the source's tables rebuilt from the ledger, to compare with the source.
 
 pub mod bucket;
 pub mod database;
+pub mod model;
 pub mod names;
 pub mod stack;
 pub mod topics;

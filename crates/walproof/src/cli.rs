@@ -1,18 +1,33 @@
 //! The command line: what each subcommand is for, as `walproof --help` shows it.
+//!
+//! Every setting can come from a flag, a `WALPROOF_*` environment variable, or the TOML config
+//! file (`--config`), in that order of precedence; see `deploy/walproof.example.toml`.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// walproof: change-data-capture for Postgres whose output anyone can verify.
 ///
 /// walproof streams committed transactions from a Postgres publication into a hash-chained
 /// ledger topic in Kafka. Downstream stages commit every state to a Sparse Merkle Tree root,
 /// archive the stream to Parquet, and replay it into shadow databases that sign the roots they
-/// reproduce. See README.md for the local stack and the data contracts.
+/// reproduce.
+///
+/// Getting started on a source database:
+///
+///   walproof setup  --source-url postgres://user@host/db          # publication + slot, checks
+///   walproof decode --source-url postgres://user@host/db --brokers host:9092
+///
+/// Settings come from flags, then WALPROOF_* environment variables, then the TOML file given
+/// with --config (see deploy/walproof.example.toml), then defaults.
 #[derive(Debug, Parser)]
-#[command(name = "walproof", version, propagate_version = true)]
+#[command(name = "walproof", version, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
+    /// TOML config file with [source], [kafka] and [decoder] sections.
+    #[arg(long, global = true, env = "WALPROOF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -21,12 +36,29 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Prepare a source database: check it, create the publication and the pgoutput slot.
+    ///
+    /// Checks wal_level, slot and WAL sender limits, encoding and privileges; creates or
+    /// verifies the publication (all tables, or the --table list) and the slot; reports how each
+    /// published table's changes are keyed (primary key, replica identity index, or a multiset
+    /// under REPLICA IDENTITY FULL) and refuses a table that cannot be keyed, printing the
+    /// ALTER TABLE that fixes it. Idempotent: a second run changes nothing. Exits 1 when
+    /// something must be fixed on the source first.
+    Setup(SetupArgs),
+
+    /// Run the decoder: stream the publication into the `<prefix>.ledger` topic.
+    ///
+    /// Reads pgoutput from the slot, writes each committed transaction whole, in commit order,
+    /// hash-chained, to the ledger (split into parts past --max-entry-bytes, spilled to disk past
+    /// --spill-threshold-bytes), and confirms the slot only as far as Kafka acknowledged.
+    /// Restarts resume exactly after the last complete transaction in the ledger. Stops cleanly
+    /// on SIGTERM or Ctrl-C. Serves Prometheus metrics on --metrics-addr.
+    Decode(DecodeArgs),
+
     /// Verify and print one ledger record (a `<prefix>.ledger` Kafka value).
     ///
-    /// Reads a `walproof.ledger.v1.Envelope`, checks that its hash matches its content, decodes
+    /// Reads a walproof.ledger.v1.Envelope, checks that its hash matches its content, decodes
     /// the entry and prints it. Exits non-zero with the reason when the record is not valid.
-    ///
-    /// Example: kcat -C -t walproof.ledger -o -1 -e -D '' > last.bin && walproof inspect last.bin
     Inspect {
         /// File with the record's bytes; `-` reads standard input.
         record: PathBuf,
@@ -34,4 +66,65 @@ pub enum Command {
         #[arg(long)]
         hex: bool,
     },
+}
+
+/// Where the source is and which slot and publication walproof uses.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Source database URL, e.g. postgres://walproof:secret@db:5432/shop [default from file]
+    #[arg(long, env = "WALPROOF_SOURCE_URL", value_name = "URL", hide_env_values = true)]
+    pub source_url: Option<String>,
+    /// Logical replication slot name [default: walproof]
+    #[arg(long, env = "WALPROOF_SLOT")]
+    pub slot: Option<String>,
+    /// Publication name [default: walproof]
+    #[arg(long, env = "WALPROOF_PUBLICATION")]
+    pub publication: Option<String>,
+}
+
+/// `walproof setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Source connection, slot and publication.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Publish only these tables (`schema.table`, or `table` for public); repeat or separate
+    /// with commas. Default: all tables.
+    #[arg(long = "table", env = "WALPROOF_TABLES", value_delimiter = ',', value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Print the checks and the SQL that would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `walproof decode`.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Source connection, slot and publication.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092]
+    #[arg(long, env = "WALPROOF_KAFKA_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// Topic prefix: topics are <prefix>.ledger, … [default: walproof]
+    #[arg(long, env = "WALPROOF_TOPIC_PREFIX")]
+    pub topic_prefix: Option<String>,
+    /// Most bytes of changes per ledger record; bigger transactions span several [default: 524288]
+    #[arg(long, env = "WALPROOF_MAX_ENTRY_BYTES")]
+    pub max_entry_bytes: Option<usize>,
+    /// Bytes a transaction may hold in memory before spilling to disk [default: 67108864]
+    #[arg(long, env = "WALPROOF_SPILL_THRESHOLD_BYTES")]
+    pub spill_threshold_bytes: Option<usize>,
+    /// Directory for spill files [default: <temp dir>/walproof-spill]
+    #[arg(long, env = "WALPROOF_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// How often progress is reported to the source, in milliseconds [default: 1000]
+    #[arg(long, env = "WALPROOF_STATUS_INTERVAL_MS")]
+    pub status_interval_ms: Option<u64>,
+    /// Address of the Prometheus /metrics endpoint; `off` disables it [default: 127.0.0.1:9187]
+    #[arg(long, env = "WALPROOF_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Seconds between progress lines in the log [default: 10]
+    #[arg(long, env = "WALPROOF_PROGRESS_INTERVAL_S")]
+    pub progress_interval_s: Option<u64>,
 }

@@ -15,12 +15,17 @@
 //! - `crates/validator` (`walproof-validator`): shadow replay, independent roots, attestations.
 //! - `crates/testkit` (`walproof-testkit`): a private database, slot, topic prefix and bucket
 //!   per test on the local stack.
-//! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands; each command's module
-//!   only parses arguments and calls into the crates above.
+//! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
+//!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`] and [`inspect`]
+//!   only wire a command to the crates above; [`metrics_http`] serves `/metrics`.
 //!
 //! Outside `crates/`: `deploy/` (the local stack and the two README commands), `tests/`
 //! (cross-process tests against the real services), `contracts/`, `connectors/`, `dashboards/`,
 //! `benches/`.
 
 pub mod cli;
+pub mod config;
+pub mod decode;
 pub mod inspect;
+pub mod metrics_http;
+pub mod setup;

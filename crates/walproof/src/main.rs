@@ -1,17 +1,69 @@
-//! Entry point: parse the command line and dispatch.
+//! Entry point: parse the command line, set up logging and signals, dispatch.
+
+use std::process::ExitCode;
 
 use clap::Parser;
+use tokio::sync::watch;
 use walproof::cli::{Cli, Command};
+use walproof::config::FileConfig;
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Inspect { record, hex } => {
-            let rendered = walproof::inspect::run(&record, hex)?;
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{rendered}");
-            }
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
-    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Setup(args) => {
+            let outcome = walproof::setup::run(args, &file).await?;
+            print!("{}", outcome.report);
+            Ok(if outcome.ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Decode(args) => {
+            walproof::decode::run(args, file, shutdown_signal()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { record, hex } => {
+            print!("{}", walproof::inspect::run(&record, hex)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Turns true on SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (stop, stopped) = watch::channel(false);
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping cleanly"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: stopping cleanly"),
+        }
+        let _ = stop.send(true);
+    });
+    Ok(stopped)
 }

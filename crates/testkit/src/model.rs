@@ -1,0 +1,149 @@
+//! A model of the source's tables, built by replaying the ledger, to compare with the source.
+//!
+//! Keys follow design.md: the key columns of the relation, else (REPLICA IDENTITY FULL without
+//! a key) the whole row as a multiset. An unchanged TOAST marker resolves from the model's own
+//! row, as every consumer must resolve it.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use walproof_core::{Op, Relation, Row, Transaction, Value};
+
+/// One table's rows: key → (row, multiplicity).
+pub type TableRows = BTreeMap<Vec<Option<String>>, (Vec<Option<String>>, u64)>;
+
+/// Tables by `schema.table`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Model {
+    /// The tables.
+    pub tables: BTreeMap<String, TableRows>,
+}
+
+fn name(relation: &Relation) -> String {
+    format!("{}.{}", relation.schema, relation.name)
+}
+
+fn key_of(relation: &Relation, row: &[Option<String>]) -> Vec<Option<String>> {
+    if relation.has_key() {
+        relation.columns.iter().zip(row).filter(|(c, _)| c.key).map(|(_, v)| v.clone()).collect()
+    } else {
+        row.to_vec()
+    }
+}
+
+impl Model {
+    /// Applies one whole transaction.
+    pub fn apply(&mut self, transaction: &Transaction) -> anyhow::Result<()> {
+        for change in &transaction.changes {
+            let relation = |id: &u32| {
+                transaction
+                    .relations
+                    .get(id)
+                    .with_context(|| format!("relation {id} of change {} not described", change.ordinal))
+            };
+            match &change.op {
+                Op::Insert { relation: id, new } | Op::Snapshot { relation: id, row: new } => {
+                    let rel = relation(id)?;
+                    let row = self.resolve(rel, new, None)?;
+                    self.put(rel, row);
+                }
+                Op::Update { relation: id, old, new } => {
+                    let rel = relation(id)?;
+                    let old_key = match old {
+                        Some(old) => Some(key_of(rel, &plain(old.row())?)),
+                        None => None,
+                    };
+                    let previous_key = old_key.clone().unwrap_or_else(|| {
+                        key_of(rel, &new.0.iter().map(|v| v.as_text().map(str::to_owned)).collect::<Vec<_>>())
+                    });
+                    let row = self.resolve(rel, new, Some(&previous_key))?;
+                    self.take(rel, &previous_key)?;
+                    self.put(rel, row);
+                }
+                Op::Delete { relation: id, old } => {
+                    let rel = relation(id)?;
+                    let key = key_of(rel, &plain(old.row())?);
+                    self.take(rel, &key)?;
+                }
+                Op::Truncate { relations, .. } => {
+                    for id in relations {
+                        self.tables.remove(&name(relation(id)?));
+                    }
+                }
+                Op::Message { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Values with unchanged markers resolved from the row at `previous_key`.
+    fn resolve(&self, rel: &Relation, row: &Row, previous_key: Option<&Vec<Option<String>>>) -> anyhow::Result<Vec<Option<String>>> {
+        let previous = previous_key.and_then(|key| self.tables.get(&name(rel)).and_then(|t| t.get(key)));
+        row.0
+            .iter()
+            .enumerate()
+            .map(|(i, value)| match value {
+                Value::Text(text) => Ok(Some(text.clone())),
+                Value::Null => Ok(None),
+                Value::Unchanged => previous
+                    .and_then(|(row, _)| row.get(i).cloned())
+                    .with_context(|| format!("unchanged column {i} of {} has no earlier value", name(rel))),
+            })
+            .collect()
+    }
+
+    fn put(&mut self, rel: &Relation, row: Vec<Option<String>>) {
+        let key = key_of(rel, &row);
+        let table = self.tables.entry(name(rel)).or_default();
+        if rel.has_key() {
+            table.insert(key, (row, 1));
+        } else {
+            table.entry(key).or_insert((row, 0)).1 += 1;
+        }
+    }
+
+    fn take(&mut self, rel: &Relation, key: &Vec<Option<String>>) -> anyhow::Result<()> {
+        let table = self.tables.entry(name(rel)).or_default();
+        let Some((_, count)) = table.get_mut(key) else {
+            bail!("{}: no row with key {key:?} to update or delete", name(rel));
+        };
+        *count -= 1;
+        if *count == 0 {
+            table.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Reads the same tables from the source (`col::text` under the canonical settings) into a
+    /// model, keyed like the ledger's relations.
+    pub async fn from_source(client: &tokio_postgres::Client, relations: &[Relation]) -> anyhow::Result<Model> {
+        let mut model = Model::default();
+        for rel in relations {
+            let columns: Vec<String> =
+                rel.columns.iter().map(|c| format!("{}::text", quote(&c.name))).collect();
+            let sql = format!("SELECT {} FROM {}.{}", columns.join(", "), quote(&rel.schema), quote(&rel.name));
+            for row in client.query(&sql, &[]).await.with_context(|| sql.clone())? {
+                let values = (0..rel.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect();
+                model.put(rel, values);
+            }
+            model.tables.entry(name(rel)).or_default();
+        }
+        model.tables.retain(|_, rows| !rows.is_empty());
+        Ok(model)
+    }
+}
+
+fn plain(row: &Row) -> anyhow::Result<Vec<Option<String>>> {
+    row.0
+        .iter()
+        .map(|v| match v {
+            Value::Text(t) => Ok(Some(t.clone())),
+            Value::Null => Ok(None),
+            Value::Unchanged => bail!("an old row with an unchanged marker"),
+        })
+        .collect()
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}

@@ -1,0 +1,125 @@
+//! The TOML config file, and merging it under flags and environment variables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The config file. Every field is optional; flags and `WALPROOF_*` variables win over it.
+///
+/// ```toml
+/// [source]
+/// url = "postgres://walproof@db:5432/shop"
+/// slot = "walproof"
+/// publication = "walproof"
+/// tables = ["public.orders", "public.customers"]
+///
+/// [kafka]
+/// brokers = "kafka-1:9092,kafka-2:9092"
+/// topic_prefix = "walproof"
+/// [kafka.properties]            # any librdkafka property
+/// "security.protocol" = "SASL_SSL"
+///
+/// [decoder]
+/// max_entry_bytes = 524288
+/// spill_threshold_bytes = 67108864
+/// spill_dir = "/var/lib/walproof/spill"
+/// status_interval_ms = 1000
+/// metrics_addr = "0.0.0.0:9187"
+/// progress_interval_s = 10
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[source]`.
+    #[serde(default)]
+    pub source: SourceSection,
+    /// `[kafka]`.
+    #[serde(default)]
+    pub kafka: KafkaSection,
+    /// `[decoder]`.
+    #[serde(default)]
+    pub decoder: DecoderSection,
+}
+
+/// `[source]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// Source database URL.
+    pub url: Option<String>,
+    /// Slot name.
+    pub slot: Option<String>,
+    /// Publication name.
+    pub publication: Option<String>,
+    /// Tables to publish (setup).
+    pub tables: Option<Vec<String>>,
+}
+
+/// `[kafka]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// Bootstrap servers.
+    pub brokers: Option<String>,
+    /// Topic prefix.
+    pub topic_prefix: Option<String>,
+    /// Extra librdkafka properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[decoder]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderSection {
+    /// Most bytes of changes per ledger record.
+    pub max_entry_bytes: Option<usize>,
+    /// In-memory bytes per transaction before spilling.
+    pub spill_threshold_bytes: Option<usize>,
+    /// Spill directory.
+    pub spill_dir: Option<PathBuf>,
+    /// Status interval, milliseconds.
+    pub status_interval_ms: Option<u64>,
+    /// Metrics endpoint address, or `off`.
+    pub metrics_addr: Option<String>,
+    /// Seconds between progress log lines.
+    pub progress_interval_s: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads the file, or an empty config when no file is given.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// The first value present: flag or environment (clap merged those), then file, then default.
+pub fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: impl FnOnce() -> T) -> T {
+    flag_or_env.or(file).unwrap_or_else(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_and_unknown_keys_are_refused() {
+        let example = include_str!("../../../deploy/walproof.example.toml");
+        let config: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(config.source.slot.as_deref(), Some("walproof"));
+        assert_eq!(config.decoder.max_entry_bytes, Some(524_288));
+        let err = toml::from_str::<FileConfig>("[source]\nslott = 'x'\n").unwrap_err();
+        assert!(err.to_string().contains("slott"), "{err}");
+    }
+
+    #[test]
+    fn flags_and_environment_win_over_the_file() {
+        assert_eq!(pick(Some(1), Some(2), || 3), 1);
+        assert_eq!(pick(None, Some(2), || 3), 2);
+        assert_eq!(pick(None::<i32>, None, || 3), 3);
+    }
+}
