@@ -35,11 +35,17 @@ impl From<&str> for Value {
 }
 
 /// The session settings under which every connection that reads or writes rows produces text
-/// values, as `(parameter, value)` pairs.
-pub const CANONICAL_SESSION_SETTINGS: [(&str, &str); 5] = [
+/// values, as `(parameter, value)` pairs: design.md's five, plus `lc_monetary = C` because
+/// `money`'s text output follows that locale too.
+///
+/// Values are each type's *text output* (what a text-format query returns), not a `::text`
+/// cast: the cast differs from the output for `bool` (`true` vs `t`), `inet` (always shows the
+/// mask) and `char(n)` (trims the padding).
+pub const CANONICAL_SESSION_SETTINGS: [(&str, &str); 6] = [
     ("DateStyle", "ISO"),
     ("TimeZone", "UTC"),
     ("IntervalStyle", "postgres"),
     ("extra_float_digits", "3"),
     ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
 ];

@@ -80,6 +80,10 @@ pub async fn run(config: DecoderConfig, metrics: Arc<DecoderMetrics>, mut shutdo
     }
 }
 
+/// How long a starting decoder tries for the advisory lock before concluding that another
+/// decoder is alive.
+const LOCK_GRACE: Duration = Duration::from_secs(5);
+
 /// One connected session: SQL session (advisory lock), ledger writer, replication stream.
 struct Session<'a> {
     config: &'a DecoderConfig,
@@ -382,24 +386,33 @@ impl<'a> Session<'a> {
 /// lifetime. Returns the slot's confirmed position.
 async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Result<Lsn> {
     let slot = &config.slot;
-    let locked: bool = sql
-        .query_one("SELECT pg_try_advisory_lock(hashtextextended('walproof.decoder/' || $1, 0))", &[slot])
-        .await
-        .map_err(DecoderError::sql("taking the decoder's advisory lock"))?
-        .get(0);
-    if !locked {
-        let holder: Option<i32> = sql
-            .query_opt(
-                "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
-                 AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('walproof.decoder/' || $1, 0)",
-                &[slot],
-            )
+    // A decoder killed a moment ago may still hold its lock until the server notices its
+    // session is gone: try for a few seconds before calling it a second live decoder.
+    let deadline = tokio::time::Instant::now() + LOCK_GRACE;
+    loop {
+        let locked: bool = sql
+            .query_one("SELECT pg_try_advisory_lock(hashtextextended('walproof.decoder/' || $1, 0))", &[slot])
             .await
-            .ok()
-            .flatten()
-            .map(|row| row.get(0));
-        let detail = holder.map_or("its advisory lock is held".to_owned(), |pid| format!("held by backend pid {pid}"));
-        return Err(DecoderError::AlreadyRunning { slot: slot.clone(), detail });
+            .map_err(DecoderError::sql("taking the decoder's advisory lock"))?
+            .get(0);
+        if locked {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let holder: Option<i32> = sql
+                .query_opt(
+                    "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+                     AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('walproof.decoder/' || $1, 0)",
+                    &[slot],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|row| row.get(0));
+            let detail = holder.map_or("its advisory lock is held".to_owned(), |pid| format!("its lock is held by backend pid {pid}"));
+            return Err(DecoderError::AlreadyRunning { slot: slot.clone(), detail });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let row = sql
         .query_opt(
@@ -422,10 +435,15 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
         });
     }
     if row.get::<_, bool>(2) {
+        // We hold the lock, so no live decoder uses the slot: this is the walsender of a
+        // session that ended abruptly and the server has not noticed yet. Retry shortly.
         let pid: Option<i32> = row.get(3);
-        return Err(DecoderError::AlreadyRunning {
-            slot: slot.clone(),
-            detail: format!("the slot is active for walsender pid {}", pid.unwrap_or_default()),
+        return Err(DecoderError::Unavailable {
+            what: format!("slot {slot}"),
+            reason: format!(
+                "still active for walsender pid {} of an earlier session that has not ended yet",
+                pid.unwrap_or_default()
+            ),
         });
     }
     let published = sql
@@ -497,7 +515,8 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 fn replication_error(err: PgWireError, config: &DecoderConfig) -> DecoderError {
     let text = err.to_string();
     if text.contains("is active for PID") {
-        return DecoderError::AlreadyRunning { slot: config.slot.clone(), detail: text };
+        // Checked after taking the advisory lock: an earlier session's walsender lingers.
+        return DecoderError::Unavailable { what: format!("slot {}", config.slot), reason: text };
     }
     if text.contains("does not exist") && text.contains("replication slot") {
         return DecoderError::MissingSlot { slot: config.slot.clone(), database: config.source.database().to_owned() };

@@ -114,19 +114,21 @@ impl Model {
         Ok(())
     }
 
-    /// Reads the same tables from the source (`col::text` under the canonical settings) into a
-    /// model, keyed like the ledger's relations.
+    /// Reads the same tables from the source into a model, keyed like the ledger's relations.
+    /// Values are each column's text output (a text-format query), which is what pgoutput
+    /// sends; a `::text` cast would differ for bool, inet and char(n). The session must be
+    /// under the canonical settings.
     pub async fn from_source(client: &tokio_postgres::Client, relations: &[Relation]) -> anyhow::Result<Model> {
         let mut model = Model::default();
         for rel in relations {
-            let columns: Vec<String> =
-                rel.columns.iter().map(|c| format!("{}::text", quote(&c.name))).collect();
+            let columns: Vec<String> = rel.columns.iter().map(|c| quote(&c.name)).collect();
             let sql = format!("SELECT {} FROM {}.{}", columns.join(", "), quote(&rel.schema), quote(&rel.name));
-            for row in client.query(&sql, &[]).await.with_context(|| sql.clone())? {
-                let values = (0..rel.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect();
-                model.put(rel, values);
+            for message in client.simple_query(&sql).await.with_context(|| sql.clone())? {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                    let values = (0..rel.columns.len()).map(|i| row.get(i).map(str::to_owned)).collect();
+                    model.put(rel, values);
+                }
             }
-            model.tables.entry(name(rel)).or_default();
         }
         model.tables.retain(|_, rows| !rows.is_empty());
         Ok(model)

@@ -1,6 +1,9 @@
 //! Connection settings shared by every Kafka client walproof creates.
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
 
 /// Where the brokers are, what the topics are called, and extra librdkafka properties.
 #[derive(Debug, Clone)]
@@ -38,3 +41,18 @@ impl KafkaSettings {
         config
     }
 }
+
+/// Client context of walproof's ledger readers: librdkafka errors go to `tracing`, except the
+/// end-of-partition notice, which readers ask for and handle as a normal condition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}

@@ -109,6 +109,15 @@ pub struct DecodeArgs {
     /// Topic prefix: topics are <prefix>.ledger, … [default: walproof]
     #[arg(long, env = "WALPROOF_TOPIC_PREFIX")]
     pub topic_prefix: Option<String>,
+    /// How long the producer waits to fill a batch, in milliseconds [default: 5]
+    #[arg(long, env = "WALPROOF_LINGER_MS")]
+    pub linger_ms: Option<u64>,
+    /// Most records per producer batch [default: 10000]
+    #[arg(long, env = "WALPROOF_BATCH_RECORDS")]
+    pub batch_records: Option<u32>,
+    /// Most bytes per producer batch [default: 1000000]
+    #[arg(long, env = "WALPROOF_BATCH_BYTES")]
+    pub batch_bytes: Option<u32>,
     /// Most bytes of changes per ledger record; bigger transactions span several [default: 524288]
     #[arg(long, env = "WALPROOF_MAX_ENTRY_BYTES")]
     pub max_entry_bytes: Option<usize>,

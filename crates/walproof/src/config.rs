@@ -18,6 +18,9 @@ use serde::Deserialize;
 /// [kafka]
 /// brokers = "kafka-1:9092,kafka-2:9092"
 /// topic_prefix = "walproof"
+/// linger_ms = 5                 # producer batches: time, count and bytes bounds
+/// batch_records = 10000
+/// batch_bytes = 1000000
 /// [kafka.properties]            # any librdkafka property
 /// "security.protocol" = "SASL_SSL"
 ///
@@ -65,6 +68,12 @@ pub struct KafkaSection {
     pub brokers: Option<String>,
     /// Topic prefix.
     pub topic_prefix: Option<String>,
+    /// Producer linger, milliseconds.
+    pub linger_ms: Option<u64>,
+    /// Most records per producer batch.
+    pub batch_records: Option<u32>,
+    /// Most bytes per producer batch.
+    pub batch_bytes: Option<u32>,
     /// Extra librdkafka properties.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,

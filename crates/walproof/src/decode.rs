@@ -29,13 +29,20 @@ pub async fn run(args: DecodeArgs, file: FileConfig, shutdown: watch::Receiver<b
         pick(args.brokers, file.kafka.brokers, || "127.0.0.1:9092".into()),
         pick(args.topic_prefix, file.kafka.topic_prefix, || "walproof".into()),
     );
+    let defaults = WriterOptions::default();
+    let writer = WriterOptions {
+        linger: Duration::from_millis(pick(args.linger_ms, file.kafka.linger_ms, || defaults.linger.as_millis() as u64)),
+        batch_records: pick(args.batch_records, file.kafka.batch_records, || defaults.batch_records),
+        batch_bytes: pick(args.batch_bytes, file.kafka.batch_bytes, || defaults.batch_bytes),
+        ..defaults
+    };
     kafka.properties = file.kafka.properties.into_iter().collect();
     let config = DecoderConfig {
         source: url.parse()?,
         slot: pick(args.source.slot, file.source.slot, || "walproof".into()),
         publication: pick(args.source.publication, file.source.publication, || "walproof".into()),
         kafka,
-        writer: WriterOptions::default(),
+        writer,
         max_entry_bytes: pick(args.max_entry_bytes, d.max_entry_bytes, || 512 * 1024),
         spill: SpillOptions {
             threshold_bytes: pick(args.spill_threshold_bytes, d.spill_threshold_bytes, || 64 << 20),

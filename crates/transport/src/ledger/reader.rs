@@ -9,11 +9,11 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::{Chain, Lsn, Reassembled, Reassembler, SealedEntry, Transaction};
 
 use crate::error::{Result, TransportError};
-use crate::kafka::KafkaSettings;
+use crate::kafka::{KafkaSettings, ReaderContext};
 
 /// A reader of `<prefix>.ledger` from its first record.
 pub struct LedgerReader {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<ReaderContext>,
     topic: String,
     chain: Chain,
     reassembler: Reassembler,
@@ -52,7 +52,7 @@ impl LedgerReader {
     /// A reader positioned at the ledger's first record, with an empty chain.
     pub fn from_start(settings: &KafkaSettings) -> Result<LedgerReader> {
         let topic = settings.ledger_topic();
-        let consumer: StreamConsumer = settings
+        let consumer: StreamConsumer<ReaderContext> = settings
             .client_config()
             .set(
                 "group.id",
@@ -60,7 +60,7 @@ impl LedgerReader {
             )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
-            .create()
+            .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
         let mut assignment = TopicPartitionList::new();
         assignment

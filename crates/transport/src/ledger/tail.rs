@@ -8,7 +8,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::{Digest, EntryBody, Lsn, SealedEntry};
 
 use crate::error::{Result, TransportError};
-use crate::kafka::KafkaSettings;
+use crate::kafka::{KafkaSettings, ReaderContext};
 
 /// How many records to read per step when walking back from the end.
 const WINDOW: i64 = 256;
@@ -54,12 +54,12 @@ pub async fn read_tail(settings: &KafkaSettings, timeout: Duration) -> Result<Le
 
 fn read_tail_blocking(settings: &KafkaSettings, timeout: Duration) -> Result<LedgerTail> {
     let topic = settings.ledger_topic();
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<ReaderContext> = settings
         .client_config()
         .set("group.id", format!("{}.ledger-tail", settings.topic_prefix))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(ReaderContext)
         .map_err(TransportError::kafka("creating the tail reader"))?;
     let (low, high) =
         consumer
@@ -133,7 +133,7 @@ fn read_tail_blocking(settings: &KafkaSettings, timeout: Duration) -> Result<Led
 /// Reads the records of partition 0 from `start`, in order, up to `end` (exclusive) or, when
 /// `end` is `None`, to the end of the partition.
 fn read_forward(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<ReaderContext>,
     topic: &str,
     start: i64,
     end: Option<i64>,
