@@ -49,6 +49,9 @@ cargo fmt --all -- --check
 step "hash vectors, second implementation (python)"
 python3 crates/core/testdata/verify_vectors.py
 
+step "fuzzing the pgoutput parser for ${WALPROOF_FUZZ_SECONDS:-20} s (cargo-fuzz)"
+CARGO_TARGET_DIR="$cache/fuzz-target" bash crates/source/fuzz/run.sh "${WALPROOF_FUZZ_SECONDS:-20}" 2>&1 | tail -n 20
+
 step "building workspace and tests into $CARGO_TARGET_DIR"
 build_started=$SECONDS
 cargo build --workspace --all-targets --locked

@@ -107,7 +107,10 @@ impl PartSplitter {
             xid,
             commit_time_us,
             max_entry_bytes,
-            relations: relations.into_iter().map(|r| (r.id, relation_to_wire(r))).collect(),
+            relations: relations
+                .into_iter()
+                .map(|r| (r.id, relation_to_wire(r)))
+                .collect(),
             next_part: 0,
             pending: Vec::new(),
             pending_bytes: 0,
@@ -120,7 +123,10 @@ impl PartSplitter {
     /// changes with the shape they were made under.
     pub fn add_relation(&mut self, relation: &Relation) -> Option<EncodedEntry> {
         let wire = relation_to_wire(relation);
-        let redefined = self.relations.get(&relation.id).is_some_and(|known| *known != wire);
+        let redefined = self
+            .relations
+            .get(&relation.id)
+            .is_some_and(|known| *known != wire);
         let emitted = (redefined && !self.pending.is_empty()).then(|| self.emit(false));
         self.relations.insert(relation.id, wire);
         emitted

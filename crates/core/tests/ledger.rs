@@ -242,22 +242,45 @@ fn decode_errors_name_what_is_wrong() {
 fn a_relation_redefined_inside_a_transaction_cuts_the_entry_so_each_shape_decodes() {
     let v1 = users();
     let mut v2 = users();
-    v2.columns.push(Column { name: "age".into(), type_oid: 23, type_modifier: -1, key: false });
+    v2.columns.push(Column {
+        name: "age".into(),
+        type_oid: 23,
+        type_modifier: -1,
+        key: false,
+    });
     let lsn: Lsn = "1/0".parse().unwrap();
     let mut splitter = PartSplitter::new(lsn, 1, 0, [&v1], usize::MAX);
     let insert = |ordinal, values: &[Option<&str>]| Change {
         ordinal,
-        op: Op::Insert { relation: 16384, new: row(values) },
+        op: Op::Insert {
+            relation: 16384,
+            new: row(values),
+        },
     };
-    assert_eq!(splitter.push(&insert(0, &[Some("1"), Some("a"), None])), None);
-    assert_eq!(splitter.add_relation(&v1), None, "the same shape again changes nothing");
-    let first = splitter.add_relation(&v2).expect("the old shape's entry is cut");
-    assert_eq!(splitter.push(&insert(1, &[Some("2"), Some("b"), None, Some("42")])), None);
+    assert_eq!(
+        splitter.push(&insert(0, &[Some("1"), Some("a"), None])),
+        None
+    );
+    assert_eq!(
+        splitter.add_relation(&v1),
+        None,
+        "the same shape again changes nothing"
+    );
+    let first = splitter
+        .add_relation(&v2)
+        .expect("the old shape's entry is cut");
+    assert_eq!(
+        splitter.push(&insert(1, &[Some("2"), Some("b"), None, Some("42")])),
+        None
+    );
     let second = splitter.finish();
 
     let first = LedgerEntry::decode(&first.bytes).unwrap();
     let second = LedgerEntry::decode(&second.bytes).unwrap();
-    assert_eq!((first.part, first.last, second.part, second.last), (0, false, 1, true));
+    assert_eq!(
+        (first.part, first.last, second.part, second.last),
+        (0, false, 1, true)
+    );
     let relations = |entry: &LedgerEntry| match &entry.body {
         EntryBody::Transaction(part) => part.relations.clone(),
         EntryBody::Abandon { .. } => vec![],

@@ -28,12 +28,20 @@ impl FromStr for SourceConnection {
     type Err = SourceUrlError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let config: Config = url.parse().map_err(|err: tokio_postgres::Error| SourceUrlError { reason: err.to_string() })?;
+        let config: Config = url
+            .parse()
+            .map_err(|err: tokio_postgres::Error| SourceUrlError {
+                reason: err.to_string(),
+            })?;
         if config.get_dbname().is_none() {
-            return Err(SourceUrlError { reason: "no database name".into() });
+            return Err(SourceUrlError {
+                reason: "no database name".into(),
+            });
         }
         if config.get_hosts().is_empty() {
-            return Err(SourceUrlError { reason: "no host".into() });
+            return Err(SourceUrlError {
+                reason: "no host".into(),
+            });
         }
         Ok(SourceConnection { config })
     }
@@ -66,14 +74,19 @@ impl SourceConnection {
             Some(Host::Unix(path)) => path.display().to_string(),
             None => "localhost".to_owned(),
         };
-        (host, self.config.get_ports().first().copied().unwrap_or(5432))
+        (
+            host,
+            self.config.get_ports().first().copied().unwrap_or(5432),
+        )
     }
 
     /// Opens a SQL session under the canonical session settings; the connection task runs in
     /// the background until the client is dropped.
     pub async fn connect_sql(&self, application: &str) -> Result<Client, tokio_postgres::Error> {
         let mut config = self.config.clone();
-        config.application_name(application).connect_timeout(Duration::from_secs(10));
+        config
+            .application_name(application)
+            .connect_timeout(Duration::from_secs(10));
         let (client, connection) = config.connect(NoTls).await?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -86,9 +99,18 @@ impl SourceConnection {
 
     /// The replication session's settings: pgoutput from `slot` for `publication`, under the
     /// canonical session settings, reporting progress every `status_interval`.
-    pub fn replication_config(&self, slot: &str, publication: &str, status_interval: Duration) -> ReplicationConfig {
+    pub fn replication_config(
+        &self,
+        slot: &str,
+        publication: &str,
+        status_interval: Duration,
+    ) -> ReplicationConfig {
         let (host, port) = self.host_port();
-        let password = self.config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+        let password = self
+            .config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
         ReplicationConfig::new(
             host,
             self.config.get_user().unwrap_or("postgres"),
@@ -111,16 +133,23 @@ mod tests {
 
     #[test]
     fn the_password_never_prints() {
-        let source: SourceConnection = "postgres://alice:s3cret@db.example:6543/shop".parse().unwrap();
+        let source: SourceConnection = "postgres://alice:s3cret@db.example:6543/shop"
+            .parse()
+            .unwrap();
         assert_eq!(source.to_string(), "postgres://alice@db.example:6543/shop");
         assert!(!format!("{source:?}").contains("s3cret"));
         let replication = source.replication_config("slot", "pub", Duration::from_secs(1));
-        assert_eq!((replication.port, replication.password.as_str()), (6543, "s3cret"));
+        assert_eq!(
+            (replication.port, replication.password.as_str()),
+            (6543, "s3cret")
+        );
     }
 
     #[test]
     fn a_url_without_a_database_is_refused() {
-        let err = "postgres://alice@db.example".parse::<SourceConnection>().unwrap_err();
+        let err = "postgres://alice@db.example"
+            .parse::<SourceConnection>()
+            .unwrap_err();
         assert!(err.to_string().contains("no database name"), "{err}");
     }
 }

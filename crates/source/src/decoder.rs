@@ -57,7 +57,11 @@ pub struct DecoderConfig {
 /// Runs the decoder until `shutdown` turns true (then stops cleanly: everything appended is
 /// acknowledged, the slot confirmed to it and released) or a fatal error. An unreachable
 /// source or broker is retried with exponential backoff.
-pub async fn run(config: DecoderConfig, metrics: Arc<DecoderMetrics>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    config: DecoderConfig,
+    metrics: Arc<DecoderMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
     let (first, longest) = config.retry;
     let mut wait = first;
     loop {
@@ -95,21 +99,30 @@ struct Session<'a> {
     /// Generation of each relation's shape, so a pending transaction learns it once.
     generations: std::collections::HashMap<RelationId, u64>,
     generation: u64,
-    pending: Option<(PendingTransaction, std::collections::HashMap<RelationId, u64>)>,
+    pending: Option<(
+        PendingTransaction,
+        std::collections::HashMap<RelationId, u64>,
+    )>,
     /// Commit LSN of a redelivered transaction being dropped.
     skipping: Option<Lsn>,
     confirmed: Lsn,
 }
 
 impl<'a> Session<'a> {
-    async fn run(config: &'a DecoderConfig, metrics: &'a DecoderMetrics, shutdown: &mut watch::Receiver<bool>) -> Result<()> {
+    async fn run(
+        config: &'a DecoderConfig,
+        metrics: &'a DecoderMetrics,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
         let sql = config
             .source
             .connect_sql("walproof-decoder")
             .await
             .map_err(DecoderError::sql("connecting"))?;
         let confirmed = claim_slot(&sql, config).await?;
-        let (writer, tail) = LedgerWriter::open(&config.kafka, &config.writer).await.map_err(DecoderError::ledger)?;
+        let (writer, tail) = LedgerWriter::open(&config.kafka, &config.writer)
+            .await
+            .map_err(DecoderError::ledger)?;
         tracing::info!(
             slot = %config.slot,
             ledger = writer.topic(),
@@ -186,7 +199,8 @@ impl<'a> Session<'a> {
     fn confirm(&mut self, position: Lsn) {
         if position > self.confirmed {
             self.confirmed = position;
-            self.replication.update_applied_lsn(pgwire_replication::Lsn::from_u64(position.as_u64()));
+            self.replication
+                .update_applied_lsn(pgwire_replication::Lsn::from_u64(position.as_u64()));
             DecoderMetrics::raise(&self.metrics.confirmed_lsn, position.as_u64());
         }
     }
@@ -199,28 +213,52 @@ impl<'a> Session<'a> {
 
     async fn handle(&mut self, event: ReplicationEvent) -> Result<()> {
         match event {
-            ReplicationEvent::Begin { final_lsn, xid, commit_time_micros } => {
+            ReplicationEvent::Begin {
+                final_lsn,
+                xid,
+                commit_time_micros,
+            } => {
                 let commit_lsn = Lsn::new(final_lsn.as_u64());
                 self.begin(commit_lsn, xid, pg_time_to_unix_us(commit_time_micros))
             }
-            ReplicationEvent::XLogData { wal_start, wal_end, data, .. } => {
+            ReplicationEvent::XLogData {
+                wal_start,
+                wal_end,
+                data,
+                ..
+            } => {
                 let lsn = Lsn::new(wal_start.as_u64());
                 DecoderMetrics::raise(&self.metrics.server_wal_lsn, wal_end.as_u64());
-                self.metrics.decoded_bytes.fetch_add(data.len() as u64, Relaxed);
-                let message = parse_message(&data).map_err(|source| DecoderError::Malformed { lsn, source })?;
+                self.metrics
+                    .decoded_bytes
+                    .fetch_add(data.len() as u64, Relaxed);
+                let message = parse_message(&data)
+                    .map_err(|source| DecoderError::Malformed { lsn, source })?;
                 self.message(lsn, message).await
             }
-            ReplicationEvent::Message { transactional, lsn, prefix, content } => {
+            ReplicationEvent::Message {
+                transactional,
+                lsn,
+                prefix,
+                content,
+            } => {
                 let lsn = Lsn::new(lsn.as_u64());
                 if transactional {
-                    self.change(lsn, Op::Message { prefix, content: content.to_vec() })
+                    self.change(
+                        lsn,
+                        Op::Message {
+                            prefix,
+                            content: content.to_vec(),
+                        },
+                    )
                 } else {
                     tracing::debug!(%lsn, %prefix, "ignoring a non-transactional logical message");
                     Ok(())
                 }
             }
             ReplicationEvent::Commit { lsn, end_lsn, .. } => {
-                self.commit(Lsn::new(lsn.as_u64()), Lsn::new(end_lsn.as_u64())).await
+                self.commit(Lsn::new(lsn.as_u64()), Lsn::new(end_lsn.as_u64()))
+                    .await
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
                 DecoderMetrics::raise(&self.metrics.server_wal_lsn, wal_end.as_u64());
@@ -239,10 +277,17 @@ impl<'a> Session<'a> {
         if let Some((open, _)) = &self.pending {
             return Err(DecoderError::Protocol {
                 lsn: commit_lsn,
-                problem: format!("Begin of {commit_lsn} while transaction {} is open", open.commit_lsn()),
+                problem: format!(
+                    "Begin of {commit_lsn} while transaction {} is open",
+                    open.commit_lsn()
+                ),
             });
         }
-        if self.writer.last_complete().is_some_and(|last| commit_lsn <= last) {
+        if self
+            .writer
+            .last_complete()
+            .is_some_and(|last| commit_lsn <= last)
+        {
             self.skipping = Some(commit_lsn);
             self.metrics.redelivered_transactions.fetch_add(1, Relaxed);
             return Ok(());
@@ -273,43 +318,89 @@ impl<'a> Session<'a> {
                 Ok(())
             }
             Message::Type { .. } | Message::Origin { .. } => Ok(()),
-            Message::Begin { final_lsn, xid, commit_time } => self.begin(final_lsn, xid, pg_time_to_unix_us(commit_time)),
-            Message::Commit { commit_lsn, end_lsn, .. } => self.commit(commit_lsn, end_lsn).await,
-            Message::Message { transactional: true, prefix, content, .. } => {
-                self.change(lsn, Op::Message { prefix: prefix.to_owned(), content: content.to_vec() })
-            }
-            Message::Message { transactional: false, .. } => Ok(()),
+            Message::Begin {
+                final_lsn,
+                xid,
+                commit_time,
+            } => self.begin(final_lsn, xid, pg_time_to_unix_us(commit_time)),
+            Message::Commit {
+                commit_lsn,
+                end_lsn,
+                ..
+            } => self.commit(commit_lsn, end_lsn).await,
+            Message::Message {
+                transactional: true,
+                prefix,
+                content,
+                ..
+            } => self.change(
+                lsn,
+                Op::Message {
+                    prefix: prefix.to_owned(),
+                    content: content.to_vec(),
+                },
+            ),
+            Message::Message {
+                transactional: false,
+                ..
+            } => Ok(()),
             Message::Insert { relation, new } => {
                 let rel = self.relation(lsn, relation)?;
-                let new = convert_tuple_to_row(&new, rel, None).map_err(|source| DecoderError::Tuple { lsn, source })?;
+                let new = convert_tuple_to_row(&new, rel, None)
+                    .map_err(|source| DecoderError::Tuple { lsn, source })?;
                 self.change(lsn, Op::Insert { relation, new })
             }
             Message::Update { relation, old, new } => {
                 let rel = self.relation(lsn, relation)?;
                 let tuple_error = |source| DecoderError::Tuple { lsn, source };
                 let new_row = convert_tuple_to_row(&new, rel, old.as_ref()).map_err(tuple_error)?;
-                let old_row = old.as_ref().map(|old| convert_old_tuple(old, rel)).transpose().map_err(tuple_error)?;
-                self.change(lsn, Op::Update { relation, old: old_row, new: new_row })
+                let old_row = old
+                    .as_ref()
+                    .map(|old| convert_old_tuple(old, rel))
+                    .transpose()
+                    .map_err(tuple_error)?;
+                self.change(
+                    lsn,
+                    Op::Update {
+                        relation,
+                        old: old_row,
+                        new: new_row,
+                    },
+                )
             }
             Message::Delete { relation, old } => {
                 let rel = self.relation(lsn, relation)?;
-                let old = convert_old_tuple(&old, rel).map_err(|source| DecoderError::Tuple { lsn, source })?;
+                let old = convert_old_tuple(&old, rel)
+                    .map_err(|source| DecoderError::Tuple { lsn, source })?;
                 self.change(lsn, Op::Delete { relation, old })
             }
-            Message::Truncate { cascade, restart_identity, relations } => {
+            Message::Truncate {
+                cascade,
+                restart_identity,
+                relations,
+            } => {
                 for relation in &relations {
                     self.relation(lsn, *relation)?;
                 }
-                self.change(lsn, Op::Truncate { relations, cascade, restart_identity })
+                self.change(
+                    lsn,
+                    Op::Truncate {
+                        relations,
+                        cascade,
+                        restart_identity,
+                    },
+                )
             }
         }
     }
 
     fn relation(&self, lsn: Lsn, id: RelationId) -> Result<&walproof_core::Relation> {
-        self.relations.get(id).ok_or_else(|| DecoderError::Protocol {
-            lsn,
-            problem: format!("a change to relation {id}, which the stream never described"),
-        })
+        self.relations
+            .get(id)
+            .ok_or_else(|| DecoderError::Protocol {
+                lsn,
+                problem: format!("a change to relation {id}, which the stream never described"),
+            })
     }
 
     fn change(&mut self, lsn: Lsn, op: Op) -> Result<()> {
@@ -317,7 +408,10 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let Some((pending, known)) = &mut self.pending else {
-            return Err(DecoderError::Protocol { lsn, problem: format!("a {} change outside a transaction", op.code()) });
+            return Err(DecoderError::Protocol {
+                lsn,
+                problem: format!("a {} change outside a transaction", op.code()),
+            });
         };
         for id in op.relations() {
             let generation = self.generations.get(id).copied().unwrap_or_default();
@@ -337,12 +431,18 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let Some((pending, _)) = self.pending.take() else {
-            return Err(DecoderError::Protocol { lsn: commit_lsn, problem: "a Commit without a Begin".into() });
+            return Err(DecoderError::Protocol {
+                lsn: commit_lsn,
+                problem: "a Commit without a Begin".into(),
+            });
         };
         if pending.commit_lsn() != commit_lsn {
             return Err(DecoderError::Protocol {
                 lsn: commit_lsn,
-                problem: format!("Commit at {commit_lsn} but Begin announced {}", pending.commit_lsn()),
+                problem: format!(
+                    "Commit at {commit_lsn} but Begin announced {}",
+                    pending.commit_lsn()
+                ),
             });
         }
         let changes = u64::from(pending.changes());
@@ -352,7 +452,10 @@ impl<'a> Session<'a> {
         let mut entries = pending.commit()?;
         while let Some(entry) = entries.next_entry()? {
             let confirm = entry.last.then_some(end_lsn);
-            self.writer.append(entry, confirm).await.map_err(DecoderError::ledger)?;
+            self.writer
+                .append(entry, confirm)
+                .await
+                .map_err(DecoderError::ledger)?;
         }
         self.metrics.transactions.fetch_add(1, Relaxed);
         self.metrics.changes.fetch_add(changes, Relaxed);
@@ -364,7 +467,10 @@ impl<'a> Session<'a> {
     async fn stop(mut self) -> Result<()> {
         self.pending = None;
         let timeout = self.config.shutdown_timeout;
-        self.writer.flush(timeout).await.map_err(DecoderError::ledger)?;
+        self.writer
+            .flush(timeout)
+            .await
+            .map_err(DecoderError::ledger)?;
         if let Some(position) = self.writer.acks().borrow().confirmed {
             self.confirm(position);
         }
@@ -391,7 +497,10 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
     let deadline = tokio::time::Instant::now() + LOCK_GRACE;
     loop {
         let locked: bool = sql
-            .query_one("SELECT pg_try_advisory_lock(hashtextextended('walproof.decoder/' || $1, 0))", &[slot])
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended('walproof.decoder/' || $1, 0))",
+                &[slot],
+            )
             .await
             .map_err(DecoderError::sql("taking the decoder's advisory lock"))?
             .get(0);
@@ -409,8 +518,13 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
                 .ok()
                 .flatten()
                 .map(|row| row.get(0));
-            let detail = holder.map_or("its advisory lock is held".to_owned(), |pid| format!("its lock is held by backend pid {pid}"));
-            return Err(DecoderError::AlreadyRunning { slot: slot.clone(), detail });
+            let detail = holder.map_or("its advisory lock is held".to_owned(), |pid| {
+                format!("its lock is held by backend pid {pid}")
+            });
+            return Err(DecoderError::AlreadyRunning {
+                slot: slot.clone(),
+                detail,
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -424,10 +538,14 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
         .map_err(DecoderError::sql("looking up the slot"))?;
     let database = config.source.database().to_owned();
     let Some(row) = row else {
-        return Err(DecoderError::MissingSlot { slot: slot.clone(), database });
+        return Err(DecoderError::MissingSlot {
+            slot: slot.clone(),
+            database,
+        });
     };
     let (plugin, slot_database): (Option<String>, Option<String>) = (row.get(0), row.get(1));
-    if plugin.as_deref() != Some("pgoutput") || slot_database.as_deref() != Some(database.as_str()) {
+    if plugin.as_deref() != Some("pgoutput") || slot_database.as_deref() != Some(database.as_str())
+    {
         return Err(DecoderError::WrongSlot {
             slot: slot.clone(),
             plugin: plugin.unwrap_or_else(|| "none (physical)".into()),
@@ -447,18 +565,28 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
         });
     }
     let published = sql
-        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&config.publication])
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&config.publication],
+        )
         .await
         .map_err(DecoderError::sql("looking up the publication"))?;
     if published.is_none() {
-        return Err(DecoderError::MissingPublication { publication: config.publication.clone() });
+        return Err(DecoderError::MissingPublication {
+            publication: config.publication.clone(),
+        });
     }
     let confirmed: Option<String> = row.get(4);
-    Ok(confirmed.and_then(|text| text.parse().ok()).unwrap_or(Lsn::ZERO))
+    Ok(confirmed
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(Lsn::ZERO))
 }
 
 /// The primary key's columns of a relation, in key order (empty without one).
-async fn primary_key_columns(sql: &tokio_postgres::Client, relation: RelationId) -> Result<Vec<String>> {
+async fn primary_key_columns(
+    sql: &tokio_postgres::Client,
+    relation: RelationId,
+) -> Result<Vec<String>> {
     let rows = sql
         .query(
             "SELECT a.attname::text FROM pg_index i \
@@ -494,9 +622,12 @@ async fn advance_released_slot(
             return Ok(());
         }
         if !active {
-            sql.execute("SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)", &[&slot, &position.to_string()])
-                .await
-                .map_err(|err| err.to_string())?;
+            sql.execute(
+                "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)",
+                &[&slot, &position.to_string()],
+            )
+            .await
+            .map_err(|err| err.to_string())?;
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -516,13 +647,24 @@ fn replication_error(err: PgWireError, config: &DecoderConfig) -> DecoderError {
     let text = err.to_string();
     if text.contains("is active for PID") {
         // Checked after taking the advisory lock: an earlier session's walsender lingers.
-        return DecoderError::Unavailable { what: format!("slot {}", config.slot), reason: text };
+        return DecoderError::Unavailable {
+            what: format!("slot {}", config.slot),
+            reason: text,
+        };
     }
     if text.contains("does not exist") && text.contains("replication slot") {
-        return DecoderError::MissingSlot { slot: config.slot.clone(), database: config.source.database().to_owned() };
+        return DecoderError::MissingSlot {
+            slot: config.slot.clone(),
+            database: config.source.database().to_owned(),
+        };
     }
     if text.contains("publication") && text.contains("does not exist") {
-        return DecoderError::MissingPublication { publication: config.publication.clone() };
+        return DecoderError::MissingPublication {
+            publication: config.publication.clone(),
+        };
     }
-    DecoderError::Unavailable { what: "the source's replication stream".into(), reason: text }
+    DecoderError::Unavailable {
+        what: "the source's replication stream".into(),
+        reason: text,
+    }
 }

@@ -22,7 +22,9 @@ pub enum DecoderError {
         reason: String,
     },
     /// Another decoder holds the slot.
-    #[error("another walproof decoder is running on slot {slot} ({detail}); refusing to start a second one")]
+    #[error(
+        "another walproof decoder is running on slot {slot} ({detail}); refusing to start a second one"
+    )]
     AlreadyRunning {
         /// The slot.
         slot: String,
@@ -30,7 +32,9 @@ pub enum DecoderError {
         detail: String,
     },
     /// The replication slot does not exist.
-    #[error("replication slot {slot} does not exist in database {database}; create it with `walproof setup`")]
+    #[error(
+        "replication slot {slot} does not exist in database {database}; create it with `walproof setup`"
+    )]
     MissingSlot {
         /// The slot.
         slot: String,
@@ -38,7 +42,9 @@ pub enum DecoderError {
         database: String,
     },
     /// The slot exists but is not a pgoutput slot of this database.
-    #[error("replication slot {slot} uses plugin {plugin} in database {database}; walproof needs a pgoutput slot in this database")]
+    #[error(
+        "replication slot {slot} uses plugin {plugin} in database {database}; walproof needs a pgoutput slot in this database"
+    )]
     WrongSlot {
         /// The slot.
         slot: String,
@@ -104,7 +110,10 @@ impl DecoderError {
     pub fn ledger(error: TransportError) -> DecoderError {
         match error {
             TransportError::Kafka { .. } | TransportError::Timeout { .. } => {
-                DecoderError::Unavailable { what: "Kafka".into(), reason: error.to_string() }
+                DecoderError::Unavailable {
+                    what: "Kafka".into(),
+                    reason: error.to_string(),
+                }
             }
             other => DecoderError::Ledger(other),
         }
@@ -114,10 +123,16 @@ impl DecoderError {
     pub fn sql(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> DecoderError {
         move |source| {
             let server_going_away = source.code().is_some_and(|code| {
-                matches!(code.code(), "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004")
+                matches!(
+                    code.code(),
+                    "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004"
+                )
             });
             if source.is_closed() || source.code().is_none() || server_going_away {
-                DecoderError::Unavailable { what: "the source database".into(), reason: format!("{what}: {source}") }
+                DecoderError::Unavailable {
+                    what: "the source database".into(),
+                    reason: format!("{what}: {source}"),
+                }
             } else {
                 DecoderError::Sql { what, source }
             }

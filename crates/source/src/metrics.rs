@@ -37,17 +37,30 @@ impl DecoderMetrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
         let get = |counter: &AtomicU64| counter.load(Relaxed) as f64;
-        metric("walproof_decoder_changes_total", "counter", "Changes written to the ledger.", get(&self.changes));
+        metric(
+            "walproof_decoder_changes_total",
+            "counter",
+            "Changes written to the ledger.",
+            get(&self.changes),
+        );
         metric(
             "walproof_decoder_transactions_total",
             "counter",
             "Source transactions written to the ledger.",
             get(&self.transactions),
         );
-        metric("walproof_decoder_decoded_bytes_total", "counter", "Bytes of pgoutput decoded.", get(&self.decoded_bytes));
+        metric(
+            "walproof_decoder_decoded_bytes_total",
+            "counter",
+            "Bytes of pgoutput decoded.",
+            get(&self.decoded_bytes),
+        );
         metric(
             "walproof_decoder_redelivered_transactions_total",
             "counter",
@@ -98,8 +111,14 @@ mod tests {
         DecoderMetrics::raise(&metrics.server_wal_lsn, 1000);
         DecoderMetrics::raise(&metrics.confirmed_lsn, 400);
         let text = metrics.render();
-        assert!(text.contains("walproof_decoder_changes_total 7\n"), "{text}");
-        assert!(text.contains("walproof_decoder_replication_lag_bytes 600\n"), "{text}");
+        assert!(
+            text.contains("walproof_decoder_changes_total 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("walproof_decoder_replication_lag_bytes 600\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE walproof_decoder_kafka_ack_latency_seconds summary"));
     }
 }

@@ -102,7 +102,10 @@ impl PendingTransaction {
 
     /// Appends the next change; it gets the next ordinal.
     pub fn push(&mut self, op: Op) -> Result<(), SpillError> {
-        let change = Change { ordinal: self.next_ordinal, op };
+        let change = Change {
+            ordinal: self.next_ordinal,
+            op,
+        };
         self.next_ordinal += 1;
         match self.splitter.push(&change) {
             Some(entry) => self.keep(entry),
@@ -111,7 +114,9 @@ impl PendingTransaction {
     }
 
     fn keep(&mut self, entry: EncodedEntry) -> Result<(), SpillError> {
-        if self.spill.is_none() && self.memory_bytes + entry.bytes.len() <= self.options.threshold_bytes {
+        if self.spill.is_none()
+            && self.memory_bytes + entry.bytes.len() <= self.options.threshold_bytes
+        {
             self.memory_bytes += entry.bytes.len();
             self.memory.push(entry);
             return Ok(());
@@ -150,7 +155,11 @@ impl PendingTransaction {
                 let file = File::open(&spill.path).map_err(|source| spill.error(source))?;
                 let reader = BufReader::new(file);
                 let remaining = spill.entries;
-                Ok(CommittedEntries(Entries::Spilled { reader, remaining, spill }))
+                Ok(CommittedEntries(Entries::Spilled {
+                    reader,
+                    remaining,
+                    spill,
+                }))
             }
         }
     }
@@ -163,14 +172,24 @@ impl Spill {
             commit_lsn.as_u64(),
             std::process::id()
         ));
-        let error = |source| SpillError { path: path.clone(), source };
+        let error = |source| SpillError {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(directory).map_err(error)?;
         let file = File::create(&path).map_err(error)?;
-        Ok(Spill { path, writer: BufWriter::new(file), entries: 0 })
+        Ok(Spill {
+            path,
+            writer: BufWriter::new(file),
+            entries: 0,
+        })
     }
 
     fn error(&self, source: std::io::Error) -> SpillError {
-        SpillError { path: self.path.clone(), source }
+        SpillError {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Record: commit LSN u64 | part u32 | last u8 | changes u32 | length u32 | bytes.
@@ -183,7 +202,10 @@ impl Spill {
         header.push(u8::from(entry.last));
         header.extend_from_slice(&changes.to_be_bytes());
         header.extend_from_slice(&len.to_be_bytes());
-        let result = self.writer.write_all(&header).and_then(|()| self.writer.write_all(&entry.bytes));
+        let result = self
+            .writer
+            .write_all(&header)
+            .and_then(|()| self.writer.write_all(&entry.bytes));
         result.map_err(|source| self.error(source))?;
         self.entries += 1;
         Ok(())
@@ -198,7 +220,11 @@ pub struct CommittedEntries(Entries);
 #[derive(Debug)]
 enum Entries {
     Memory(std::vec::IntoIter<EncodedEntry>),
-    Spilled { spill: Spill, reader: BufReader<File>, remaining: usize },
+    Spilled {
+        spill: Spill,
+        reader: BufReader<File>,
+        remaining: usize,
+    },
 }
 
 impl CommittedEntries {
@@ -206,12 +232,18 @@ impl CommittedEntries {
     pub fn next_entry(&mut self) -> Result<Option<EncodedEntry>, SpillError> {
         match &mut self.0 {
             Entries::Memory(entries) => Ok(entries.next()),
-            Entries::Spilled { spill, reader, remaining } => {
+            Entries::Spilled {
+                spill,
+                reader,
+                remaining,
+            } => {
                 if *remaining == 0 {
                     return Ok(None);
                 }
                 let mut header = [0u8; 21];
-                reader.read_exact(&mut header).map_err(|source| spill.error(source))?;
+                reader
+                    .read_exact(&mut header)
+                    .map_err(|source| spill.error(source))?;
                 let field = |range: std::ops::Range<usize>| -> [u8; 8] {
                     let mut out = [0u8; 8];
                     let bytes = &header[range];
@@ -224,9 +256,17 @@ impl CommittedEntries {
                 let changes = u64::from_be_bytes(field(13..17)) as usize;
                 let len = u64::from_be_bytes(field(17..21)) as usize;
                 let mut bytes = vec![0u8; len];
-                reader.read_exact(&mut bytes).map_err(|source| spill.error(source))?;
+                reader
+                    .read_exact(&mut bytes)
+                    .map_err(|source| spill.error(source))?;
                 *remaining -= 1;
-                Ok(Some(EncodedEntry { commit_lsn, part, last, bytes, changes }))
+                Ok(Some(EncodedEntry {
+                    commit_lsn,
+                    part,
+                    last,
+                    bytes,
+                    changes,
+                }))
             }
         }
     }
@@ -238,7 +278,10 @@ mod tests {
     use walproof_core::LedgerEntry;
 
     fn message(n: u32) -> Op {
-        Op::Message { prefix: "t".into(), content: n.to_be_bytes().repeat(25) }
+        Op::Message {
+            prefix: "t".into(),
+            content: n.to_be_bytes().repeat(25),
+        }
     }
 
     fn drain(mut entries: CommittedEntries) -> Vec<EncodedEntry> {
@@ -250,14 +293,18 @@ mod tests {
     }
 
     fn options(threshold_bytes: usize, directory: &Path) -> SpillOptions {
-        SpillOptions { threshold_bytes, directory: directory.to_owned() }
+        SpillOptions {
+            threshold_bytes,
+            directory: directory.to_owned(),
+        }
     }
 
     #[test]
     fn a_transaction_past_the_threshold_spills_and_reads_back_identically() {
         let dir = std::env::temp_dir().join(format!("walproof-spill-test-{}", std::process::id()));
         let run = |threshold| {
-            let mut tx = PendingTransaction::begin(Lsn::new(0x500), 9, 1, 300, options(threshold, &dir));
+            let mut tx =
+                PendingTransaction::begin(Lsn::new(0x500), 9, 1, 300, options(threshold, &dir));
             for n in 0..200 {
                 tx.push(message(n)).unwrap();
             }
@@ -274,7 +321,9 @@ mod tests {
         let ordinals: Vec<u32> = from_disk
             .iter()
             .flat_map(|e| match LedgerEntry::decode(&e.bytes).unwrap().body {
-                walproof_core::EntryBody::Transaction(p) => p.changes.into_iter().map(|c| c.ordinal).collect(),
+                walproof_core::EntryBody::Transaction(p) => {
+                    p.changes.into_iter().map(|c| c.ordinal).collect()
+                }
                 walproof_core::EntryBody::Abandon { .. } => vec![],
             })
             .collect();

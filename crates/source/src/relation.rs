@@ -31,7 +31,11 @@ impl RelationCache {
                 name: column.name.to_owned(),
                 type_oid: column.type_oid,
                 type_modifier: column.type_modifier,
-                key: if full { primary_key.iter().any(|k| k == column.name) } else { column.key },
+                key: if full {
+                    primary_key.iter().any(|k| k == column.name)
+                } else {
+                    column.key
+                },
             })
             .collect();
         let relation = Relation {
@@ -57,7 +61,12 @@ mod tests {
     use crate::pgoutput::RelationColumn;
 
     fn message(identity: ReplicaIdentity, key_flags: [bool; 2]) -> RelationMessage<'static> {
-        let column = |name, key| RelationColumn { key, name, type_oid: 23, type_modifier: -1 };
+        let column = |name, key| RelationColumn {
+            key,
+            name,
+            type_oid: 23,
+            type_modifier: -1,
+        };
         RelationMessage {
             id: 42,
             namespace: "public",
@@ -87,7 +96,10 @@ mod tests {
         let m = message(ReplicaIdentity::Full, [true, true]);
         assert!(needs_primary_key_lookup(&m));
         assert_eq!(keys(cache.learn(&m, &["id".to_owned()])), [true, false]);
-        assert!(!cache.learn(&m, &[]).has_key(), "no primary key: a multiset");
+        assert!(
+            !cache.learn(&m, &[]).has_key(),
+            "no primary key: a multiset"
+        );
         assert_eq!(cache.get(42).map(|r| r.name.as_str()), Some("t"));
     }
 }

@@ -91,7 +91,11 @@ fn value(column: &TupleColumn<'_>, relation: &Relation, i: usize) -> Result<Valu
         TupleColumn::Binary(_) => Err(TupleError::Binary {
             schema: relation.schema.clone(),
             table: relation.name.clone(),
-            column: relation.columns.get(i).map(|c| c.name.clone()).unwrap_or_default(),
+            column: relation
+                .columns
+                .get(i)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
         }),
     }
 }
@@ -114,13 +118,22 @@ mod tests {
     use walproof_core::{Column, ReplicaIdentity};
 
     fn relation() -> Relation {
-        let column = |name: &str, key| Column { name: name.into(), type_oid: 25, type_modifier: -1, key };
+        let column = |name: &str, key| Column {
+            name: name.into(),
+            type_oid: 25,
+            type_modifier: -1,
+            key,
+        };
         Relation {
             id: 1,
             schema: "public".into(),
             name: "docs".into(),
             replica_identity: ReplicaIdentity::Default,
-            columns: vec![column("id", true), column("body", false), column("note", false)],
+            columns: vec![
+                column("id", true),
+                column("body", false),
+                column("note", false),
+            ],
         }
     }
 
@@ -130,18 +143,30 @@ mod tests {
 
     #[test]
     fn unchanged_toast_without_the_old_row_stays_an_explicit_marker() {
-        let new = tuple(vec![TupleColumn::Text("1"), TupleColumn::UnchangedToast, TupleColumn::Null]);
+        let new = tuple(vec![
+            TupleColumn::Text("1"),
+            TupleColumn::UnchangedToast,
+            TupleColumn::Null,
+        ]);
         let row = convert_tuple_to_row(&new, &relation(), None).unwrap();
         assert_eq!(row, Row(vec!["1".into(), Value::Unchanged, Value::Null]));
         // A key-only old tuple does not carry the value either.
-        let key = OldTuple::Key(tuple(vec![TupleColumn::Text("1"), TupleColumn::Null, TupleColumn::Null]));
+        let key = OldTuple::Key(tuple(vec![
+            TupleColumn::Text("1"),
+            TupleColumn::Null,
+            TupleColumn::Null,
+        ]));
         let row = convert_tuple_to_row(&new, &relation(), Some(&key)).unwrap();
         assert_eq!(row.0[1], Value::Unchanged);
     }
 
     #[test]
     fn unchanged_toast_under_replica_identity_full_is_filled_from_the_old_row() {
-        let new = tuple(vec![TupleColumn::Text("1"), TupleColumn::UnchangedToast, TupleColumn::Text("n")]);
+        let new = tuple(vec![
+            TupleColumn::Text("1"),
+            TupleColumn::UnchangedToast,
+            TupleColumn::Text("n"),
+        ]);
         let old = OldTuple::Full(tuple(vec![
             TupleColumn::Text("1"),
             TupleColumn::Text("a long body"),
@@ -159,9 +184,19 @@ mod tests {
     fn a_tuple_of_the_wrong_width_or_in_binary_is_refused_by_name() {
         let narrow = tuple(vec![TupleColumn::Text("1")]);
         let err = convert_tuple_to_row(&narrow, &relation(), None).unwrap_err();
-        assert_eq!(err.to_string(), "tuple of public.docs has 1 columns, the relation has 3");
-        let binary = tuple(vec![TupleColumn::Text("1"), TupleColumn::Binary(b"x"), TupleColumn::Null]);
+        assert_eq!(
+            err.to_string(),
+            "tuple of public.docs has 1 columns, the relation has 3"
+        );
+        let binary = tuple(vec![
+            TupleColumn::Text("1"),
+            TupleColumn::Binary(b"x"),
+            TupleColumn::Null,
+        ]);
         let err = convert_tuple_to_row(&binary, &relation(), None).unwrap_err();
-        assert!(err.to_string().contains("column body of public.docs"), "{err}");
+        assert!(
+            err.to_string().contains("column body of public.docs"),
+            "{err}"
+        );
     }
 }

@@ -41,12 +41,18 @@ impl Fixture {
             sql.batch_execute(statement).await.unwrap();
         }
         let slot = db.slot_name("slot");
-        sql.batch_execute(&format!("CREATE PUBLICATION walproof_pub FOR {publish}")).await.unwrap();
-        sql.batch_execute(&format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"))
+        sql.batch_execute(&format!("CREATE PUBLICATION walproof_pub FOR {publish}"))
             .await
             .unwrap();
+        sql.batch_execute(&format!(
+            "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"
+        ))
+        .await
+        .unwrap();
         let (host, port, user) = db.host_port_user();
-        let source: SourceConnection = format!("postgres://{user}@{host}:{port}/{}", db.name()).parse().unwrap();
+        let source: SourceConnection = format!("postgres://{user}@{host}:{port}/{}", db.name())
+            .parse()
+            .unwrap();
         let topics = TestTopics::new(&stack, test);
         let spill_dir = std::env::temp_dir().join(format!("walproof-test-spill-{}", db.name()));
         let config = DecoderConfig {
@@ -57,19 +63,31 @@ impl Fixture {
             writer: WriterOptions::default(),
             // Small entries and a small spill threshold: big transactions span parts and spill.
             max_entry_bytes: 4 * 1024,
-            spill: SpillOptions { threshold_bytes: 64 * 1024, directory: spill_dir },
+            spill: SpillOptions {
+                threshold_bytes: 64 * 1024,
+                directory: spill_dir,
+            },
             status_interval: Duration::from_millis(200),
             retry: (Duration::from_millis(200), Duration::from_secs(2)),
             shutdown_timeout: Duration::from_secs(30),
         };
-        Fixture { db, _topics: topics, config, sql }
+        Fixture {
+            db,
+            _topics: topics,
+            config,
+            sql,
+        }
     }
 
     fn start(&self) -> Decoder {
         let (stop, stopped) = watch::channel(false);
         let metrics = Arc::new(DecoderMetrics::default());
         let task = tokio::spawn(run(self.config.clone(), metrics.clone(), stopped));
-        Decoder { stop, metrics, task }
+        Decoder {
+            stop,
+            metrics,
+            task,
+        }
     }
 
     async fn slot_position(&self) -> (Lsn, bool) {
@@ -85,7 +103,11 @@ impl Fixture {
     }
 
     async fn current_wal(&self) -> Lsn {
-        let row = self.sql.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.unwrap();
+        let row = self
+            .sql
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap();
         row.get::<_, String>(0).parse().unwrap()
     }
 
@@ -93,15 +115,21 @@ impl Fixture {
     /// committed so far is in the ledger and acknowledged.
     async fn wait_caught_up(&self) {
         let target = self.current_wal().await;
-        wait_until("the slot to confirm the current WAL position", WAIT, || async {
-            Ok(self.slot_position().await.0 >= target)
-        })
+        wait_until(
+            "the slot to confirm the current WAL position",
+            WAIT,
+            || async { Ok(self.slot_position().await.0 >= target) },
+        )
         .await
         .unwrap();
     }
 
     async fn ledger(&self) -> walproof_transport::ledger::LedgerContents {
-        LedgerReader::from_start(&self.config.kafka).unwrap().read_to_end(Duration::from_secs(20)).await.unwrap()
+        LedgerReader::from_start(&self.config.kafka)
+            .unwrap()
+            .read_to_end(Duration::from_secs(20))
+            .await
+            .unwrap()
     }
 }
 
@@ -114,7 +142,11 @@ struct Decoder {
 impl Decoder {
     async fn stop(self) -> Arc<DecoderMetrics> {
         self.stop.send(true).unwrap();
-        tokio::time::timeout(WAIT, self.task).await.expect("decoder stops").unwrap().unwrap();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("decoder stops")
+            .unwrap()
+            .unwrap();
         self.metrics
     }
 }
@@ -163,7 +195,10 @@ fn random_transaction(rng: &mut Rng, round: u64) -> Vec<String> {
                  ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + 1, tags = NULL",
                 ["sad", "ok", "happy"][(n % 3) as usize]
             ),
-            2 => format!("UPDATE accounts SET balance = balance * 2, mood = 'happy' WHERE id % 7 = {}", id % 7),
+            2 => format!(
+                "UPDATE accounts SET balance = balance * 2, mood = 'happy' WHERE id % 7 = {}",
+                id % 7
+            ),
             3 => format!("UPDATE accounts SET id = id + 1000 WHERE id = {id}"),
             4 => format!("DELETE FROM accounts WHERE id % 11 = {}", id % 11),
             5 => format!(
@@ -173,17 +208,26 @@ fn random_transaction(rng: &mut Rng, round: u64) -> Vec<String> {
                 id * 10 + 3
             ),
             // Only the title changes: the TOASTed body is not sent (an unchanged marker).
-            6 => format!("UPDATE docs SET title = 'retitled {n}' WHERE id % 5 = {}", id % 5),
+            6 => format!(
+                "UPDATE docs SET title = 'retitled {n}' WHERE id % 5 = {}",
+                id % 5
+            ),
             7 => format!(
                 "INSERT INTO docs_full VALUES ({id}, 't{n}', repeat('x{n}', 2000)) ON CONFLICT (id) DO UPDATE SET title = 'u{n}'"
             ),
-            8 => format!("UPDATE docs_full SET title = 'only title {n}' WHERE id % 3 = {}", id % 3),
+            8 => format!(
+                "UPDATE docs_full SET title = 'only title {n}' WHERE id % 3 = {}",
+                id % 3
+            ),
             9 => format!(
                 "INSERT INTO events VALUES ('k{}', {}, '{{\"n\": {n}, \"x\": [1, null]}}', '[2026-01-01,2026-02-01)')",
                 n % 3,
                 ["'NaN'", "'-Infinity'", "-0", "0.1", "1e300"][(n % 5) as usize]
             ),
-            10 => format!("DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE kind = 'k{}' LIMIT 1)", n % 3),
+            10 => format!(
+                "DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE kind = 'k{}' LIMIT 1)",
+                n % 3
+            ),
             11 => format!(
                 "INSERT INTO tagged VALUES ('c{id}', {n}, '\\x{n:04x}'::bytea, '{n} days 03:00:01.5', '10.0.{}.1/24', B'1010') \
                  ON CONFLICT (code) DO UPDATE SET n = EXCLUDED.n + 1, flags = B'0101'",
@@ -205,7 +249,10 @@ fn random_transaction(rng: &mut Rng, round: u64) -> Vec<String> {
     sql
 }
 
-async fn relations_of(fixture: &Fixture, contents: &walproof_transport::ledger::LedgerContents) -> Vec<Relation> {
+async fn relations_of(
+    fixture: &Fixture,
+    contents: &walproof_transport::ledger::LedgerContents,
+) -> Vec<Relation> {
     let _ = fixture;
     let mut relations: Vec<Relation> = Vec::new();
     for tx in &contents.transactions {
@@ -224,7 +271,11 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for round in 0..120 {
         let statements = random_transaction(&mut rng, round);
-        fixture.sql.batch_execute(&format!("BEGIN; {}; COMMIT;", statements.join("; "))).await.unwrap();
+        fixture
+            .sql
+            .batch_execute(&format!("BEGIN; {}; COMMIT;", statements.join("; ")))
+            .await
+            .unwrap();
     }
     fixture.wait_caught_up().await;
     let metrics = decoder.stop().await;
@@ -232,7 +283,10 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
     let contents = fixture.ledger().await;
     assert!(contents.abandoned.is_empty());
     let lsns: Vec<Lsn> = contents.transactions.iter().map(|t| t.commit_lsn).collect();
-    assert!(lsns.windows(2).all(|w| w[0] < w[1]), "strictly increasing commit LSNs");
+    assert!(
+        lsns.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing commit LSNs"
+    );
     // Postgres sends no empty transactions (an UPDATE that matched nothing), so up to 120.
     let count = contents.transactions.len();
     assert!((100..=120).contains(&count), "{count} transactions");
@@ -245,8 +299,14 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
         let ordinals: Vec<u32> = tx.changes.iter().map(|c| c.ordinal).collect();
         assert_eq!(ordinals, (0..tx.changes.len() as u32).collect::<Vec<_>>());
     }
-    assert!(contents.records > 120, "big transactions span several entries");
-    assert!(metrics.spilled_transactions.load(Relaxed) > 0, "a big transaction spilled to disk");
+    assert!(
+        contents.records > 120,
+        "big transactions span several entries"
+    );
+    assert!(
+        metrics.spilled_transactions.load(Relaxed) > 0,
+        "a big transaction spilled to disk"
+    );
     assert_eq!(metrics.transactions.load(Relaxed), count as u64);
 
     let mut model = Model::default();
@@ -255,17 +315,31 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
     }
     let relations = relations_of(&fixture, &contents).await;
     let source = Model::from_source(&fixture.sql, &relations).await.unwrap();
-    assert!(source.tables.len() >= 4, "the workload leaves rows in most tables: {:?}", source.tables.keys());
-    assert_eq!(model.tables.keys().collect::<Vec<_>>(), source.tables.keys().collect::<Vec<_>>());
+    assert!(
+        source.tables.len() >= 4,
+        "the workload leaves rows in most tables: {:?}",
+        source.tables.keys()
+    );
+    assert_eq!(
+        model.tables.keys().collect::<Vec<_>>(),
+        source.tables.keys().collect::<Vec<_>>()
+    );
     for (table, rows) in &source.tables {
-        assert_eq!(model.tables.get(table), Some(rows), "table {table} differs from the source");
+        assert_eq!(
+            model.tables.get(table),
+            Some(rows),
+            "table {table} differs from the source"
+        );
     }
     drop(fixture.db);
 }
 
 #[tokio::test]
 async fn an_idle_publication_with_busy_unpublished_tables_keeps_the_slot_moving() {
-    let schema = ["CREATE TABLE published (id int PRIMARY KEY)", "CREATE TABLE busy (id int PRIMARY KEY, v text)"];
+    let schema = [
+        "CREATE TABLE published (id int PRIMARY KEY)",
+        "CREATE TABLE busy (id int PRIMARY KEY, v text)",
+    ];
     let fixture = Fixture::new("decoder_idle", &schema, "TABLE published").await;
     let decoder = fixture.start();
     for batch in 0..20 {
@@ -284,46 +358,89 @@ async fn an_idle_publication_with_busy_unpublished_tables_keeps_the_slot_moving(
     fixture.wait_caught_up().await;
     assert!(fixture.slot_position().await.0 > before);
     decoder.stop().await;
-    assert_eq!(fixture.ledger().await.records, 0, "nothing published, nothing in the ledger");
+    assert_eq!(
+        fixture.ledger().await.records,
+        0,
+        "nothing published, nothing in the ledger"
+    );
 }
 
 #[tokio::test]
 async fn a_second_decoder_on_the_same_slot_refuses_to_run_while_the_first_is_alive() {
-    let fixture = Fixture::new("decoder_second", &["CREATE TABLE t (id int PRIMARY KEY)"], "ALL TABLES").await;
+    let fixture = Fixture::new(
+        "decoder_second",
+        &["CREATE TABLE t (id int PRIMARY KEY)"],
+        "ALL TABLES",
+    )
+    .await;
     let first = fixture.start();
-    wait_until("the first decoder to hold the slot", WAIT, || async { Ok(fixture.slot_position().await.1) })
-        .await
-        .unwrap();
+    wait_until("the first decoder to hold the slot", WAIT, || async {
+        Ok(fixture.slot_position().await.1)
+    })
+    .await
+    .unwrap();
     let second = fixture.start();
-    let err = tokio::time::timeout(WAIT, second.task).await.unwrap().unwrap().unwrap_err();
+    let err = tokio::time::timeout(WAIT, second.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, DecoderError::AlreadyRunning { .. }), "{err}");
-    assert!(err.to_string().contains("another walproof decoder is running"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("another walproof decoder is running"),
+        "{err}"
+    );
     first.stop().await;
 }
 
 #[tokio::test]
 async fn a_clean_stop_confirms_the_slot_to_the_ledger_and_a_restart_resumes_without_repeats() {
-    let fixture = Fixture::new("decoder_restart", &["CREATE TABLE t (id int PRIMARY KEY, v text)"], "ALL TABLES").await;
+    let fixture = Fixture::new(
+        "decoder_restart",
+        &["CREATE TABLE t (id int PRIMARY KEY, v text)"],
+        "ALL TABLES",
+    )
+    .await;
     let decoder = fixture.start();
     for i in 0..30 {
-        fixture.sql.batch_execute(&format!("INSERT INTO t VALUES ({i}, 'first run')")).await.unwrap();
+        fixture
+            .sql
+            .batch_execute(&format!("INSERT INTO t VALUES ({i}, 'first run')"))
+            .await
+            .unwrap();
     }
     fixture.wait_caught_up().await;
     let first_end = fixture.current_wal().await;
     decoder.stop().await;
     let (position, active) = fixture.slot_position().await;
     assert!(!active, "the slot is released");
-    assert!(position >= first_end, "the slot holds the final position {position} >= {first_end}");
+    assert!(
+        position >= first_end,
+        "the slot holds the final position {position} >= {first_end}"
+    );
 
     // Changes while the decoder is down, then a second run.
     for i in 30..60 {
-        fixture.sql.batch_execute(&format!("INSERT INTO t VALUES ({i}, 'while down')")).await.unwrap();
+        fixture
+            .sql
+            .batch_execute(&format!("INSERT INTO t VALUES ({i}, 'while down')"))
+            .await
+            .unwrap();
     }
     let decoder = fixture.start();
-    fixture.sql.batch_execute("UPDATE t SET v = 'second run' WHERE id % 2 = 0").await.unwrap();
+    fixture
+        .sql
+        .batch_execute("UPDATE t SET v = 'second run' WHERE id % 2 = 0")
+        .await
+        .unwrap();
     fixture.wait_caught_up().await;
     let metrics = decoder.stop().await;
-    assert_eq!(metrics.redelivered_transactions.load(Relaxed), 0, "a clean stop leaves nothing to redeliver");
+    assert_eq!(
+        metrics.redelivered_transactions.load(Relaxed),
+        0,
+        "a clean stop leaves nothing to redeliver"
+    );
 
     let contents = fixture.ledger().await;
     assert_eq!(contents.transactions.len(), 61);
@@ -332,5 +449,8 @@ async fn a_clean_stop_confirms_the_slot_to_the_ledger_and_a_restart_resumes_with
         model.apply(tx).unwrap();
     }
     let relations = relations_of(&fixture, &contents).await;
-    assert_eq!(model, Model::from_source(&fixture.sql, &relations).await.unwrap());
+    assert_eq!(
+        model,
+        Model::from_source(&fixture.sql, &relations).await.unwrap()
+    );
 }

@@ -25,7 +25,13 @@ fn name(relation: &Relation) -> String {
 
 fn key_of(relation: &Relation, row: &[Option<String>]) -> Vec<Option<String>> {
     if relation.has_key() {
-        relation.columns.iter().zip(row).filter(|(c, _)| c.key).map(|(_, v)| v.clone()).collect()
+        relation
+            .columns
+            .iter()
+            .zip(row)
+            .filter(|(c, _)| c.key)
+            .map(|(_, v)| v.clone())
+            .collect()
     } else {
         row.to_vec()
     }
@@ -36,25 +42,38 @@ impl Model {
     pub fn apply(&mut self, transaction: &Transaction) -> anyhow::Result<()> {
         for change in &transaction.changes {
             let relation = |id: &u32| {
-                transaction
-                    .relations
-                    .get(id)
-                    .with_context(|| format!("relation {id} of change {} not described", change.ordinal))
+                transaction.relations.get(id).with_context(|| {
+                    format!("relation {id} of change {} not described", change.ordinal)
+                })
             };
             match &change.op {
-                Op::Insert { relation: id, new } | Op::Snapshot { relation: id, row: new } => {
+                Op::Insert { relation: id, new }
+                | Op::Snapshot {
+                    relation: id,
+                    row: new,
+                } => {
                     let rel = relation(id)?;
                     let row = self.resolve(rel, new, None)?;
                     self.put(rel, row);
                 }
-                Op::Update { relation: id, old, new } => {
+                Op::Update {
+                    relation: id,
+                    old,
+                    new,
+                } => {
                     let rel = relation(id)?;
                     let old_key = match old {
                         Some(old) => Some(key_of(rel, &plain(old.row())?)),
                         None => None,
                     };
                     let previous_key = old_key.clone().unwrap_or_else(|| {
-                        key_of(rel, &new.0.iter().map(|v| v.as_text().map(str::to_owned)).collect::<Vec<_>>())
+                        key_of(
+                            rel,
+                            &new.0
+                                .iter()
+                                .map(|v| v.as_text().map(str::to_owned))
+                                .collect::<Vec<_>>(),
+                        )
                     });
                     let row = self.resolve(rel, new, Some(&previous_key))?;
                     self.take(rel, &previous_key)?;
@@ -77,8 +96,14 @@ impl Model {
     }
 
     /// Values with unchanged markers resolved from the row at `previous_key`.
-    fn resolve(&self, rel: &Relation, row: &Row, previous_key: Option<&Vec<Option<String>>>) -> anyhow::Result<Vec<Option<String>>> {
-        let previous = previous_key.and_then(|key| self.tables.get(&name(rel)).and_then(|t| t.get(key)));
+    fn resolve(
+        &self,
+        rel: &Relation,
+        row: &Row,
+        previous_key: Option<&Vec<Option<String>>>,
+    ) -> anyhow::Result<Vec<Option<String>>> {
+        let previous =
+            previous_key.and_then(|key| self.tables.get(&name(rel)).and_then(|t| t.get(key)));
         row.0
             .iter()
             .enumerate()
@@ -87,7 +112,9 @@ impl Model {
                 Value::Null => Ok(None),
                 Value::Unchanged => previous
                     .and_then(|(row, _)| row.get(i).cloned())
-                    .with_context(|| format!("unchanged column {i} of {} has no earlier value", name(rel))),
+                    .with_context(|| {
+                        format!("unchanged column {i} of {} has no earlier value", name(rel))
+                    }),
             })
             .collect()
     }
@@ -118,14 +145,28 @@ impl Model {
     /// Values are each column's text output (a text-format query), which is what pgoutput
     /// sends; a `::text` cast would differ for bool, inet and char(n). The session must be
     /// under the canonical settings.
-    pub async fn from_source(client: &tokio_postgres::Client, relations: &[Relation]) -> anyhow::Result<Model> {
+    pub async fn from_source(
+        client: &tokio_postgres::Client,
+        relations: &[Relation],
+    ) -> anyhow::Result<Model> {
         let mut model = Model::default();
         for rel in relations {
             let columns: Vec<String> = rel.columns.iter().map(|c| quote(&c.name)).collect();
-            let sql = format!("SELECT {} FROM {}.{}", columns.join(", "), quote(&rel.schema), quote(&rel.name));
-            for message in client.simple_query(&sql).await.with_context(|| sql.clone())? {
+            let sql = format!(
+                "SELECT {} FROM {}.{}",
+                columns.join(", "),
+                quote(&rel.schema),
+                quote(&rel.name)
+            );
+            for message in client
+                .simple_query(&sql)
+                .await
+                .with_context(|| sql.clone())?
+            {
                 if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                    let values = (0..rel.columns.len()).map(|i| row.get(i).map(str::to_owned)).collect();
+                    let values = (0..rel.columns.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect();
                     model.put(rel, values);
                 }
             }

@@ -22,7 +22,12 @@ use clap::{Args, Parser, Subcommand};
 /// Settings come from flags, then WALPROOF_* environment variables, then the TOML file given
 /// with --config (see deploy/walproof.example.toml), then defaults.
 #[derive(Debug, Parser)]
-#[command(name = "walproof", version, propagate_version = true, verbatim_doc_comment)]
+#[command(
+    name = "walproof",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     /// TOML config file with [source], [kafka] and [decoder] sections.
     #[arg(long, global = true, env = "WALPROOF_CONFIG", value_name = "FILE")]
@@ -72,7 +77,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Source database URL, e.g. postgres://walproof:secret@db:5432/shop [default from file]
-    #[arg(long, env = "WALPROOF_SOURCE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WALPROOF_SOURCE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub source_url: Option<String>,
     /// Logical replication slot name [default: walproof]
     #[arg(long, env = "WALPROOF_SLOT")]
@@ -90,7 +100,12 @@ pub struct SetupArgs {
     pub source: SourceArgs,
     /// Publish only these tables (`schema.table`, or `table` for public); repeat or separate
     /// with commas. Default: all tables.
-    #[arg(long = "table", env = "WALPROOF_TABLES", value_delimiter = ',', value_name = "TABLE")]
+    #[arg(
+        long = "table",
+        env = "WALPROOF_TABLES",
+        value_delimiter = ',',
+        value_name = "TABLE"
+    )]
     pub tables: Vec<String>,
     /// Print the checks and the SQL that would run, and change nothing.
     #[arg(long)]

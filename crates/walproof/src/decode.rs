@@ -18,7 +18,11 @@ use crate::config::{FileConfig, pick};
 use crate::metrics_http;
 
 /// Runs the decoder until `shutdown` or a fatal error.
-pub async fn run(args: DecodeArgs, file: FileConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    args: DecodeArgs,
+    file: FileConfig,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let url = args
         .source
         .source_url
@@ -27,33 +31,53 @@ pub async fn run(args: DecodeArgs, file: FileConfig, shutdown: watch::Receiver<b
     let d = file.decoder;
     let mut kafka = KafkaSettings::new(
         pick(args.brokers, file.kafka.brokers, || "127.0.0.1:9092".into()),
-        pick(args.topic_prefix, file.kafka.topic_prefix, || "walproof".into()),
+        pick(args.topic_prefix, file.kafka.topic_prefix, || {
+            "walproof".into()
+        }),
     );
     let defaults = WriterOptions::default();
     let writer = WriterOptions {
-        linger: Duration::from_millis(pick(args.linger_ms, file.kafka.linger_ms, || defaults.linger.as_millis() as u64)),
-        batch_records: pick(args.batch_records, file.kafka.batch_records, || defaults.batch_records),
-        batch_bytes: pick(args.batch_bytes, file.kafka.batch_bytes, || defaults.batch_bytes),
+        linger: Duration::from_millis(pick(args.linger_ms, file.kafka.linger_ms, || {
+            defaults.linger.as_millis() as u64
+        })),
+        batch_records: pick(args.batch_records, file.kafka.batch_records, || {
+            defaults.batch_records
+        }),
+        batch_bytes: pick(args.batch_bytes, file.kafka.batch_bytes, || {
+            defaults.batch_bytes
+        }),
         ..defaults
     };
     kafka.properties = file.kafka.properties.into_iter().collect();
     let config = DecoderConfig {
         source: url.parse()?,
         slot: pick(args.source.slot, file.source.slot, || "walproof".into()),
-        publication: pick(args.source.publication, file.source.publication, || "walproof".into()),
+        publication: pick(args.source.publication, file.source.publication, || {
+            "walproof".into()
+        }),
         kafka,
         writer,
         max_entry_bytes: pick(args.max_entry_bytes, d.max_entry_bytes, || 512 * 1024),
         spill: SpillOptions {
-            threshold_bytes: pick(args.spill_threshold_bytes, d.spill_threshold_bytes, || 64 << 20),
-            directory: pick(args.spill_dir, d.spill_dir, || std::env::temp_dir().join("walproof-spill")),
+            threshold_bytes: pick(args.spill_threshold_bytes, d.spill_threshold_bytes, || {
+                64 << 20
+            }),
+            directory: pick(args.spill_dir, d.spill_dir, || {
+                std::env::temp_dir().join("walproof-spill")
+            }),
         },
-        status_interval: Duration::from_millis(pick(args.status_interval_ms, d.status_interval_ms, || 1000)),
+        status_interval: Duration::from_millis(pick(
+            args.status_interval_ms,
+            d.status_interval_ms,
+            || 1000,
+        )),
         retry: (Duration::from_millis(500), Duration::from_secs(30)),
         shutdown_timeout: Duration::from_secs(30),
     };
     let metrics = Arc::new(DecoderMetrics::default());
-    let metrics_addr = pick(args.metrics_addr, d.metrics_addr, || "127.0.0.1:9187".into());
+    let metrics_addr = pick(args.metrics_addr, d.metrics_addr, || {
+        "127.0.0.1:9187".into()
+    });
     if metrics_addr != "off" {
         let render = {
             let metrics = metrics.clone();
@@ -65,7 +89,8 @@ pub async fn run(args: DecodeArgs, file: FileConfig, shutdown: watch::Receiver<b
         tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
         tokio::spawn(metrics_http::serve(listener, render, shutdown.clone()));
     }
-    let every = Duration::from_secs(pick(args.progress_interval_s, d.progress_interval_s, || 10).max(1));
+    let every =
+        Duration::from_secs(pick(args.progress_interval_s, d.progress_interval_s, || 10).max(1));
     tokio::spawn(log_progress(metrics.clone(), every, shutdown.clone()));
     tracing::info!(source = %config.source, slot = %config.slot, ledger = %config.kafka.ledger_topic(), "decoder starting");
     walproof_source::run(config, metrics, shutdown).await?;
@@ -73,7 +98,11 @@ pub async fn run(args: DecodeArgs, file: FileConfig, shutdown: watch::Receiver<b
 }
 
 /// A progress line every `every`: totals, rates, and how far the slot trails the server.
-async fn log_progress(metrics: Arc<DecoderMetrics>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn log_progress(
+    metrics: Arc<DecoderMetrics>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
     let (mut changes, mut transactions) = (0, 0);
@@ -82,10 +111,16 @@ async fn log_progress(metrics: Arc<DecoderMetrics>, every: Duration, mut shutdow
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let (now_changes, now_transactions) = (metrics.changes.load(Relaxed), metrics.transactions.load(Relaxed));
+        let (now_changes, now_transactions) = (
+            metrics.changes.load(Relaxed),
+            metrics.transactions.load(Relaxed),
+        );
         let seconds = every.as_secs_f64();
         let confirmed = Lsn::new(metrics.confirmed_lsn.load(Relaxed));
-        let lag = metrics.server_wal_lsn.load(Relaxed).saturating_sub(confirmed.as_u64());
+        let lag = metrics
+            .server_wal_lsn
+            .load(Relaxed)
+            .saturating_sub(confirmed.as_u64());
         tracing::info!(
             "progress: {now_transactions} transactions, {now_changes} changes ({:.0} changes/s, {:.0} tx/s); confirmed {confirmed}, lag {lag} bytes",
             (now_changes - changes) as f64 / seconds,

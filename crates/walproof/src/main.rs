@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the runtime: {err}");
@@ -39,7 +42,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup(args) => {
             let outcome = walproof::setup::run(args, &file).await?;
             print!("{}", outcome.report);
-            Ok(if outcome.ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if outcome.ready {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Decode(args) => {
             walproof::decode::run(args, file, shutdown_signal()?).await?;

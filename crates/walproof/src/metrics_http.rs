@@ -16,7 +16,9 @@ pub async fn serve(listener: TcpListener, render: Render, mut shutdown: watch::R
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
         };
-        let Ok((mut stream, _)) = accepted else { continue };
+        let Ok((mut stream, _)) = accepted else {
+            continue;
+        };
         let render = render.clone();
         tokio::spawn(async move {
             let mut request = vec![0u8; 4096];
@@ -29,11 +31,12 @@ pub async fn serve(listener: TcpListener, render: Render, mut shutdown: watch::R
                 }
             }
             let head = String::from_utf8_lossy(&request[..read]);
-            let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET /metrics?") {
-                ("200 OK", render())
-            } else {
-                ("404 Not Found", "walproof serves /metrics\n".to_owned())
-            };
+            let (status, body) =
+                if head.starts_with("GET /metrics ") || head.starts_with("GET /metrics?") {
+                    ("200 OK", render())
+                } else {
+                    ("404 Not Found", "walproof serves /metrics\n".to_owned())
+                };
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()

@@ -24,13 +24,28 @@ pub async fn run(args: SetupArgs, file: &FileConfig) -> anyhow::Result<Outcome> 
         .or_else(|| file.source.url.clone())
         .context("no source URL: pass --source-url, set WALPROOF_SOURCE_URL, or [source] url in the config file")?;
     let source: SourceConnection = url.parse()?;
-    let tables = if args.tables.is_empty() { file.source.tables.clone() } else { Some(args.tables) };
+    let tables = if args.tables.is_empty() {
+        file.source.tables.clone()
+    } else {
+        Some(args.tables)
+    };
     let tables = tables
-        .map(|names| names.iter().map(|name| name.parse::<TableName>()).collect::<Result<Vec<_>, _>>())
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| name.parse::<TableName>())
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     let options = SetupOptions {
-        publication: pick(args.source.publication, file.source.publication.clone(), || "walproof".into()),
-        slot: pick(args.source.slot, file.source.slot.clone(), || "walproof".into()),
+        publication: pick(
+            args.source.publication,
+            file.source.publication.clone(),
+            || "walproof".into(),
+        ),
+        slot: pick(args.source.slot, file.source.slot.clone(), || {
+            "walproof".into()
+        }),
         tables,
         dry_run: args.dry_run,
     };
@@ -41,9 +56,15 @@ pub async fn run(args: SetupArgs, file: &FileConfig) -> anyhow::Result<Outcome> 
     let plan = setup::plan(&client, &options).await?;
     let report = plan.render();
     match setup::apply(&client, &plan).await {
-        Ok(()) => Ok(Outcome { report, ready: true }),
+        Ok(()) => Ok(Outcome {
+            report,
+            ready: true,
+        }),
         // The report already lists every problem with its fix.
-        Err(SetupError::Refused { .. }) => Ok(Outcome { report, ready: false }),
+        Err(SetupError::Refused { .. }) => Ok(Outcome {
+            report,
+            ready: false,
+        }),
         Err(err) => Err(err.into()),
     }
 }

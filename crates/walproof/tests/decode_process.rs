@@ -90,7 +90,9 @@ fn free_address() -> String {
 
 fn scrape(address: &str) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -123,12 +125,24 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
     // walproof setup: a dry run changes nothing, the real run prepares the source, and a second
     // run finds everything in place.
     let dry = source.command(&["setup", "--dry-run"]).output().unwrap();
-    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
     assert!(String::from_utf8_lossy(&dry.stdout).contains("CREATE PUBLICATION crash_pub"));
     let setup = source.command(&["setup"]).output().unwrap();
-    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stdout));
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stdout)
+    );
     let again = source.command(&["setup"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
 
     // A workload that runs until told to stop (also if this test fails), recording the xid of
     // every commit.
@@ -153,7 +167,10 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
                          ON CONFLICT (id) DO UPDATE SET status = 'again', total = orders.total + 1",
                         n % 50
                     ),
-                    3 => format!("UPDATE orders SET status = 'paid', total = total * 2 WHERE id % 13 = {}", id % 13),
+                    3 => format!(
+                        "UPDATE orders SET status = 'paid', total = total * 2 WHERE id % 13 = {}",
+                        id % 13
+                    ),
                     4 => format!("DELETE FROM orders WHERE id % 17 = {}", id % 17),
                     5 => format!("INSERT INTO lines VALUES ({id}, 'sku-{n}', {})", n % 7),
                     6 => format!("DELETE FROM lines WHERE order_id = {id}"),
@@ -164,8 +181,12 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
                 let committed = async {
                     let tx = client.transaction().await?;
                     tx.batch_execute(&body).await?;
-                    tx.execute("INSERT INTO lines VALUES (-1, 'tx', 0)", &[]).await?;
-                    let xid: i64 = tx.query_one("SELECT txid_current() & 4294967295", &[]).await?.get(0);
+                    tx.execute("INSERT INTO lines VALUES (-1, 'tx', 0)", &[])
+                        .await?;
+                    let xid: i64 = tx
+                        .query_one("SELECT txid_current() & 4294967295", &[])
+                        .await?
+                        .get(0);
                     tx.commit().await?;
                     Ok::<_, tokio_postgres::Error>(xid as u32)
                 };
@@ -186,18 +207,32 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
         seed ^= seed >> 7;
         seed ^= seed << 17;
         tokio::time::sleep(Duration::from_millis(300 + seed % 1500)).await;
-        assert!(child.try_wait().unwrap().is_none(), "decoder run {run} exited early; see {}", log_dir.display());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "decoder run {run} exited early; see {}",
+            log_dir.display()
+        );
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
     running.store(false, Ordering::Relaxed);
     let committed = workload.await.unwrap();
-    assert!(committed.len() > 100, "the workload committed {} transactions", committed.len());
+    assert!(
+        committed.len() > 100,
+        "the workload committed {} transactions",
+        committed.len()
+    );
 
     // A last run catches up and is stopped with SIGTERM.
     let metrics_addr = free_address();
     let mut last = source.decode(KILLS, &metrics_addr);
-    let target: Lsn = sql.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.unwrap().get::<_, String>(0).parse().unwrap();
+    let target: Lsn = sql
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
     wait_until("the slot to confirm the end of the workload", Duration::from_secs(120), || async {
         let row = sql
             .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&source.slot])
@@ -208,20 +243,43 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
     .unwrap();
     let metrics = scrape(&metrics_addr);
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
-    assert!(metrics.contains("walproof_decoder_changes_total"), "{metrics}");
-    let terminated = Command::new("kill").args(["-TERM", &last.id().to_string()]).status().unwrap();
+    assert!(
+        metrics.contains("walproof_decoder_changes_total"),
+        "{metrics}"
+    );
+    let terminated = Command::new("kill")
+        .args(["-TERM", &last.id().to_string()])
+        .status()
+        .unwrap();
     assert!(terminated.success());
     let status = last.wait().unwrap();
-    assert!(status.success(), "SIGTERM stops cleanly with exit 0; see {}", log_dir.display());
+    assert!(
+        status.success(),
+        "SIGTERM stops cleanly with exit 0; see {}",
+        log_dir.display()
+    );
 
     // The ledger as consumers read it: chain verified, whole transactions, abandoned runs voided.
     let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
-    let contents = LedgerReader::from_start(&settings).unwrap().read_to_end(Duration::from_secs(30)).await.unwrap();
+    let contents = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
     let ledger_xids: Vec<u32> = contents.transactions.iter().map(|t| t.xid).collect();
     let unique: BTreeSet<u32> = ledger_xids.iter().copied().collect();
     assert_eq!(unique.len(), ledger_xids.len(), "no transaction twice");
-    assert!(contents.transactions.windows(2).all(|w| w[0].commit_lsn < w[1].commit_lsn), "in commit order");
-    assert_eq!(unique, committed, "exactly the committed source transactions, none missing");
+    assert!(
+        contents
+            .transactions
+            .windows(2)
+            .all(|w| w[0].commit_lsn < w[1].commit_lsn),
+        "in commit order"
+    );
+    assert_eq!(
+        unique, committed,
+        "exactly the committed source transactions, none missing"
+    );
 
     let mut model = Model::default();
     for tx in &contents.transactions {
@@ -234,14 +292,22 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
             relations.push(relation.clone());
         }
     }
-    assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap(), "the ledger replays to the source");
+    assert_eq!(
+        model,
+        Model::from_source(&sql, &relations).await.unwrap(),
+        "the ledger replays to the source"
+    );
     let marker_rows = contents
         .transactions
         .iter()
         .flat_map(|t| &t.changes)
         .filter(|c| matches!(&c.op, walproof_core::Op::Insert { new, .. } if new.0.first() == Some(&Value::from("-1"))))
         .count();
-    assert_eq!(marker_rows, committed.len(), "one marker row per transaction");
+    assert_eq!(
+        marker_rows,
+        committed.len(),
+        "one marker row per transaction"
+    );
     eprintln!(
         "crash test: {} transactions, {} records, {} abandoned runs over {KILLS} kills",
         contents.transactions.len(),
