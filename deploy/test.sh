@@ -50,7 +50,12 @@ step "hash vectors, second implementation (python)"
 python3 crates/core/testdata/verify_vectors.py
 
 step "fuzzing the pgoutput parser for ${WALPROOF_FUZZ_SECONDS:-20} s (cargo-fuzz)"
-CARGO_TARGET_DIR="$cache/fuzz-target" bash crates/source/fuzz/run.sh "${WALPROOF_FUZZ_SECONDS:-20}" 2>&1 | tail -n 20
+if ! CARGO_TARGET_DIR="$cache/fuzz-target" bash crates/source/fuzz/run.sh "${WALPROOF_FUZZ_SECONDS:-20}" >"$cache/fuzz.log" 2>&1; then
+  tail -n 60 "$cache/fuzz.log"
+  echo "!! the fuzzer found a failing input; full log in $cache/fuzz.log" >&2
+  exit 1
+fi
+grep -E '^Done [0-9]+ runs' "$cache/fuzz.log"
 
 step "building workspace and tests into $CARGO_TARGET_DIR"
 build_started=$SECONDS

@@ -454,3 +454,59 @@ async fn a_clean_stop_confirms_the_slot_to_the_ledger_and_a_restart_resumes_with
         Model::from_source(&fixture.sql, &relations).await.unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_missing_slot_or_publication_is_an_error_that_names_it_and_the_fix() {
+    let fixture = Fixture::new(
+        "decoder_missing",
+        &["CREATE TABLE t (id int PRIMARY KEY)"],
+        "ALL TABLES",
+    )
+    .await;
+    let mut config = fixture.config.clone();
+    config.slot = "no_such_slot".into();
+    let (_stop, stopped) = watch::channel(false);
+    let err = run(config, Arc::default(), stopped.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DecoderError::MissingSlot { .. }), "{err}");
+    assert!(
+        err.to_string().contains("no_such_slot") && err.to_string().contains("walproof setup"),
+        "{err}"
+    );
+
+    let mut config = fixture.config.clone();
+    config.publication = "no_such_publication".into();
+    let err = run(config, Arc::default(), stopped).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("publication no_such_publication does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_source_is_retried_until_stopped_and_the_stop_is_clean() {
+    let fixture = Fixture::new(
+        "decoder_unreachable",
+        &["CREATE TABLE t (id int PRIMARY KEY)"],
+        "ALL TABLES",
+    )
+    .await;
+    let mut config = fixture.config.clone();
+    // Nothing listens on port 1: every attempt fails, and the decoder keeps retrying.
+    config.source = "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(config, Arc::default(), stopped));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !task.is_finished(),
+        "an unreachable source is retried, not fatal"
+    );
+    stop.send(true).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("stops promptly")
+        .unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The decoder benchmark, in one command:   bash benches/run.sh [benchmark flags, e.g. --help]
+#
+# Loads the local stack's settings (.stack/env; start the stack with `bash deploy/stack.sh up`),
+# builds the release `walproof` binary and the benchmark, and runs it. It prints figures and
+# ratios against pg_recvlogical measured in the same run; it fails only when something does not
+# work, never on speed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+env_file="${WALPROOF_STACK_ENV:-$root/.stack/env}"
+if [[ ! -f "$env_file" ]]; then
+    echo "benches/run.sh: $env_file is missing: start the local stack with 'bash deploy/stack.sh up'" >&2
+    exit 1
+fi
+echo "==> loading the stack's settings from $env_file"
+# Variables already set in the environment win over the file (as in walproof-testkit).
+while IFS='=' read -r key value; do
+    [[ -z "$key" || "$key" == \#* ]] && continue
+    key="${key#export }"
+    [[ -z "${!key:-}" ]] && export "$key=$value"
+done < "$env_file"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${WALPROOF_CACHE_DIR:-/var/cache/walproof}/target}"
+echo "==> building the release walproof binary and the benchmark into $CARGO_TARGET_DIR (a few minutes the first time)"
+cargo build --release --locked -p walproof -p walproof-benches --bin walproof --bin decoder_vs_recvlogical
+
+echo "==> running the benchmark"
+exec "$CARGO_TARGET_DIR/release/decoder_vs_recvlogical" \
+    --walproof-bin "$CARGO_TARGET_DIR/release/walproof" "$@"

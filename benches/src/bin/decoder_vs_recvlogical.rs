@@ -1,0 +1,549 @@
+//! The decoder benchmark: the same changes streamed once by `pg_recvlogical` (pgoutput) and once
+//! by `walproof decode` into the ledger, from copies of one slot, in the same run; then the
+//! decoder's peak memory during one big transaction. Prints figures and ratios; fails only
+//! when something does not work, never on speed.
+//!
+//! Run it with `bash benches/run.sh` (builds the release binaries, loads `.stack/env`).
+
+#![allow(clippy::print_stdout)] // a benchmark's output is its report
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use walproof_benches::clients::{self, DecoderRun, DecoderSpec, RecvlogicalRun, Source};
+use walproof_benches::workload::{self, Batch};
+use walproof_benches::{broker, procfs};
+use walproof_testkit::topics::TestTopics;
+use walproof_testkit::{Stack, TestDatabase};
+
+/// Decoder vs pg_recvlogical on the same slot contents, and the decoder's peak RSS during one
+/// big transaction.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Rows inserted.
+    #[arg(long, default_value_t = 1_000_000)]
+    inserts: u64,
+    /// Rows updated (the first ones inserted).
+    #[arg(long, default_value_t = 200_000)]
+    updates: u64,
+    /// Rows deleted (the last ones inserted).
+    #[arg(long, default_value_t = 100_000)]
+    deletes: u64,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 10_000)]
+    rows_per_transaction: u64,
+    /// Rows of the single transaction of the memory phase; 0 skips the phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    big_transaction_rows: u64,
+    /// Spill threshold of the memory phase's reference run, large enough to hold the big
+    /// transaction in memory.
+    #[arg(long, default_value_t = 4_000_000_000)]
+    in_memory_spill_threshold: u64,
+    /// Skip the broker's raw produce ceiling.
+    #[arg(long)]
+    no_broker_ceiling: bool,
+    /// The release `walproof` binary [default: next to this benchmark's binary].
+    #[arg(long, env = "WALPROOF_BIN")]
+    walproof_bin: Option<PathBuf>,
+    /// Directory of Postgres's client programs (pg_recvlogical).
+    #[arg(
+        long,
+        env = "WALPROOF_PG_BIN",
+        default_value = "/usr/lib/postgresql/15/bin"
+    )]
+    pg_bin: PathBuf,
+    /// Longest a single client run may take, in seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout_s: u64,
+}
+
+/// Memory target of the issue: peak RSS during a 1M-row transaction.
+const RSS_TARGET_MIB: f64 = 256.0;
+
+fn step(text: &str) {
+    println!("==> {text}");
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn cpu_line(cpu: &[(String, f64)], seconds: f64) -> String {
+    cpu.iter()
+        .map(|(label, used)| {
+            format!(
+                "{label} {used:.2} s ({:.0}% of a core)",
+                100.0 * used / seconds
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.updates + args.deletes <= args.inserts && args.rows_per_transaction > 0,
+        "updates + deletes must not exceed inserts"
+    );
+    let walproof_bin = match args.walproof_bin.clone() {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark binary has no directory")?
+            .join("walproof"),
+    };
+    anyhow::ensure!(
+        walproof_bin.is_file(),
+        "no walproof binary at {} (build it with `cargo build --release -p walproof`, or pass --walproof-bin)",
+        walproof_bin.display()
+    );
+    let timeout = Duration::from_secs(args.timeout_s);
+    let stack = Stack::load()?;
+    let broker_port = stack
+        .kafka_brokers
+        .split(',')
+        .next()
+        .and_then(|b| b.rsplit(':').next())
+        .unwrap_or_default()
+        .to_owned();
+    stack
+        .require_listening(
+            "Kafka broker",
+            stack.kafka_brokers.split(',').next().unwrap_or_default(),
+        )
+        .await?;
+    let broker_pid = procfs::find_process(&["tansu", &format!(":{broker_port}")]);
+
+    let db = TestDatabase::create(&stack, "bench").await?;
+    let topics = TestTopics::new(&stack, "bench");
+    let work_dir = std::env::temp_dir().join(format!("walproof-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)?;
+    let mut sql = db.connect().await?;
+    let (host, port, user) = db.host_port_user();
+    let source = Source {
+        host,
+        port,
+        user,
+        database: db.name().to_owned(),
+        publication: "bench_pub".into(),
+    };
+    let server: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "walproof decoder benchmark: {} CPUs, load average {}, Postgres {server}, broker {} (tansu pid {})",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        stack.kafka_brokers,
+        broker_pid.map_or("not found".into(), |pid| pid.to_string()),
+    );
+    println!(
+        "    walproof binary {}; logs in {}",
+        walproof_bin.display(),
+        work_dir.display()
+    );
+
+    // ---- Phase 1: the workload, once, read by both clients from copies of one slot.
+    step(&format!(
+        "database {}: table {}, publication {}",
+        db.name(),
+        workload::TABLE,
+        source.publication
+    ));
+    workload::prepare(&sql, &source.publication).await?;
+    let slot_first = db.slot_name("bench_recv1");
+    let slot_decoder = db.slot_name("bench_decoder");
+    let slot_second = db.slot_name("bench_recv2");
+    workload::create_slot(&sql, &slot_first).await?;
+    let start: String = sql
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot_first],
+        )
+        .await?
+        .get(0);
+    let per = args.rows_per_transaction;
+    let mut batches: Vec<Batch> = Vec::new();
+    batches.extend(workload::ranges(
+        1,
+        args.inserts / per,
+        per,
+        workload::insert,
+    ));
+    batches.extend(workload::ranges(
+        1,
+        args.updates / per,
+        per,
+        workload::update,
+    ));
+    batches.extend(workload::ranges(
+        args.inserts - args.deletes + 1,
+        args.deletes / per,
+        per,
+        workload::delete,
+    ));
+    let changes: u64 = batches.iter().map(|b| b.rows).sum();
+    step(&format!(
+        "workload: {} inserts, {} updates, {} deletes in {} transactions of {} rows (slot {slot_first} created before it)",
+        thousands((args.inserts / per * per) as f64),
+        thousands((args.updates / per * per) as f64),
+        thousands((args.deletes / per * per) as f64),
+        batches.len(),
+        thousands(per as f64)
+    ));
+    let began = Instant::now();
+    let end = workload::run(&mut sql, &batches).await?;
+    let wal: i64 = sql
+        .query_one(
+            "SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint",
+            &[&end.to_string(), &start],
+        )
+        .await?
+        .get(0);
+    println!(
+        "    {} changes committed in {:.1} s; last commit ends at {end}; {:.0} MiB of WAL from the slot's start {start}",
+        thousands(changes as f64),
+        began.elapsed().as_secs_f64(),
+        mib(wal as u64)
+    );
+    workload::copy_slot(&sql, &slot_first, &slot_decoder).await?;
+    workload::copy_slot(&sql, &slot_first, &slot_second).await?;
+    step(&format!(
+        "copied slot {slot_first} to {slot_decoder} and {slot_second}: all three start at {start}"
+    ));
+
+    let pg_bin = args.pg_bin.clone();
+    step(&format!(
+        "baseline 1: pg_recvlogical (pgoutput proto_version=1) on {slot_first} to /dev/null, --endpos {end}"
+    ));
+    let first =
+        clients::run_recvlogical(&pg_bin, &source, &slot_first, end, &sql, broker_pid).await?;
+    println!(
+        "    {:.2} s, {} changes/s",
+        first.seconds,
+        thousands(changes as f64 / first.seconds)
+    );
+
+    step(&format!(
+        "walproof decode on {slot_decoder} into {}.main.ledger, until Kafka acknowledged {end}",
+        topics.prefix()
+    ));
+    let spec = DecoderSpec {
+        binary: walproof_bin.clone(),
+        brokers: stack.kafka_brokers.clone(),
+        topic_prefix: format!("{}.main", topics.prefix()),
+        extra_args: Vec::new(),
+        log: work_dir.join("decode-main.log"),
+        spill_dir: work_dir.join("spill"),
+        timeout,
+    };
+    let decoder = clients::run_decoder(
+        &spec,
+        &source,
+        &slot_decoder,
+        end,
+        changes,
+        &sql,
+        broker_pid,
+    )
+    .await?;
+    let acked = decoder
+        .times
+        .acknowledged
+        .context("no acknowledgement time")?;
+    println!(
+        "    {acked:.2} s to acknowledged, {} changes/s",
+        thousands(changes as f64 / acked)
+    );
+    if decoder.changes != changes || decoder.transactions != batches.len() as u64 {
+        bail!(
+            "the decoder reports {} changes in {} transactions; the workload made {changes} in {}",
+            decoder.changes,
+            decoder.transactions,
+            batches.len()
+        );
+    }
+
+    step(&format!(
+        "baseline 2: pg_recvlogical on {slot_second} (the same changes again, after the decoder)"
+    ));
+    let second =
+        clients::run_recvlogical(&pg_bin, &source, &slot_second, end, &sql, broker_pid).await?;
+    println!(
+        "    {:.2} s, {} changes/s",
+        second.seconds,
+        thousands(changes as f64 / second.seconds)
+    );
+
+    let ceiling = if args.no_broker_ceiling {
+        None
+    } else {
+        let ledger = format!("{}.main.ledger", topics.prefix());
+        step(&format!(
+            "broker ceiling: read {ledger} back, produce the same records to a fresh topic with the ledger producer's settings"
+        ));
+        let brokers = stack.kafka_brokers.clone();
+        let read_from = ledger.clone();
+        let records = tokio::task::spawn_blocking(move || {
+            broker::read_all(&brokers, &read_from, Duration::from_secs(300))
+        })
+        .await??;
+        let bytes: usize = records
+            .iter()
+            .map(|(k, v)| v.len() + k.as_ref().map_or(0, Vec::len))
+            .sum();
+        let raw = format!("{}.raw", topics.prefix());
+        broker::create_topic(&stack.kafka_brokers, &raw).await?;
+        let mut cpu = procfs::CpuWatch::default();
+        if let Some(pid) = broker_pid {
+            cpu.track("broker (tansu)", pid, false);
+        }
+        let seconds = broker::produce_all(&stack.kafka_brokers, &raw, &records).await?;
+        cpu.sample();
+        println!(
+            "    {} records, {:.1} MiB ({:.0} KiB each): produced and acknowledged in {seconds:.2} s = {:.1} MiB/s",
+            records.len(),
+            mib(bytes as u64),
+            bytes as f64 / records.len().max(1) as f64 / 1024.0,
+            mib(bytes as u64) / seconds
+        );
+        Some((records.len(), bytes, seconds, cpu.report()))
+    };
+
+    // ---- Phase 2: peak memory during one big transaction.
+    let memory = if args.big_transaction_rows == 0 {
+        None
+    } else {
+        let rows = args.big_transaction_rows;
+        let slot_base = db.slot_name("bench_big_recv");
+        let slot_spill = db.slot_name("bench_big_spill");
+        let slot_memory = db.slot_name("bench_big_memory");
+        workload::create_slot(&sql, &slot_spill).await?;
+        step(&format!(
+            "memory: one transaction inserting {} rows (slot {slot_spill} created before it)",
+            thousands(rows as f64)
+        ));
+        let began = Instant::now();
+        let big_end = workload::run(
+            &mut sql,
+            &[workload::insert(args.inserts + 1, args.inserts + rows)],
+        )
+        .await?;
+        println!(
+            "    committed in {:.1} s; it ends at {big_end}",
+            began.elapsed().as_secs_f64()
+        );
+        workload::copy_slot(&sql, &slot_spill, &slot_base).await?;
+        workload::copy_slot(&sql, &slot_spill, &slot_memory).await?;
+        step("memory: pg_recvlogical on the big transaction (reference)");
+        let base =
+            clients::run_recvlogical(&pg_bin, &source, &slot_base, big_end, &sql, broker_pid)
+                .await?;
+        println!(
+            "    {:.2} s, {} changes/s",
+            base.seconds,
+            thousands(rows as f64 / base.seconds)
+        );
+        step("memory: walproof decode with default settings (spill threshold 64 MiB)");
+        let spill_spec = DecoderSpec {
+            topic_prefix: format!("{}.big_spill", topics.prefix()),
+            log: work_dir.join("decode-big-spill.log"),
+            ..spec.clone()
+        };
+        let spilled = clients::run_decoder(
+            &spill_spec,
+            &source,
+            &slot_spill,
+            big_end,
+            rows,
+            &sql,
+            broker_pid,
+        )
+        .await?;
+        println!(
+            "    peak RSS {:.0} MiB, {:.2} s to acknowledged",
+            mib(spilled.peak_rss),
+            spilled.times.acknowledged.unwrap_or_default()
+        );
+        step(&format!(
+            "memory: walproof decode with --spill-threshold-bytes {} (held in memory, for reference)",
+            args.in_memory_spill_threshold
+        ));
+        let memory_spec = DecoderSpec {
+            topic_prefix: format!("{}.big_memory", topics.prefix()),
+            log: work_dir.join("decode-big-memory.log"),
+            extra_args: vec![
+                "--spill-threshold-bytes".into(),
+                args.in_memory_spill_threshold.to_string(),
+            ],
+            ..spec.clone()
+        };
+        let held = clients::run_decoder(
+            &memory_spec,
+            &source,
+            &slot_memory,
+            big_end,
+            rows,
+            &sql,
+            broker_pid,
+        )
+        .await?;
+        println!(
+            "    peak RSS {:.0} MiB, {:.2} s to acknowledged",
+            mib(held.peak_rss),
+            held.times.acknowledged.unwrap_or_default()
+        );
+        Some((rows, base, spilled, held))
+    };
+
+    // ---- The report.
+    println!();
+    println!("==================== results ====================");
+    println!(
+        "workload: {} changes in {} transactions of {} rows; {:.0} MiB of WAL decoded by each client",
+        thousands(changes as f64),
+        batches.len(),
+        thousands(per as f64),
+        mib(wal as u64)
+    );
+    let rate = |seconds: f64| changes as f64 / seconds;
+    let report_recv = |name: &str, run: &RecvlogicalRun| {
+        println!(
+            "  {name:<44} {:>7.2} s {:>11} changes/s",
+            run.seconds,
+            thousands(rate(run.seconds))
+        );
+        println!("      cpu: {}", cpu_line(&run.cpu, run.seconds));
+    };
+    report_recv("pg_recvlogical, run 1 (before the decoder)", &first);
+    println!(
+        "  {:<44} {acked:>7.2} s {:>11} changes/s",
+        "walproof decode, ledger acknowledged",
+        thousands(rate(acked))
+    );
+    print_decoder_detail(&decoder, acked);
+    report_recv("pg_recvlogical, run 2 (after the decoder)", &second);
+    // The baseline is the mean time of the two pg_recvlogical runs around the decoder's.
+    let baseline_seconds = (first.seconds + second.seconds) / 2.0;
+    let ratio = baseline_seconds / acked;
+    println!(
+        "  ratio decoder / pg_recvlogical (mean of both runs): {ratio:.2}x  (vs run 1 {:.2}x, vs run 2 {:.2}x)",
+        first.seconds / acked,
+        second.seconds / acked
+    );
+    println!(
+        "  target decoder >= 1.0x pg_recvlogical with the ledger acknowledged: {}",
+        if ratio >= 1.0 { "MET" } else { "NOT MET" }
+    );
+    if let Some((records, bytes, seconds, cpu)) = &ceiling {
+        println!(
+            "  broker ceiling: the ledger's {records} records ({:.1} MiB) re-produced in {seconds:.2} s = {:.1} MiB/s, \
+             i.e. {} changes/s of this workload ({:.2}x pg_recvlogical)",
+            mib(*bytes as u64),
+            mib(*bytes as u64) / seconds,
+            thousands(rate(*seconds)),
+            rate(*seconds) / rate(baseline_seconds)
+        );
+        println!("      cpu: {}", cpu_line(cpu, *seconds));
+    }
+    if let Some((rows, base, spilled, held)) = &memory {
+        println!(
+            "memory: one transaction of {} inserted rows",
+            thousands(*rows as f64)
+        );
+        println!(
+            "  pg_recvlogical (reference)                   {:>7.2} s {:>11} changes/s",
+            base.seconds,
+            thousands(*rows as f64 / base.seconds)
+        );
+        for (name, run) in [
+            ("default (spill threshold 64 MiB)", spilled),
+            ("spill threshold 4 GB (in memory)", held),
+        ] {
+            let acked = run.times.acknowledged.unwrap_or_default();
+            println!(
+                "  walproof decode, {name:<32} peak RSS (VmHWM) {:>5.0} MiB (max sampled VmRSS {:.0} MiB); \
+                 {acked:.2} s to acknowledged ({} changes/s); spilled transactions: {}",
+                mib(run.peak_rss),
+                mib(run.sampled_peak_rss),
+                thousands(*rows as f64 / acked),
+                clients::metric(&run.metrics, "walproof_decoder_spilled_transactions_total")
+                    .unwrap_or(0.0)
+            );
+            print_decoder_detail(run, acked);
+        }
+        println!(
+            "  target peak RSS < {RSS_TARGET_MIB:.0} MiB with default settings: {} ({:.0} MiB)",
+            if mib(spilled.peak_rss) < RSS_TARGET_MIB {
+                "MET"
+            } else {
+                "NOT MET"
+            },
+            mib(spilled.peak_rss)
+        );
+    }
+
+    step("cleaning up: the benchmark database with its slots, and the topics");
+    drop(sql);
+    drop(db);
+    drop(topics);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    Ok(())
+}
+
+fn print_decoder_detail(run: &DecoderRun, acked: f64) {
+    let t = &run.times;
+    let at = |moment: Option<f64>| moment.map_or("-".into(), |s| format!("{s:.2} s"));
+    println!(
+        "      timeline: /metrics up {}, first change appended {}, all appended {}, acknowledged {}, slot confirmed {}",
+        at(t.metrics_up),
+        at(t.first_change),
+        at(t.all_appended),
+        at(t.acknowledged),
+        at(t.slot_confirmed)
+    );
+    println!("      cpu: {}", cpu_line(&run.cpu, acked));
+    let mut threads: Vec<(&String, &f64)> =
+        run.threads.iter().filter(|(_, s)| **s >= 0.01).collect();
+    threads.sort_by(|a, b| b.1.total_cmp(a.1));
+    let threads: Vec<String> = threads
+        .iter()
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .collect();
+    println!("      decoder threads: {}", threads.join(", "));
+    let latency_sum = clients::metric(
+        &run.metrics,
+        "walproof_decoder_kafka_ack_latency_seconds_sum",
+    )
+    .unwrap_or(0.0);
+    let latency_count = clients::metric(
+        &run.metrics,
+        "walproof_decoder_kafka_ack_latency_seconds_count",
+    )
+    .unwrap_or(0.0);
+    let bytes =
+        clients::metric(&run.metrics, "walproof_decoder_decoded_bytes_total").unwrap_or(0.0);
+    println!(
+        "      pgoutput decoded {:.0} MiB; acknowledgement updates {latency_count:.0}, mean produce-to-ack latency {:.0} ms",
+        bytes / (1024.0 * 1024.0),
+        1000.0 * latency_sum / latency_count.max(1.0)
+    );
+}

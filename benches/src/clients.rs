@@ -1,0 +1,389 @@
+//! The two clients measured on the same slot contents: `pg_recvlogical` (the baseline) and the
+//! release `walproof decode` binary, each timed wall-clock from process start, with the CPU
+//! time of the processes involved and the decoder's memory sampled along the way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio_postgres::Client;
+use walproof_core::Lsn;
+
+use crate::procfs::{self, CpuWatch};
+
+/// How often a running client is observed.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// Where the source database is.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User.
+    pub user: String,
+    /// Database.
+    pub database: String,
+    /// Publication.
+    pub publication: String,
+}
+
+impl Source {
+    /// `postgres://user@host:port/database`.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
+    }
+}
+
+/// The walsender serving `slot`, once it is active.
+async fn walsender(sql: &Client, slot: &str) -> Option<u32> {
+    let row = sql
+        .query_opt(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .ok()??;
+    row.get::<_, Option<i32>>(0).map(|pid| pid as u32)
+}
+
+/// The slot's `confirmed_flush_lsn`.
+async fn slot_confirmed(sql: &Client, slot: &str) -> anyhow::Result<Lsn> {
+    let row = sql
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    let text: Option<String> = row.get(0);
+    Ok(text.and_then(|text| text.parse().ok()).unwrap_or(Lsn::ZERO))
+}
+
+/// One run of `pg_recvlogical`.
+#[derive(Debug)]
+pub struct RecvlogicalRun {
+    /// Wall-clock seconds from process start to its exit at the end position.
+    pub seconds: f64,
+    /// CPU seconds of `pg_recvlogical`, its walsender and the broker during the run.
+    pub cpu: Vec<(String, f64)>,
+}
+
+/// Streams `slot` with `pg_recvlogical` (pgoutput, proto_version 1, the publication) to
+/// /dev/null until `end`, and times it.
+pub async fn run_recvlogical(
+    pg_bin: &Path,
+    source: &Source,
+    slot: &str,
+    end: Lsn,
+    sql: &Client,
+    broker_pid: Option<u32>,
+) -> anyhow::Result<RecvlogicalRun> {
+    let program = pg_bin.join("pg_recvlogical");
+    let mut command = Command::new(&program);
+    command
+        .args([
+            "--start",
+            "--no-loop",
+            "--slot",
+            slot,
+            "--file",
+            "/dev/null",
+            "--endpos",
+        ])
+        .arg(end.to_string())
+        .args(["--option", "proto_version=1", "--option"])
+        .arg(format!("publication_names={}", source.publication))
+        .arg("--dbname")
+        .arg(format!(
+            "host={} port={} user={} dbname={}",
+            source.host, source.port, source.user, source.database
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut cpu = CpuWatch::default();
+    if let Some(pid) = broker_pid {
+        cpu.track("broker (tansu)", pid, false);
+    }
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let pid = child.id().context("pg_recvlogical has no pid")?;
+    cpu.track("pg_recvlogical", pid, true);
+    let mut ticker = tokio::time::interval(POLL);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = ticker.tick() => {
+                if !cpu.tracks("walsender") {
+                    if let Some(walsender) = walsender(sql, slot).await {
+                        cpu.track("walsender", walsender, true);
+                    }
+                }
+                cpu.sample();
+            }
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr).await;
+        }
+        bail!("pg_recvlogical failed ({status}): {stderr}");
+    }
+    cpu.sample();
+    Ok(RecvlogicalRun {
+        seconds,
+        cpu: cpu.report(),
+    })
+}
+
+/// How to run `walproof decode`.
+#[derive(Debug, Clone)]
+pub struct DecoderSpec {
+    /// The release `walproof` binary.
+    pub binary: PathBuf,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic prefix of this run.
+    pub topic_prefix: String,
+    /// Extra flags (e.g. a spill threshold).
+    pub extra_args: Vec<String>,
+    /// The decoder's log file.
+    pub log: PathBuf,
+    /// Spill directory.
+    pub spill_dir: PathBuf,
+    /// Longest the run may take.
+    pub timeout: Duration,
+}
+
+/// Moments of a decoder run, seconds after process start.
+#[derive(Debug, Default)]
+pub struct DecoderTimes {
+    /// /metrics answered.
+    pub metrics_up: Option<f64>,
+    /// The first change was appended to the ledger.
+    pub first_change: Option<f64>,
+    /// Every change was appended (produced, not yet acknowledged).
+    pub all_appended: Option<f64>,
+    /// Kafka acknowledged the last transaction (the decoder's confirmed position reached the
+    /// last commit's end).
+    pub acknowledged: Option<f64>,
+    /// The slot's `confirmed_flush_lsn` reached it (the decoder reports to the source every
+    /// status interval, 1 s by default).
+    pub slot_confirmed: Option<f64>,
+}
+
+/// One run of `walproof decode`.
+#[derive(Debug)]
+pub struct DecoderRun {
+    /// When things happened.
+    pub times: DecoderTimes,
+    /// Highest `VmRSS` sampled.
+    pub sampled_peak_rss: u64,
+    /// `VmHWM` just before stopping: the kernel's peak resident set.
+    pub peak_rss: u64,
+    /// CPU seconds of the decoder, its walsender and the broker during the run.
+    pub cpu: Vec<(String, f64)>,
+    /// The decoder's CPU seconds by thread group.
+    pub threads: BTreeMap<String, f64>,
+    /// The final /metrics text.
+    pub metrics: String,
+    /// `walproof_decoder_changes_total` at the end.
+    pub changes: u64,
+    /// `walproof_decoder_transactions_total` at the end.
+    pub transactions: u64,
+}
+
+/// A free loopback address for the metrics endpoint.
+fn free_address() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
+}
+
+/// GET /metrics.
+async fn scrape(address: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    if !response.starts_with("HTTP/1.1 200") {
+        bail!(
+            "unexpected /metrics response: {}",
+            response.lines().next().unwrap_or_default()
+        );
+    }
+    Ok(response)
+}
+
+/// A metric's value from the Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+/// The last lines of a log file, for failures.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Runs `walproof decode` on `slot` from process start until Kafka acknowledged the
+/// transaction that ends at `end` and the slot is confirmed to it, then stops it with SIGTERM.
+/// `expected_changes` is what the decoder's change counter must reach.
+pub async fn run_decoder(
+    spec: &DecoderSpec,
+    source: &Source,
+    slot: &str,
+    end: Lsn,
+    expected_changes: u64,
+    sql: &Client,
+    broker_pid: Option<u32>,
+) -> anyhow::Result<DecoderRun> {
+    let timeout = spec.timeout;
+    let metrics_addr = free_address()?;
+    let log = std::fs::File::create(&spec.log)
+        .with_context(|| format!("creating {}", spec.log.display()))?;
+    let mut command = Command::new(&spec.binary);
+    command
+        .arg("decode")
+        .args([
+            "--source-url",
+            &source.url(),
+            "--slot",
+            slot,
+            "--publication",
+            &source.publication,
+        ])
+        .args([
+            "--brokers",
+            &spec.brokers,
+            "--topic-prefix",
+            &spec.topic_prefix,
+        ])
+        .args(["--metrics-addr", &metrics_addr])
+        .arg("--spill-dir")
+        .arg(&spec.spill_dir)
+        .args(&spec.extra_args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    let mut cpu = CpuWatch::default();
+    if let Some(pid) = broker_pid {
+        cpu.track("broker (tansu)", pid, false);
+    }
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {}", spec.binary.display()))?;
+    let pid = child.id().context("walproof has no pid")?;
+    cpu.track("walproof decode", pid, true);
+    let since = |started: Instant| Some(started.elapsed().as_secs_f64());
+    let mut times = DecoderTimes::default();
+    let mut sampled_peak_rss = 0;
+    let mut ticker = tokio::time::interval(POLL);
+    loop {
+        ticker.tick().await;
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "walproof decode exited early ({status}); log {}:\n{}",
+                spec.log.display(),
+                log_tail(&spec.log)
+            );
+        }
+        if let Some((rss, _)) = procfs::memory(pid) {
+            sampled_peak_rss = sampled_peak_rss.max(rss);
+        }
+        if !cpu.tracks("walsender") {
+            if let Some(walsender) = walsender(sql, slot).await {
+                cpu.track("walsender", walsender, true);
+            }
+        }
+        cpu.sample();
+        if let Ok(text) = scrape(&metrics_addr).await {
+            times.metrics_up = times.metrics_up.or(since(started));
+            let changes = metric(&text, "walproof_decoder_changes_total").unwrap_or(0.0);
+            let confirmed = metric(&text, "walproof_decoder_confirmed_lsn").unwrap_or(0.0) as u64;
+            if changes > 0.0 {
+                times.first_change = times.first_change.or(since(started));
+            }
+            if changes >= expected_changes as f64 {
+                times.all_appended = times.all_appended.or(since(started));
+            }
+            if confirmed >= end.as_u64() {
+                times.acknowledged = times.acknowledged.or(since(started));
+            }
+        }
+        if times.slot_confirmed.is_none() && slot_confirmed(sql, slot).await? >= end {
+            times.slot_confirmed = since(started);
+        }
+        if times.acknowledged.is_some() && times.slot_confirmed.is_some() {
+            break;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.start_kill();
+            bail!(
+                "walproof decode did not confirm {end} within {timeout:?}; log {}:\n{}",
+                spec.log.display(),
+                log_tail(&spec.log)
+            );
+        }
+    }
+    cpu.sample();
+    let threads = procfs::thread_cpu_seconds(pid);
+    let peak_rss = procfs::memory(pid).map_or(0, |(_, hwm)| hwm);
+    let metrics = scrape(&metrics_addr).await?;
+    let changes = metric(&metrics, "walproof_decoder_changes_total").unwrap_or(0.0) as u64;
+    let transactions =
+        metric(&metrics, "walproof_decoder_transactions_total").unwrap_or(0.0) as u64;
+    let terminated = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await?;
+    if !terminated.success() {
+        bail!("could not send SIGTERM to walproof decode (pid {pid})");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .context("walproof decode did not stop within 60 s of SIGTERM")??;
+    if !status.success() {
+        bail!(
+            "walproof decode exited with {status} after SIGTERM; log {}:\n{}",
+            spec.log.display(),
+            log_tail(&spec.log)
+        );
+    }
+    Ok(DecoderRun {
+        times,
+        sampled_peak_rss,
+        peak_rss,
+        cpu: cpu.report(),
+        threads,
+        metrics,
+        changes,
+        transactions,
+    })
+}

@@ -1,0 +1,127 @@
+//! What the kernel knows about a process: resident memory and CPU time, read from `/proc`.
+
+use std::collections::BTreeMap;
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`; 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// `VmRSS` and `VmHWM` (peak resident set) of a live process, in bytes.
+pub fn memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU seconds (user + system) a process or thread has used, from a `stat` file.
+fn stat_cpu_seconds(path: &str) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // `pid (comm) state …`: comm may hold spaces and parentheses, so split at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the comm: state is field 3 of the man page, utime 14 and stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) / TICKS_PER_SECOND))
+}
+
+/// CPU seconds a process has used so far (all its threads).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat")).map(|(_, seconds)| seconds)
+}
+
+/// CPU seconds per thread group of a live process: threads are grouped by name with digits
+/// removed (`rdk:broker1` and `rdk:broker2` are `rdk:broker`).
+pub fn thread_cpu_seconds(pid: u32) -> BTreeMap<String, f64> {
+    let mut groups = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return groups;
+    };
+    for task in tasks.flatten() {
+        let path = format!("{}/stat", task.path().display());
+        if let Some((comm, seconds)) = stat_cpu_seconds(&path) {
+            let name: String = comm.chars().filter(|c| !c.is_ascii_digit()).collect();
+            *groups
+                .entry(name.trim_end_matches(['-', '_', '#']).to_owned())
+                .or_insert(0.0) += seconds;
+        }
+    }
+    groups
+}
+
+/// The pid of a running process whose command line contains every one of `needles`.
+pub fn find_process(needles: &[&str]) -> Option<u32> {
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if needles.iter().all(|needle| cmdline.contains(needle)) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// CPU seconds used by processes during a phase: each tracked process's time at the last
+/// sample minus its time when tracking began.
+#[derive(Debug, Default)]
+pub struct CpuWatch {
+    tracked: BTreeMap<String, (u32, f64, f64)>,
+}
+
+impl CpuWatch {
+    /// Starts counting `pid` under `label` from its current CPU time (`from_zero`: from 0,
+    /// for a process that started with the phase).
+    pub fn track(&mut self, label: &str, pid: u32, from_zero: bool) {
+        if self.tracked.contains_key(label) {
+            return;
+        }
+        let now = cpu_seconds(pid).unwrap_or(0.0);
+        let start = if from_zero { 0.0 } else { now };
+        self.tracked.insert(label.to_owned(), (pid, start, now));
+    }
+
+    /// Whether `label` is tracked.
+    pub fn tracks(&self, label: &str) -> bool {
+        self.tracked.contains_key(label)
+    }
+
+    /// Reads every tracked process's CPU time again (a process that exited keeps its last).
+    pub fn sample(&mut self) {
+        for (pid, _, last) in self.tracked.values_mut() {
+            if let Some(now) = cpu_seconds(*pid) {
+                *last = now;
+            }
+        }
+    }
+
+    /// `(label, CPU seconds during the phase)`.
+    pub fn report(&self) -> Vec<(String, f64)> {
+        self.tracked
+            .iter()
+            .map(|(label, (_, start, last))| (label.clone(), last - start))
+            .collect()
+    }
+}
