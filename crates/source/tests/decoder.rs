@@ -166,8 +166,48 @@ impl Rng {
     }
 }
 
+mod common;
+use common::every_type::{EVERY_TYPE_ROWS, EVERY_TYPE_SCHEMA};
+
+/// The columns of `every_type` after its key.
+const EVERY_TYPE_COLUMNS: [&str; 33] = [
+    "c_int2",
+    "c_int4",
+    "c_int8",
+    "c_numeric",
+    "c_float4",
+    "c_float8",
+    "c_bool",
+    "c_text",
+    "c_varchar",
+    "c_char",
+    "c_bytea",
+    "c_date",
+    "c_time",
+    "c_timetz",
+    "c_timestamp",
+    "c_timestamptz",
+    "c_interval",
+    "c_uuid",
+    "c_json",
+    "c_jsonb",
+    "c_inet",
+    "c_cidr",
+    "c_macaddr",
+    "c_bit",
+    "c_varbit",
+    "c_money",
+    "c_mood",
+    "c_positive",
+    "c_int_array",
+    "c_text_2d",
+    "c_int4range",
+    "c_tstzrange",
+    "c_pair",
+];
+
 const SCHEMA: &[&str] = &[
-    "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')",
+    EVERY_TYPE_SCHEMA,
     "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(20,4), mood mood, tags text[], seen timestamptz)",
     "CREATE TABLE docs (id bigint PRIMARY KEY, title text, body text)",
     "ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL",
@@ -189,7 +229,24 @@ fn random_transaction(rng: &mut Rng, round: u64) -> Vec<String> {
     for _ in 0..statements {
         let id = rng.below(60);
         let n = rng.next() % 1000;
-        let statement = match rng.below(14) {
+        let statement = match rng.below(17) {
+            // Every type: copy a row of tricky values, copy one column between rows, delete.
+            14 => format!(
+                "INSERT INTO every_type SELECT {}, {columns} FROM every_type WHERE id = {} ON CONFLICT (id) DO NOTHING",
+                100 + n,
+                1 + n % 4,
+                columns = EVERY_TYPE_COLUMNS.join(", ")
+            ),
+            15 => format!(
+                "UPDATE every_type t SET {column} = s.{column} FROM every_type s WHERE s.id = {} AND t.id % 7 = {}",
+                1 + n % 4,
+                id % 7,
+                column = EVERY_TYPE_COLUMNS[(n % 33) as usize]
+            ),
+            16 => format!(
+                "DELETE FROM every_type WHERE id > 4 AND id % 13 = {}",
+                id % 13
+            ),
             0 | 1 => format!(
                 "INSERT INTO accounts VALUES ({id}, 'owner {n}', {n}.{n:04}, '{}', ARRAY['a', NULL, 'c{n}'], now()) \
                  ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + 1, tags = NULL",
@@ -268,6 +325,8 @@ async fn relations_of(
 async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_source_tables() {
     let fixture = Fixture::new("decoder_workload", SCHEMA, "ALL TABLES").await;
     let decoder = fixture.start();
+    // The rows of tricky values of every type, which the workload copies and mixes.
+    fixture.sql.batch_execute(EVERY_TYPE_ROWS).await.unwrap();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for round in 0..120 {
         let statements = random_transaction(&mut rng, round);
@@ -289,7 +348,7 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
     );
     // Postgres sends no empty transactions (an UPDATE that matched nothing), so up to 120.
     let count = contents.transactions.len();
-    assert!((100..=120).contains(&count), "{count} transactions");
+    assert!((100..=121).contains(&count), "{count} transactions");
     let mut xids: Vec<u32> = contents.transactions.iter().map(|t| t.xid).collect();
     xids.sort_unstable();
     xids.dedup();
@@ -308,6 +367,14 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
         "a big transaction spilled to disk"
     );
     assert_eq!(metrics.transactions.load(Relaxed), count as u64);
+    assert!(
+        contents
+            .transactions
+            .iter()
+            .flat_map(|t| t.relations.values())
+            .any(|r| r.name == "every_type"),
+        "every type went through the ledger"
+    );
 
     let mut model = Model::default();
     for tx in &contents.transactions {
