@@ -13,7 +13,7 @@ use tokio::process::Command;
 use tokio_postgres::Client;
 use walproof_core::Lsn;
 
-use crate::procfs::{self, CpuWatch};
+use crate::procfs::{self, Cpu, CpuWatch};
 
 /// How often a running client is observed.
 pub const POLL: Duration = Duration::from_millis(25);
@@ -73,7 +73,7 @@ pub struct RecvlogicalRun {
     /// Wall-clock seconds from process start to its exit at the end position.
     pub seconds: f64,
     /// CPU seconds of `pg_recvlogical`, its walsender and the broker during the run.
-    pub cpu: Vec<(String, f64)>,
+    pub cpu: Vec<(String, Cpu)>,
 }
 
 /// Streams `slot` with `pg_recvlogical` (pgoutput, proto_version 1, the publication) to
@@ -194,7 +194,7 @@ pub struct DecoderRun {
     /// `VmHWM` just before stopping: the kernel's peak resident set.
     pub peak_rss: u64,
     /// CPU seconds of the decoder, its walsender and the broker during the run.
-    pub cpu: Vec<(String, f64)>,
+    pub cpu: Vec<(String, Cpu)>,
     /// The decoder's CPU seconds by thread group.
     pub threads: BTreeMap<String, f64>,
     /// The final /metrics text.

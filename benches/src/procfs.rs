@@ -21,8 +21,34 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// CPU seconds (user + system) a process or thread has used, from a `stat` file.
-fn stat_cpu_seconds(path: &str) -> Option<(String, f64)> {
+/// CPU seconds a process or thread has used, in user and in system (kernel) mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    /// User-mode seconds.
+    pub user: f64,
+    /// Kernel-mode seconds (syscalls, network stack, page faults).
+    pub system: f64,
+}
+
+impl Cpu {
+    /// User plus system.
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, other: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - other.user,
+            system: self.system - other.system,
+        }
+    }
+}
+
+/// The name and CPU time of a process or thread, from a `stat` file.
+fn stat_cpu(path: &str) -> Option<(String, Cpu)> {
     let stat = std::fs::read_to_string(path).ok()?;
     // `pid (comm) state …`: comm may hold spaces and parentheses, so split at the last ')'.
     let open = stat.find('(')?;
@@ -32,12 +58,16 @@ fn stat_cpu_seconds(path: &str) -> Option<(String, f64)> {
     // After the comm: state is field 3 of the man page, utime 14 and stime 15.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((comm, (utime + stime) / TICKS_PER_SECOND))
+    let cpu = Cpu {
+        user: utime / TICKS_PER_SECOND,
+        system: stime / TICKS_PER_SECOND,
+    };
+    Some((comm, cpu))
 }
 
-/// CPU seconds a process has used so far (all its threads).
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    stat_cpu_seconds(&format!("/proc/{pid}/stat")).map(|(_, seconds)| seconds)
+/// CPU time a process has used so far (all its threads).
+pub fn cpu(pid: u32) -> Option<Cpu> {
+    stat_cpu(&format!("/proc/{pid}/stat")).map(|(_, cpu)| cpu)
 }
 
 /// CPU seconds per thread group of a live process: threads are grouped by name with digits
@@ -49,11 +79,11 @@ pub fn thread_cpu_seconds(pid: u32) -> BTreeMap<String, f64> {
     };
     for task in tasks.flatten() {
         let path = format!("{}/stat", task.path().display());
-        if let Some((comm, seconds)) = stat_cpu_seconds(&path) {
+        if let Some((comm, cpu)) = stat_cpu(&path) {
             let name: String = comm.chars().filter(|c| !c.is_ascii_digit()).collect();
             *groups
                 .entry(name.trim_end_matches(['-', '_', '#']).to_owned())
-                .or_insert(0.0) += seconds;
+                .or_insert(0.0) += cpu.total();
         }
     }
     groups
@@ -88,7 +118,7 @@ pub fn find_process(needles: &[&str]) -> Option<u32> {
 /// sample minus its time when tracking began.
 #[derive(Debug, Default)]
 pub struct CpuWatch {
-    tracked: BTreeMap<String, (u32, f64, f64)>,
+    tracked: BTreeMap<String, (u32, Cpu, Cpu)>,
 }
 
 impl CpuWatch {
@@ -98,8 +128,8 @@ impl CpuWatch {
         if self.tracked.contains_key(label) {
             return;
         }
-        let now = cpu_seconds(pid).unwrap_or(0.0);
-        let start = if from_zero { 0.0 } else { now };
+        let now = cpu(pid).unwrap_or_default();
+        let start = if from_zero { Cpu::default() } else { now };
         self.tracked.insert(label.to_owned(), (pid, start, now));
     }
 
@@ -111,17 +141,17 @@ impl CpuWatch {
     /// Reads every tracked process's CPU time again (a process that exited keeps its last).
     pub fn sample(&mut self) {
         for (pid, _, last) in self.tracked.values_mut() {
-            if let Some(now) = cpu_seconds(*pid) {
+            if let Some(now) = cpu(*pid) {
                 *last = now;
             }
         }
     }
 
-    /// `(label, CPU seconds during the phase)`.
-    pub fn report(&self) -> Vec<(String, f64)> {
+    /// `(label, CPU time during the phase)`.
+    pub fn report(&self) -> Vec<(String, Cpu)> {
         self.tracked
             .iter()
-            .map(|(label, (_, start, last))| (label.clone(), last - start))
+            .map(|(label, (_, start, last))| (label.clone(), *last - *start))
             .collect()
     }
 }

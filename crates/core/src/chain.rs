@@ -39,6 +39,18 @@ impl SealedEntry {
         }
     }
 
+    /// The `walproof.ledger.v1.Envelope` bytes of this sealed entry, consuming it (no copy of
+    /// the entry).
+    pub fn into_bytes(self) -> Vec<u8> {
+        wire::Envelope {
+            version: LEDGER_VERSION,
+            prev_hash: self.prev_hash.0.to_vec(),
+            hash: self.hash.0.to_vec(),
+            entry: self.entry,
+        }
+        .encode_to_vec()
+    }
+
     /// The `walproof.ledger.v1.Envelope` bytes of this sealed entry.
     pub fn to_bytes(&self) -> Vec<u8> {
         wire::Envelope {

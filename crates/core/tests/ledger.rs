@@ -258,7 +258,7 @@ fn a_relation_redefined_inside_a_transaction_cuts_the_entry_so_each_shape_decode
         },
     };
     assert_eq!(
-        splitter.push(&insert(0, &[Some("1"), Some("a"), None])),
+        splitter.push(insert(0, &[Some("1"), Some("a"), None])),
         None
     );
     assert_eq!(
@@ -270,7 +270,7 @@ fn a_relation_redefined_inside_a_transaction_cuts_the_entry_so_each_shape_decode
         .add_relation(&v2)
         .expect("the old shape's entry is cut");
     assert_eq!(
-        splitter.push(&insert(1, &[Some("2"), Some("b"), None, Some("42")])),
+        splitter.push(insert(1, &[Some("2"), Some("b"), None, Some("42")])),
         None
     );
     let second = splitter.finish();

@@ -107,7 +107,7 @@ impl PendingTransaction {
             op,
         };
         self.next_ordinal += 1;
-        match self.splitter.push(&change) {
+        match self.splitter.push(change) {
             Some(entry) => self.keep(entry),
             None => Ok(()),
         }

@@ -199,7 +199,8 @@ impl LedgerWriter {
             });
         }
         let sealed = SealedEntry::seal(self.head, entry);
-        let value = sealed.to_bytes();
+        let hash = sealed.hash;
+        let value = sealed.into_bytes();
         let key = format!("{commit_lsn}#{part}");
         let delivery = loop {
             let record = FutureRecord::to(&self.topic)
@@ -220,7 +221,7 @@ impl LedgerWriter {
                 }
             }
         };
-        self.head = sealed.hash;
+        self.head = hash;
         self.appended += 1;
         let pending = Pending {
             delivery,
