@@ -27,6 +27,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${WALPROOF_CACHE_DIR:-/var/cache/wa
 echo "==> building the release walproof binary and the benchmark into $CARGO_TARGET_DIR (a few minutes the first time)"
 cargo build --release --locked -p walproof -p walproof-benches --bin walproof --bin decoder_vs_recvlogical
 
-echo "==> running the benchmark"
+revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! git diff --quiet HEAD -- crates 2>/dev/null; then revision="$revision + uncommitted changes in crates/"; fi
+echo "==> running the benchmark (walproof built from $revision)"
 exec "$CARGO_TARGET_DIR/release/decoder_vs_recvlogical" \
     --walproof-bin "$CARGO_TARGET_DIR/release/walproof" "$@"

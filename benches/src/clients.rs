@@ -167,6 +167,23 @@ pub struct DecoderSpec {
     pub timeout: Duration,
 }
 
+/// Flags every benchmark run of `walproof decode` gets: the benchmark measures streaming from
+/// the slot, so a decoder that can take an initial snapshot (which would drop and recreate the
+/// slot and copy the table instead) is told not to (`--snapshot-mode never`).
+pub async fn streaming_only_args(binary: &Path) -> anyhow::Result<Vec<String>> {
+    let help = Command::new(binary)
+        .args(["decode", "--help"])
+        .output()
+        .await
+        .with_context(|| format!("running {} decode --help", binary.display()))?;
+    let help = String::from_utf8_lossy(&help.stdout);
+    Ok(if help.contains("--snapshot-mode") {
+        vec!["--snapshot-mode".into(), "never".into()]
+    } else {
+        Vec::new()
+    })
+}
+
 /// Moments of a decoder run, seconds after process start.
 #[derive(Debug, Default)]
 pub struct DecoderTimes {

@@ -21,13 +21,16 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// CPU seconds a process or thread has used, in user and in system (kernel) mode.
+/// CPU seconds a process or thread has used, in user and in system (kernel) mode, and how
+/// often its threads were switched out.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Cpu {
     /// User-mode seconds.
     pub user: f64,
     /// Kernel-mode seconds (syscalls, network stack, page faults).
     pub system: f64,
+    /// Context switches, voluntary (blocking, waiting) and involuntary, of all threads.
+    pub switches: u64,
 }
 
 impl Cpu {
@@ -43,6 +46,7 @@ impl std::ops::Sub for Cpu {
         Cpu {
             user: self.user - other.user,
             system: self.system - other.system,
+            switches: self.switches.saturating_sub(other.switches),
         }
     }
 }
@@ -61,13 +65,25 @@ fn stat_cpu(path: &str) -> Option<(String, Cpu)> {
     let cpu = Cpu {
         user: utime / TICKS_PER_SECOND,
         system: stime / TICKS_PER_SECOND,
+        switches: 0,
     };
     Some((comm, cpu))
 }
 
-/// CPU time a process has used so far (all its threads).
+/// CPU time a process has used so far, and its context switches (all its threads).
 pub fn cpu(pid: u32) -> Option<Cpu> {
-    stat_cpu(&format!("/proc/{pid}/stat")).map(|(_, cpu)| cpu)
+    let (_, mut cpu) = stat_cpu(&format!("/proc/{pid}/stat"))?;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            cpu.switches += status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    Some(cpu)
 }
 
 /// CPU seconds per thread group of a live process: threads are grouped by name with digits

@@ -87,15 +87,16 @@ fn cpu_line(cpu: &[(String, Cpu)], seconds: f64) -> String {
     cpu.iter()
         .map(|(label, used)| {
             format!(
-                "{label} {:.2} s = {:.0}% of a core ({:.2} user + {:.2} sys)",
+                "{label} {:.2} s = {:.0}% of a core ({:.2} user + {:.2} sys, {} context switches)",
                 used.total(),
                 100.0 * used.total() / seconds,
                 used.user,
-                used.system
+                used.system,
+                thousands(used.switches as f64)
             )
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("\n           ")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -250,11 +251,18 @@ async fn main() -> anyhow::Result<()> {
         "walproof decode on {slot_decoder} into {}.main.ledger, until Kafka acknowledged {end}",
         topics.prefix()
     ));
+    let streaming_only = clients::streaming_only_args(&walproof_bin).await?;
+    if !streaming_only.is_empty() {
+        println!(
+            "    with {} (stream from the slot; no initial snapshot)",
+            streaming_only.join(" ")
+        );
+    }
     let spec = DecoderSpec {
         binary: walproof_bin.clone(),
         brokers: stack.kafka_brokers.clone(),
         topic_prefix: format!("{}.main", topics.prefix()),
-        extra_args: Vec::new(),
+        extra_args: streaming_only.clone(),
         log: work_dir.join("decode-main.log"),
         spill_dir: work_dir.join("spill"),
         timeout,
@@ -394,10 +402,14 @@ async fn main() -> anyhow::Result<()> {
         let memory_spec = DecoderSpec {
             topic_prefix: format!("{}.big_memory", topics.prefix()),
             log: work_dir.join("decode-big-memory.log"),
-            extra_args: vec![
-                "--spill-threshold-bytes".into(),
-                args.in_memory_spill_threshold.to_string(),
-            ],
+            extra_args: [
+                streaming_only.clone(),
+                vec![
+                    "--spill-threshold-bytes".into(),
+                    args.in_memory_spill_threshold.to_string(),
+                ],
+            ]
+            .concat(),
             ..spec.clone()
         };
         let held = clients::run_decoder(
@@ -491,11 +503,12 @@ async fn main() -> anyhow::Result<()> {
         ] {
             let acked = run.times.acknowledged.unwrap_or_default();
             println!(
-                "  walproof decode, {name:<32} peak RSS (VmHWM) {:>5.0} MiB (max sampled VmRSS {:.0} MiB); \
-                 {acked:.2} s to acknowledged ({} changes/s); spilled transactions: {}",
+                "  walproof decode, {name}: peak RSS (VmHWM) {:.0} MiB (max sampled VmRSS {:.0} MiB)\n      \
+                 {acked:.2} s to acknowledged, {} changes/s = {:.2}x pg_recvlogical; spilled transactions: {}",
                 mib(run.peak_rss),
                 mib(run.sampled_peak_rss),
                 thousands(*rows as f64 / acked),
+                base.seconds / acked,
                 clients::metric(&run.metrics, "walproof_decoder_spilled_transactions_total")
                     .unwrap_or(0.0)
             );

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use pgwire_replication::{PgWireError, ReplicationClient, ReplicationEvent};
 use tokio::sync::watch;
-use walproof_core::{Lsn, Op, RelationId};
+use walproof_core::{Change, Lsn, Op, PartSplitter, RelationId};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::{LedgerWriter, WriterOptions};
 
@@ -27,6 +27,10 @@ use crate::metrics::DecoderMetrics;
 use crate::pending::{PendingTransaction, SpillOptions};
 use crate::pgoutput::{Message, parse_message, pg_time_to_unix_us};
 use crate::relation::{RelationCache, needs_primary_key_lookup};
+use crate::snapshot::{
+    ExportedSnapshot, SnapshotMode, SnapshotOptions, SnapshotProgress, copy_tables,
+    create_slot_with_snapshot, published_relations,
+};
 use crate::tuple::{convert_old_tuple, convert_tuple_to_row};
 
 /// Everything the decoder needs to run.
@@ -46,6 +50,8 @@ pub struct DecoderConfig {
     pub max_entry_bytes: usize,
     /// When and where big transactions spill to disk.
     pub spill: SpillOptions,
+    /// The initial snapshot.
+    pub snapshot: SnapshotOptions,
     /// How often progress is reported to the source.
     pub status_interval: Duration,
     /// First and longest wait between reconnection attempts.
@@ -119,24 +125,67 @@ impl<'a> Session<'a> {
             .connect_sql("walproof-decoder")
             .await
             .map_err(DecoderError::sql("connecting"))?;
-        let confirmed = claim_slot(&sql, config).await?;
-        let (writer, tail) = LedgerWriter::open(&config.kafka, &config.writer)
+        let slot_position = claim_slot(&sql, config).await?;
+        let (mut writer, tail) = LedgerWriter::open(&config.kafka, &config.writer)
             .await
             .map_err(DecoderError::ledger)?;
+        let mode = config.snapshot.mode;
+        let needs_snapshot = mode != SnapshotMode::Never && tail.last_complete.is_none();
+        if mode == SnapshotMode::InitialOnly && !needs_snapshot {
+            tracing::info!("snapshot mode initial_only: the ledger holds the snapshot already");
+            return Ok(());
+        }
         tracing::info!(
             slot = %config.slot,
             ledger = writer.topic(),
             last_complete = ?tail.last_complete.map(|l| l.to_string()),
-            confirmed = %confirmed,
+            slot_position = ?slot_position.map(|l| l.to_string()),
+            snapshot = needs_snapshot,
             "decoder session starting"
         );
-        let replication = ReplicationClient::connect(config.source.replication_config(
+        let replication_config = config.source.replication_config(
             &config.slot,
             &config.publication,
             config.status_interval,
-        ))
-        .await
-        .map_err(|err| replication_error(err, config))?;
+        );
+        let (replication, confirmed) = if needs_snapshot {
+            // Nothing is complete in the ledger, so nothing was consumed from the slot: it is
+            // (re)created with an exported snapshot, the start of a consistent copy.
+            if slot_position.is_some() {
+                sql.execute("SELECT pg_drop_replication_slot($1)", &[&config.slot])
+                    .await
+                    .map_err(DecoderError::sql("dropping the unused slot to recreate it"))?;
+            }
+            let mut replication = ReplicationClient::connect_gated(replication_config)
+                .await
+                .map_err(|err| replication_error(err, config))?;
+            let exported = create_slot_with_snapshot(&mut replication, &config.slot).await?;
+            take_snapshot(config, metrics, &sql, &mut writer, &exported).await?;
+            if mode == SnapshotMode::InitialOnly {
+                writer
+                    .close(config.shutdown_timeout)
+                    .await
+                    .map_err(DecoderError::ledger)?;
+                tracing::info!("snapshot written (snapshot mode initial_only): stopping");
+                return Ok(());
+            }
+            replication
+                .start()
+                .await
+                .map_err(|err| replication_error(err, config))?;
+            (replication, exported.consistent_point)
+        } else {
+            let Some(position) = slot_position else {
+                return Err(DecoderError::MissingSlot {
+                    slot: config.slot.clone(),
+                    database: config.source.database().to_owned(),
+                });
+            };
+            let replication = ReplicationClient::connect(replication_config)
+                .await
+                .map_err(|err| replication_error(err, config))?;
+            (replication, position)
+        };
         DecoderMetrics::raise(&metrics.confirmed_lsn, confirmed.as_u64());
         let mut session = Session {
             config,
@@ -489,8 +538,8 @@ impl<'a> Session<'a> {
 }
 
 /// Checks slot and publication, and takes the decoder's advisory lock for this session's
-/// lifetime. Returns the slot's confirmed position.
-async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Result<Lsn> {
+/// lifetime. Returns the slot's confirmed position, or `None` when the slot does not exist.
+async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Result<Option<Lsn>> {
     let slot = &config.slot;
     // A decoder killed a moment ago may still hold its lock until the server notices its
     // session is gone: try for a few seconds before calling it a second live decoder.
@@ -537,11 +586,20 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
         .await
         .map_err(DecoderError::sql("looking up the slot"))?;
     let database = config.source.database().to_owned();
-    let Some(row) = row else {
-        return Err(DecoderError::MissingSlot {
-            slot: slot.clone(),
-            database,
+    let published = sql
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&config.publication],
+        )
+        .await
+        .map_err(DecoderError::sql("looking up the publication"))?;
+    if published.is_none() {
+        return Err(DecoderError::MissingPublication {
+            publication: config.publication.clone(),
         });
+    }
+    let Some(row) = row else {
+        return Ok(None);
     };
     let (plugin, slot_database): (Option<String>, Option<String>) = (row.get(0), row.get(1));
     if plugin.as_deref() != Some("pgoutput") || slot_database.as_deref() != Some(database.as_str())
@@ -564,22 +622,102 @@ async fn claim_slot(sql: &tokio_postgres::Client, config: &DecoderConfig) -> Res
             ),
         });
     }
-    let published = sql
-        .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
-            &[&config.publication],
-        )
-        .await
-        .map_err(DecoderError::sql("looking up the publication"))?;
-    if published.is_none() {
-        return Err(DecoderError::MissingPublication {
-            publication: config.publication.clone(),
-        });
-    }
     let confirmed: Option<String> = row.get(4);
-    Ok(confirmed
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(Lsn::ZERO))
+    Ok(Some(
+        confirmed
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(Lsn::ZERO),
+    ))
+}
+
+/// Copies every published table at the exported snapshot into the ledger as one transaction at
+/// the consistent point (op `r`), writing entries as they fill so memory stays bounded.
+async fn take_snapshot(
+    config: &DecoderConfig,
+    metrics: &DecoderMetrics,
+    sql: &tokio_postgres::Client,
+    writer: &mut LedgerWriter,
+    exported: &ExportedSnapshot,
+) -> Result<()> {
+    let relations = published_relations(sql, &config.publication).await?;
+    tracing::info!(
+        consistent_point = %exported.consistent_point,
+        tables = relations.len(),
+        workers = config.snapshot.workers,
+        "initial snapshot starting"
+    );
+    let started = std::time::Instant::now();
+    let commit_time_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let mut splitter = PartSplitter::new(
+        exported.consistent_point,
+        0,
+        commit_time_us,
+        relations.iter(),
+        config.max_entry_bytes,
+    );
+    let progress = Arc::new(SnapshotProgress::default());
+    let (sink, mut batches) = tokio::sync::mpsc::channel(config.snapshot.workers.max(1) * 2);
+    let copy = copy_tables(
+        &config.source,
+        exported,
+        &relations,
+        &config.snapshot,
+        progress.clone(),
+        sink,
+    );
+    let write = async {
+        let mut ordinal = 0u32;
+        let mut report = tokio::time::interval(Duration::from_secs(5));
+        report.tick().await;
+        loop {
+            let batch = tokio::select! {
+                batch = batches.recv() => batch,
+                _ = report.tick() => {
+                    for line in progress.describe() {
+                        tracing::info!("snapshot: {line}");
+                    }
+                    continue;
+                }
+            };
+            let Some(batch) = batch else { break };
+            let rows = batch.rows.len() as u64;
+            for row in batch.rows {
+                let change = Change {
+                    ordinal,
+                    op: Op::Snapshot {
+                        relation: batch.relation,
+                        row,
+                    },
+                };
+                ordinal += 1;
+                if let Some(entry) = splitter.push(change) {
+                    writer
+                        .append(entry, None)
+                        .await
+                        .map_err(DecoderError::ledger)?;
+                }
+            }
+            metrics.snapshot_rows.fetch_add(rows, Relaxed);
+        }
+        Ok::<_, DecoderError>(ordinal)
+    };
+    let ((), rows) = tokio::try_join!(copy, write)?;
+    writer
+        .append(splitter.finish(), Some(exported.consistent_point))
+        .await
+        .map_err(DecoderError::ledger)?;
+    for line in progress.describe() {
+        tracing::info!("snapshot: {line}");
+    }
+    tracing::info!(
+        rows,
+        seconds = started.elapsed().as_secs_f64(),
+        "initial snapshot written; streaming from {}",
+        exported.consistent_point
+    );
+    Ok(())
 }
 
 /// The primary key's columns of a relation, in key order (empty without one).

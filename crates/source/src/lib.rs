@@ -18,6 +18,7 @@
 //! - [`relation`]: the relations the stream described, with their key columns.
 //! - [`tuple`]: pgoutput tuples to rows of canonical values; unchanged TOAST kept explicit.
 //! - [`pending`]: a transaction between Begin and Commit, spilled to disk past a threshold.
+//! - [`snapshot`]: the initial snapshot at the slot's consistent point, copied in parallel.
 //! - [`connection`]: the source URL, its SQL and replication sessions.
 //! - [`session`]: the canonical session settings.
 //! - [`setup`]: `walproof setup`: checks, publication, slot, keyability of each table.
@@ -32,6 +33,7 @@ pub mod pgoutput;
 pub mod relation;
 pub mod session;
 pub mod setup;
+pub mod snapshot;
 pub mod tuple;
 
 pub use decoder::{DecoderConfig, run};

@@ -17,6 +17,8 @@ pub struct DecoderMetrics {
     pub redelivered_transactions: AtomicU64,
     /// Transactions that spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// Rows written by the initial snapshot.
+    pub snapshot_rows: AtomicU64,
     /// The server's latest WAL position seen on the stream.
     pub server_wal_lsn: AtomicU64,
     /// The position confirmed to the slot.
@@ -72,6 +74,12 @@ impl DecoderMetrics {
             "counter",
             "Transactions that spilled to local disk.",
             get(&self.spilled_transactions),
+        );
+        metric(
+            "walproof_decoder_snapshot_rows_total",
+            "counter",
+            "Rows written to the ledger by the initial snapshot.",
+            get(&self.snapshot_rows),
         );
         let server = self.server_wal_lsn.load(Relaxed);
         let confirmed = self.confirmed_lsn.load(Relaxed);

@@ -14,6 +14,7 @@ use walproof_core::{Lsn, Relation};
 use walproof_source::decoder::{DecoderConfig, run};
 use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
+use walproof_source::snapshot::{SnapshotMode, SnapshotOptions};
 use walproof_source::{DecoderError, connection::SourceConnection};
 use walproof_testkit::model::Model;
 use walproof_testkit::stack::wait_until;
@@ -66,6 +67,11 @@ impl Fixture {
             spill: SpillOptions {
                 threshold_bytes: 64 * 1024,
                 directory: spill_dir,
+            },
+            // These tests start on empty tables and use the slot the fixture created.
+            snapshot: SnapshotOptions {
+                mode: SnapshotMode::Never,
+                ..SnapshotOptions::default()
             },
             status_interval: Duration::from_millis(200),
             retry: (Duration::from_millis(200), Duration::from_secs(2)),

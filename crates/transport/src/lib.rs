@@ -12,10 +12,13 @@
 //! to what the broker holds; readers accept only records that extend the chain they hold.
 //!
 //! # Layout
+//! - [`debezium`]: a committed transaction as Debezium-compatible change events, tombstones
+//!   and BEGIN/END records (pure encoding; the type mapping is in `DEBEZIUM.md`).
 //! - [`kafka`]: connection settings and topic names.
 //! - [`ledger`]: the single writer, the tail it resumes from, and the verifying reader.
 //! - [`error`]: typed errors.
 
+pub mod debezium;
 pub mod error;
 pub mod kafka;
 pub mod ledger;

@@ -145,6 +145,13 @@ pub struct DecodeArgs {
     /// How often progress is reported to the source, in milliseconds [default: 1000]
     #[arg(long, env = "WALPROOF_STATUS_INTERVAL_MS")]
     pub status_interval_ms: Option<u64>,
+    /// Initial snapshot: `initial` (on first start, then stream), `never`, or `initial_only`
+    /// (snapshot, then stop) [default: initial]
+    #[arg(long, env = "WALPROOF_SNAPSHOT_MODE")]
+    pub snapshot_mode: Option<String>,
+    /// Sessions copying tables in parallel during the snapshot [default: 2]
+    #[arg(long, env = "WALPROOF_SNAPSHOT_WORKERS")]
+    pub snapshot_workers: Option<usize>,
     /// Address of the Prometheus /metrics endpoint; `off` disables it [default: 127.0.0.1:9187]
     #[arg(long, env = "WALPROOF_METRICS_ADDR")]
     pub metrics_addr: Option<String>,

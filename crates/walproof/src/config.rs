@@ -31,6 +31,8 @@ use serde::Deserialize;
 /// status_interval_ms = 1000
 /// metrics_addr = "0.0.0.0:9187"
 /// progress_interval_s = 10
+/// snapshot_mode = "initial"     # or "never", "initial_only"
+/// snapshot_workers = 2
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +97,10 @@ pub struct DecoderSection {
     pub metrics_addr: Option<String>,
     /// Seconds between progress log lines.
     pub progress_interval_s: Option<u64>,
+    /// Snapshot mode: initial, never, initial_only.
+    pub snapshot_mode: Option<String>,
+    /// Sessions copying tables in parallel during the snapshot.
+    pub snapshot_workers: Option<usize>,
 }
 
 impl FileConfig {

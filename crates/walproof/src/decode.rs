@@ -10,6 +10,7 @@ use walproof_core::Lsn;
 use walproof_source::decoder::DecoderConfig;
 use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
+use walproof_source::snapshot::SnapshotOptions;
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::WriterOptions;
 
@@ -65,6 +66,13 @@ pub async fn run(
             directory: pick(args.spill_dir, d.spill_dir, || {
                 std::env::temp_dir().join("walproof-spill")
             }),
+        },
+        snapshot: SnapshotOptions {
+            mode: pick(args.snapshot_mode, d.snapshot_mode, || "initial".into())
+                .parse()
+                .map_err(anyhow::Error::msg)?,
+            workers: pick(args.snapshot_workers, d.snapshot_workers, || 2),
+            ..SnapshotOptions::default()
         },
         status_interval: Duration::from_millis(pick(
             args.status_interval_ms,

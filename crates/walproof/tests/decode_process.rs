@@ -47,10 +47,12 @@ impl Source {
         command
     }
 
-    fn decode(&self, run: usize, metrics_addr: &str) -> Child {
+    fn decode(&self, run: usize, metrics_addr: &str, snapshot_mode: &str) -> Child {
         let log = std::fs::File::create(self.log_dir.join(format!("decode-{run}.log"))).unwrap();
         self.command(&[
             "decode",
+            "--snapshot-mode",
+            snapshot_mode,
             "--max-entry-bytes",
             "2048",
             // Small producer batches: a big transaction spans several, so a kill can leave a
@@ -202,7 +204,8 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
     // Kill the decoder with SIGKILL at random points, restarting it each time.
     let mut seed: u64 = 0x0DEC_0DE5_1234_5678;
     for run in 0..KILLS {
-        let mut child = source.decode(run, "off");
+        // The workload runs from before the first start: no snapshot, the stream from the slot.
+        let mut child = source.decode(run, "off", "never");
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -225,7 +228,7 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
 
     // A last run catches up and is stopped with SIGTERM.
     let metrics_addr = free_address();
-    let mut last = source.decode(KILLS, &metrics_addr);
+    let mut last = source.decode(KILLS, &metrics_addr, "never");
     let target: Lsn = sql
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await
@@ -313,6 +316,87 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
         contents.transactions.len(),
         contents.records,
         contents.abandoned.len()
+    );
+    let _ = std::fs::remove_dir_all(&log_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decode_killed_during_the_initial_snapshot_neither_loses_nor_duplicates_rows() {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, "crash_snapshot")
+        .await
+        .unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric, note text);
+         CREATE TABLE lines (order_id int, sku text, qty int);
+         ALTER TABLE lines REPLICA IDENTITY FULL;
+         INSERT INTO orders SELECT g, 'old', g * 1.5, md5(g::text) FROM generate_series(1, 300000) g;
+         INSERT INTO lines SELECT g % 1000, 'sku', 1 FROM generate_series(1, 20000) g;",
+    )
+    .await
+    .unwrap();
+    let topics = TestTopics::new(&stack, "crash_snapshot");
+    let (host, port, user) = db.host_port_user();
+    let log_dir = std::env::temp_dir().join(format!("walproof-crash-{}", db.name()));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let source = Source {
+        url: format!("postgres://{user}@{host}:{port}/{}", db.name()),
+        slot: db.slot_name("slot"),
+        brokers: stack.kafka_brokers.clone(),
+        prefix: topics.prefix().to_owned(),
+        log_dir: log_dir.clone(),
+    };
+    let setup = source.command(&["setup"]).output().unwrap();
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stdout)
+    );
+
+    // SIGKILL while the snapshot is being copied, three times.
+    let mut killed_mid_snapshot = 0;
+    for (run, wait_ms) in [700u64, 1300, 2100].into_iter().enumerate() {
+        let mut child = source.decode(run, "off", "initial_only");
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_snapshot += 1;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    assert!(
+        killed_mid_snapshot > 0,
+        "at least one kill landed during the snapshot"
+    );
+    // A last run writes the snapshot whole and stops by itself.
+    let status = source.decode(3, "off", "initial_only").wait().unwrap();
+    assert!(status.success(), "see {}", log_dir.display());
+
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let contents = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(contents.transactions.len(), 1, "one whole snapshot");
+    assert_eq!(
+        contents.transactions[0].changes.len(),
+        320_000,
+        "every row once"
+    );
+    let mut model = Model::default();
+    model.apply(&contents.transactions[0]).unwrap();
+    let relations: Vec<Relation> = contents.transactions[0]
+        .relations
+        .values()
+        .cloned()
+        .collect();
+    assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
+    eprintln!(
+        "snapshot crash test: {killed_mid_snapshot} kills during the snapshot, {} abandoned runs, {} records",
+        contents.abandoned.len(),
+        contents.records
     );
     let _ = std::fs::remove_dir_all(&log_dir);
 }

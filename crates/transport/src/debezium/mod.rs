@@ -1,0 +1,21 @@
+//! Debezium-compatible change events: a transaction as Kafka records (pure; see `DEBEZIUM.md`).
+
+mod array;
+mod changes;
+mod envelope;
+mod error;
+mod json;
+mod numeric;
+mod options;
+mod partition;
+mod record;
+mod table;
+mod temporal;
+mod transaction;
+mod value;
+
+pub use changes::encode_transaction;
+pub use error::{DebeziumError, Result};
+pub use options::DebeziumOptions;
+pub use partition::{murmur2, partition_for};
+pub use record::{Record, TransactionRecords};
