@@ -74,6 +74,8 @@ pub struct RecvlogicalRun {
     pub seconds: f64,
     /// CPU seconds of `pg_recvlogical`, its walsender and the broker during the run.
     pub cpu: Vec<(String, Cpu)>,
+    /// Busy CPU seconds of the whole machine during the run.
+    pub machine_busy: f64,
 }
 
 /// Streams `slot` with `pg_recvlogical` (pgoutput, proto_version 1, the publication) to
@@ -145,6 +147,7 @@ pub async fn run_recvlogical(
     Ok(RecvlogicalRun {
         seconds,
         cpu: cpu.report(),
+        machine_busy: cpu.machine_busy(),
     })
 }
 
@@ -212,6 +215,8 @@ pub struct DecoderRun {
     pub peak_rss: u64,
     /// CPU seconds of the decoder, its walsender and the broker during the run.
     pub cpu: Vec<(String, Cpu)>,
+    /// Busy CPU seconds of the whole machine during the run.
+    pub machine_busy: f64,
     /// The decoder's CPU seconds by thread group.
     pub threads: BTreeMap<String, f64>,
     /// The final /metrics text.
@@ -398,6 +403,7 @@ pub async fn run_decoder(
         sampled_peak_rss,
         peak_rss,
         cpu: cpu.report(),
+        machine_busy: cpu.machine_busy(),
         threads,
         metrics,
         changes,

@@ -130,14 +130,48 @@ pub fn find_process(needles: &[&str]) -> Option<u32> {
     None
 }
 
+/// CPU seconds the whole machine spent busy (not idle, not waiting for I/O) since boot, all
+/// cores together, from `/proc/stat`.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // counted in user.
+    let total: f64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle) / TICKS_PER_SECOND)
+}
+
 /// CPU seconds used by processes during a phase: each tracked process's time at the last
-/// sample minus its time when tracking began.
-#[derive(Debug, Default)]
+/// sample minus its time when tracking began; and the whole machine's busy time, so load from
+/// anything else running at the same time shows.
+#[derive(Debug)]
 pub struct CpuWatch {
     tracked: BTreeMap<String, (u32, Cpu, Cpu)>,
+    machine: (f64, f64),
+}
+
+impl Default for CpuWatch {
+    fn default() -> Self {
+        let now = machine_busy_seconds().unwrap_or(0.0);
+        CpuWatch {
+            tracked: BTreeMap::new(),
+            machine: (now, now),
+        }
+    }
 }
 
 impl CpuWatch {
+    /// Busy CPU seconds of the whole machine (all cores) since the watch began.
+    pub fn machine_busy(&self) -> f64 {
+        self.machine.1 - self.machine.0
+    }
+
     /// Starts counting `pid` under `label` from its current CPU time (`from_zero`: from 0,
     /// for a process that started with the phase).
     pub fn track(&mut self, label: &str, pid: u32, from_zero: bool) {
@@ -156,6 +190,9 @@ impl CpuWatch {
 
     /// Reads every tracked process's CPU time again (a process that exited keeps its last).
     pub fn sample(&mut self) {
+        if let Some(now) = machine_busy_seconds() {
+            self.machine.1 = now;
+        }
         for (pid, _, last) in self.tracked.values_mut() {
             if let Some(now) = cpu(*pid) {
                 *last = now;

@@ -83,8 +83,9 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn cpu_line(cpu: &[(String, Cpu)], seconds: f64) -> String {
-    cpu.iter()
+fn cpu_line(cpu: &[(String, Cpu)], machine_busy: f64, seconds: f64) -> String {
+    let mut lines: Vec<String> = cpu
+        .iter()
         .map(|(label, used)| {
             format!(
                 "{label} {:.2} s = {:.0}% of a core ({:.2} user + {:.2} sys, {} context switches)",
@@ -95,8 +96,15 @@ fn cpu_line(cpu: &[(String, Cpu)], seconds: f64) -> String {
                 thousands(used.switches as f64)
             )
         })
-        .collect::<Vec<_>>()
-        .join("\n           ")
+        .collect();
+    let ours: f64 = cpu.iter().map(|(_, used)| used.total()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    lines.push(format!(
+        "whole machine {machine_busy:.2} s busy of {:.2} s ({cores:.0} cores); everything else (other processes, this benchmark) {:.2} s",
+        cores * seconds,
+        (machine_busy - ours).max(0.0)
+    ));
+    lines.join("\n           ")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +345,13 @@ async fn main() -> anyhow::Result<()> {
             bytes as f64 / records.len().max(1) as f64 / 1024.0,
             mib(bytes as u64) / seconds
         );
-        Some((records.len(), bytes, seconds, cpu.report()))
+        Some((
+            records.len(),
+            bytes,
+            seconds,
+            cpu.report(),
+            cpu.machine_busy(),
+        ))
     };
 
     // ---- Phase 2: peak memory during one big transaction.
@@ -447,7 +461,10 @@ async fn main() -> anyhow::Result<()> {
             run.seconds,
             thousands(rate(run.seconds))
         );
-        println!("      cpu: {}", cpu_line(&run.cpu, run.seconds));
+        println!(
+            "      cpu: {}",
+            cpu_line(&run.cpu, run.machine_busy, run.seconds)
+        );
     };
     report_recv("pg_recvlogical, run 1 (before the decoder)", &first);
     println!(
@@ -476,7 +493,7 @@ async fn main() -> anyhow::Result<()> {
             baseline_seconds / slot_confirmed
         );
     }
-    if let Some((records, bytes, seconds, cpu)) = &ceiling {
+    if let Some((records, bytes, seconds, cpu, machine)) = &ceiling {
         println!(
             "  broker ceiling: the ledger's {records} records ({:.1} MiB) re-produced in {seconds:.2} s = {:.1} MiB/s, \
              i.e. {} changes/s of this workload ({:.2}x pg_recvlogical)",
@@ -485,7 +502,7 @@ async fn main() -> anyhow::Result<()> {
             thousands(rate(*seconds)),
             rate(*seconds) / rate(baseline_seconds)
         );
-        println!("      cpu: {}", cpu_line(cpu, *seconds));
+        println!("      cpu: {}", cpu_line(cpu, *machine, *seconds));
     }
     if let Some((rows, base, spilled, held)) = &memory {
         println!(
@@ -544,7 +561,7 @@ fn print_decoder_detail(run: &DecoderRun, acked: f64) {
         at(t.acknowledged),
         at(t.slot_confirmed)
     );
-    println!("      cpu: {}", cpu_line(&run.cpu, acked));
+    println!("      cpu: {}", cpu_line(&run.cpu, run.machine_busy, acked));
     let mut threads: Vec<(&String, &f64)> =
         run.threads.iter().filter(|(_, s)| **s >= 0.01).collect();
     threads.sort_by(|a, b| b.1.total_cmp(a.1));

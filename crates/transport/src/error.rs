@@ -65,6 +65,9 @@ pub enum TransportError {
         /// The ledger's last complete commit LSN.
         last_complete: Lsn,
     },
+    /// A transaction could not be expressed as Debezium events.
+    #[error("Debezium encoding failed: {0}")]
+    Debezium(Box<crate::debezium::DebeziumError>),
     /// The broker did not answer in time.
     #[error("timed out after {seconds} s: {operation}")]
     Timeout {

@@ -16,12 +16,14 @@
 //!   and BEGIN/END records (pure encoding; the type mapping is in `DEBEZIUM.md`).
 //! - [`kafka`]: connection settings and topic names.
 //! - [`ledger`]: the single writer, the tail it resumes from, and the verifying reader.
+//! - [`publisher`]: the ledger as Debezium events, at-least-once.
 //! - [`error`]: typed errors.
 
 pub mod debezium;
 pub mod error;
 pub mod kafka;
 pub mod ledger;
+pub mod publisher;
 
 pub use error::{Result, TransportError};
 pub use kafka::KafkaSettings;

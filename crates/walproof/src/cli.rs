@@ -152,6 +152,16 @@ pub struct DecodeArgs {
     /// Sessions copying tables in parallel during the snapshot [default: 2]
     #[arg(long, env = "WALPROOF_SNAPSHOT_WORKERS")]
     pub snapshot_workers: Option<usize>,
+    /// Do not publish Debezium change events to `<prefix>.<schema>.<table>` and
+    /// `<prefix>.transaction` (they are published by default)
+    #[arg(long, env = "WALPROOF_NO_DEBEZIUM")]
+    pub no_debezium: bool,
+    /// Partitions of each per-table Debezium topic (events are partitioned by key) [default: 1]
+    #[arg(long, env = "WALPROOF_DEBEZIUM_PARTITIONS")]
+    pub debezium_partitions: Option<u32>,
+    /// Do not follow each Debezium delete event with a tombstone
+    #[arg(long, env = "WALPROOF_NO_TOMBSTONES")]
+    pub no_tombstones: bool,
     /// Address of the Prometheus /metrics endpoint; `off` disables it [default: 127.0.0.1:9187]
     #[arg(long, env = "WALPROOF_METRICS_ADDR")]
     pub metrics_addr: Option<String>,

@@ -33,6 +33,9 @@ use serde::Deserialize;
 /// progress_interval_s = 10
 /// snapshot_mode = "initial"     # or "never", "initial_only"
 /// snapshot_workers = 2
+/// debezium = true               # per-table Debezium topics and <prefix>.transaction
+/// debezium_partitions = 1
+/// tombstones = true
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +104,12 @@ pub struct DecoderSection {
     pub snapshot_mode: Option<String>,
     /// Sessions copying tables in parallel during the snapshot.
     pub snapshot_workers: Option<usize>,
+    /// Publish Debezium change events (default true).
+    pub debezium: Option<bool>,
+    /// Partitions of each per-table Debezium topic.
+    pub debezium_partitions: Option<u32>,
+    /// Tombstones after Debezium delete events (default true).
+    pub tombstones: Option<bool>,
 }
 
 impl FileConfig {

@@ -12,7 +12,9 @@ use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
 use walproof_source::snapshot::SnapshotOptions;
 use walproof_transport::KafkaSettings;
+use walproof_transport::debezium::DebeziumOptions;
 use walproof_transport::ledger::WriterOptions;
+use walproof_transport::publisher::run_publisher;
 
 use crate::cli::DecodeArgs;
 use crate::config::{FileConfig, pick};
@@ -101,7 +103,39 @@ pub async fn run(
         Duration::from_secs(pick(args.progress_interval_s, d.progress_interval_s, || 10).max(1));
     tokio::spawn(log_progress(metrics.clone(), every, shutdown.clone()));
     tracing::info!(source = %config.source, slot = %config.slot, ledger = %config.kafka.ledger_topic(), "decoder starting");
-    walproof_source::run(config, metrics, shutdown).await?;
+    // The Debezium publisher follows the ledger and stops with the decoder.
+    let (stop_publisher, publisher_stopped) = watch::channel(false);
+    let publisher = (!args.no_debezium && d.debezium.unwrap_or(true)).then(|| {
+        let mut options =
+            DebeziumOptions::new(&config.kafka.topic_prefix, config.source.database());
+        options.partitions = pick(args.debezium_partitions, d.debezium_partitions, || 1);
+        options.tombstones = !args.no_tombstones && d.tombstones.unwrap_or(true);
+        let kafka = config.kafka.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut stopped = publisher_stopped;
+            // Stop on the operator's signal or when the decoder ends.
+            let (tx, rx) = watch::channel(false);
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => {}
+                    _ = stopped.wait_for(|s| *s) => {}
+                }
+                let _ = tx.send(true);
+            });
+            run_publisher(&kafka, options, rx).await
+        })
+    });
+    let decoded = walproof_source::run(config, metrics, shutdown).await;
+    let _ = stop_publisher.send(true);
+    if let Some(publisher) = publisher {
+        match publisher.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!("Debezium publisher: {err}"),
+            Err(err) => tracing::error!("Debezium publisher: {err}"),
+        }
+    }
+    decoded?;
     Ok(())
 }
 

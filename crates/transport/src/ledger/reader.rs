@@ -78,6 +78,96 @@ impl LedgerReader {
         })
     }
 
+    /// A reader for the consumer group `group`, resuming after the offset the group committed
+    /// (with [`LedgerReader::commit`], always at a transaction boundary), or at the first
+    /// record. The chain resumes from the record before that offset, which is read again to
+    /// learn its hash.
+    pub async fn for_group(
+        settings: &KafkaSettings,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<LedgerReader> {
+        let topic = settings.ledger_topic();
+        let consumer: StreamConsumer<ReaderContext> = settings
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create_with_context(ReaderContext)
+            .map_err(TransportError::kafka("creating a ledger reader"))?;
+        let mut partition = TopicPartitionList::new();
+        partition.add_partition(&topic, 0);
+        let committed =
+            consumer
+                .committed_offsets(partition, timeout)
+                .map_err(TransportError::kafka(format!(
+                    "reading {group}'s committed offset"
+                )))?;
+        let resume_at = match committed.find_partition(&topic, 0).map(|p| p.offset()) {
+            Some(Offset::Offset(offset)) if offset > 0 => offset,
+            _ => 0,
+        };
+        let mut reader = LedgerReader {
+            consumer,
+            topic: topic.clone(),
+            chain: Chain::genesis(),
+            reassembler: Reassembler::new(),
+            next_offset: 0,
+        };
+        reader.seek(resume_at.saturating_sub(1).max(0))?;
+        if resume_at > 0 {
+            // The last record the group had processed: the chain and the order resume after it.
+            let message = tokio::time::timeout(timeout, reader.consumer.recv())
+                .await
+                .map_err(|_| TransportError::Timeout {
+                    operation: format!("reading offset {} of {topic}", resume_at - 1),
+                    seconds: timeout.as_secs(),
+                })?
+                .map_err(TransportError::kafka(format!("reading {topic}")))?;
+            let offset = message.offset();
+            let sealed = SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(
+                |source| TransportError::InvalidRecord {
+                    topic: topic.clone(),
+                    offset,
+                    source,
+                },
+            )?;
+            let entry = sealed
+                .decode_entry()
+                .map_err(|source| TransportError::InvalidRecord {
+                    topic: topic.clone(),
+                    offset,
+                    source,
+                })?;
+            reader.chain = Chain::resume(sealed.hash);
+            reader.reassembler = Reassembler::resume(entry.last.then_some(entry.commit_lsn));
+            reader.next_offset = offset + 1;
+        }
+        Ok(reader)
+    }
+
+    fn seek(&mut self, offset: i64) -> Result<()> {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&self.topic, 0, Offset::Offset(offset))
+            .map_err(TransportError::kafka("assigning the ledger partition"))?;
+        self.consumer
+            .assign(&assignment)
+            .map_err(TransportError::kafka("assigning the ledger partition"))
+    }
+
+    /// Commits the position after the last record read for this reader's group. Call it only
+    /// once everything done with what was read is durable, at a transaction boundary.
+    pub fn commit(&self) -> Result<()> {
+        let mut position = TopicPartitionList::new();
+        position
+            .add_partition_offset(&self.topic, 0, Offset::Offset(self.next_offset))
+            .map_err(TransportError::kafka("committing the ledger position"))?;
+        self.consumer
+            .commit(&position, rdkafka::consumer::CommitMode::Sync)
+            .map_err(TransportError::kafka("committing the ledger position"))
+    }
+
     /// The next record, verified and fed to the reassembler; `Ok(None)` at the end of the
     /// partition or when none arrives within `wait`. A record that fails verification is an
     /// error naming its offset, and nothing after it is read.

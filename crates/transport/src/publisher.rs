@@ -1,0 +1,159 @@
+//! The Debezium publisher: the ledger's whole transactions as Debezium change events on the
+//! per-table topics and BEGIN/END records on `<prefix>.transaction`.
+//!
+//! Delivery contract: at-least-once, like Debezium. The publisher reads the ledger in its own
+//! consumer group (verifying the chain) and commits its position only after the broker
+//! acknowledged every record of the transactions before it; after a crash it publishes again
+//! from that position, so a consumer may see a repeat — every event carries `source.lsn`,
+//! `transaction.total_order` and the change's ordinal to drop it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::watch;
+use walproof_core::Reassembled;
+
+use crate::debezium::{DebeziumOptions, encode_transaction};
+use crate::error::{Result, TransportError};
+use crate::kafka::KafkaSettings;
+use crate::ledger::LedgerReader;
+
+/// Publishes the ledger as Debezium events until `shutdown` turns true.
+pub async fn run_publisher(
+    settings: &KafkaSettings,
+    options: DebeziumOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let group = format!("{}.debezium-publisher", settings.topic_prefix);
+    let timeout = Duration::from_secs(30);
+    crate::ledger::ensure_ledger_topic(settings, timeout).await?;
+    let mut reader = LedgerReader::for_group(settings, &group, timeout).await?;
+    let producer: FutureProducer = settings
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(TransportError::kafka("creating the Debezium producer"))?;
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .map_err(TransportError::kafka("creating an admin client"))?;
+    let mut topics = HashSet::new();
+    let mut in_flight: Vec<DeliveryFuture> = Vec::new();
+    loop {
+        if *shutdown.borrow() {
+            return settle(&mut in_flight, &reader).await;
+        }
+        let next = tokio::select! {
+            next = reader.next(Duration::from_millis(500)) => next?,
+            _ = shutdown.changed() => continue,
+        };
+        match next {
+            Some((_, Reassembled::Complete(transaction))) => {
+                let records = encode_transaction(&transaction, &options)
+                    .map_err(|err| TransportError::Debezium(Box::new(err)))?;
+                for record in records.into_records() {
+                    if topics.insert(record.topic.clone()) {
+                        let partitions = if record.topic == options.transaction_topic() {
+                            1
+                        } else {
+                            options.partitions
+                        };
+                        create_topic(&admin, &record.topic, partitions as i32, timeout).await?;
+                    }
+                    let mut out = FutureRecord::to(&record.topic).partition(record.partition);
+                    if let Some(key) = &record.key {
+                        out = out.key(key);
+                    }
+                    if let Some(value) = &record.value {
+                        out = out.payload(value);
+                    }
+                    let delivery = loop {
+                        match producer.send_result(out) {
+                            Ok(delivery) => break delivery,
+                            Err((
+                                rdkafka::error::KafkaError::MessageProduction(
+                                    RDKafkaErrorCode::QueueFull,
+                                ),
+                                back,
+                            )) => {
+                                out = back;
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            Err((source, _)) => {
+                                return Err(TransportError::Kafka {
+                                    operation: format!("producing to {}", record.topic),
+                                    source,
+                                });
+                            }
+                        }
+                    };
+                    in_flight.push(delivery);
+                }
+                if in_flight.len() >= 10_000 {
+                    settle(&mut in_flight, &reader).await?;
+                }
+            }
+            Some(_) => {}
+            // Caught up: make the position durable.
+            None => settle(&mut in_flight, &reader).await?,
+        }
+    }
+}
+
+/// Waits for every record in flight, then commits the reader's position.
+async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: &LedgerReader) -> Result<()> {
+    if in_flight.is_empty() {
+        return Ok(());
+    }
+    for delivery in in_flight.drain(..) {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((source, _))) => {
+                return Err(TransportError::Kafka {
+                    operation: "delivering a Debezium event".into(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(TransportError::Kafka {
+                    operation: "delivering a Debezium event (producer gone)".into(),
+                    source: rdkafka::error::KafkaError::Canceled,
+                });
+            }
+        }
+    }
+    reader.commit()
+}
+
+async fn create_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<()> {
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(timeout)),
+        )
+        .await
+        .map_err(TransportError::kafka(format!("creating topic {topic}")))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(TransportError::Kafka {
+                    operation: format!("creating topic {name}"),
+                    source: rdkafka::error::KafkaError::AdminOp(code),
+                });
+            }
+        }
+    }
+    Ok(())
+}

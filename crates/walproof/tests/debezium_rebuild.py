@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Rebuild tables from walproof's Debezium topics with a client that is not walproof's.
+
+Consumes `<prefix>.<schema>.<table>` and `<prefix>.transaction` with the PyPI confluent-kafka
+client and applies the change events in source order (source.lsn, transaction.total_order), using
+nothing but the envelopes: op, before, after, the key. Prints {"schema.table": [rows...]} as JSON,
+rows sorted, once it has seen the END of the transaction at commit LSN >= TARGET and the topics
+have gone quiet.
+
+Usage: debezium_rebuild.py BROKERS PREFIX TARGET_COMMIT_LSN
+"""
+import json
+import re
+import sys
+import time
+
+from confluent_kafka import Consumer
+
+
+def payload(raw):
+    value = json.loads(raw)
+    return value["payload"] if isinstance(value, dict) and "schema" in value and "payload" in value else value
+
+
+def lsn_of(text):
+    text = str(text)
+    if "/" in text:
+        hi, lo = text.split("/")
+        return (int(hi, 16) << 32) | int(lo, 16)
+    return int(text)
+
+
+def main():
+    brokers, prefix, target = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    consumer = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": f"outside-rebuild-{time.time()}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "topic.metadata.refresh.interval.ms": 1000,
+    })
+    consumer.subscribe(["^" + re.escape(prefix) + r"\.public\..*", prefix + ".transaction"])
+    events, done, quiet_since, started = [], False, time.time(), time.time()
+    while True:
+        message = consumer.poll(0.5)
+        if message is None:
+            if done and time.time() - quiet_since > 3:
+                break
+            if time.time() - started > 180:
+                sys.exit("timed out waiting for the END of the last transaction")
+            continue
+        if message.error():
+            continue
+        quiet_since = time.time()
+        if message.topic() == prefix + ".transaction":
+            record = payload(message.value())
+            if record["status"] == "END" and lsn_of(record["id"].split(":", 1)[1]) >= target:
+                done = True
+            continue
+        if message.value() is None:
+            continue  # a tombstone: compaction's business, not state
+        event = payload(message.value())
+        key = payload(message.key()) if message.key() else None
+        order = (event.get("transaction") or {}).get("total_order", 0)
+        events.append((int(event["source"]["lsn"]), order, event, key))
+    consumer.close()
+
+    tables = {}
+    for _, _, event, key in sorted(events, key=lambda e: (e[0], e[1])):
+        name = f'{event["source"]["schema"]}.{event["source"]["table"]}'
+        rows = tables.setdefault(name, {"keyed": {}, "multiset": []})
+        op = event["op"]
+        if op == "t":
+            rows["keyed"].clear()
+            rows["multiset"].clear()
+        elif key is None:
+            if op in ("c", "r"):
+                rows["multiset"].append(event["after"])
+            elif op == "u":
+                rows["multiset"].remove(event["before"])
+                rows["multiset"].append(event["after"])
+            elif op == "d":
+                rows["multiset"].remove(event["before"])
+        else:
+            identity = json.dumps(key, sort_keys=True)
+            if op in ("c", "r", "u"):
+                rows["keyed"][identity] = event["after"]
+            elif op == "d":
+                rows["keyed"].pop(identity, None)
+    out = {
+        name: sorted((json.dumps(r, sort_keys=True) for r in list(rows["keyed"].values()) + rows["multiset"]))
+        for name, rows in tables.items()
+    }
+    print(json.dumps({name: rows for name, rows in out.items() if rows}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

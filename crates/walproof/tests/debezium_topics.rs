@@ -1,0 +1,188 @@
+//! The Debezium topics read by a client that is not ours: the PyPI confluent-kafka consumer in
+//! `debezium_rebuild.py` rebuilds every table from the change events alone, and the result
+//! equals the source after a snapshot and a workload with inserts, key updates, deletes and a
+//! truncate.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use walproof_core::Lsn;
+use walproof_testkit::stack::wait_until;
+use walproof_testkit::topics::TestTopics;
+use walproof_testkit::{Stack, TestDatabase};
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::LedgerReader;
+
+const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+
+fn python() -> String {
+    // The stack's venv has the PyPI confluent-kafka wheel (Debian's librdkafka is too old).
+    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/env");
+    std::env::var("WALPROOF_PYTHON")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string(std::env::var("WALPROOF_STACK_ENV").unwrap_or(env_file.into()))
+                .ok()?
+                .lines()
+                .find_map(|line| line.strip_prefix("WALPROOF_PYTHON=").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "python3".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics() {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, "debezium").await.unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, name text, active bool, qty int);
+         CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b));
+         CREATE TABLE events (kind text, n int);
+         ALTER TABLE events REPLICA IDENTITY FULL;
+         INSERT INTO accounts SELECT g, 'acct ' || g, g % 2 = 0, g FROM generate_series(1, 200) g;
+         INSERT INTO pairs SELECT g % 10, 'b' || g, 'v' FROM generate_series(1, 50) g;
+         INSERT INTO events VALUES ('boot', 1), ('boot', 1);",
+    )
+    .await
+    .unwrap();
+    let topics = TestTopics::new(&stack, "debezium");
+    let (host, port, user) = db.host_port_user();
+    let slot = db.slot_name("slot");
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let common = |command: &mut Command| {
+        command
+            .env("WALPROOF_SOURCE_URL", &url)
+            .env("WALPROOF_SLOT", &slot)
+            .env("WALPROOF_KAFKA_BROKERS", &stack.kafka_brokers)
+            .env("WALPROOF_TOPIC_PREFIX", topics.prefix())
+            .env("RUST_LOG", "warn");
+    };
+    let mut setup = Command::new(BIN);
+    common(setup.arg("setup"));
+    assert!(setup.output().unwrap().status.success());
+    let mut decode = Command::new(BIN);
+    common(decode.args([
+        "decode",
+        "--debezium-partitions",
+        "3",
+        "--metrics-addr",
+        "off",
+    ]));
+    let mut decoder = decode.stdout(Stdio::null()).spawn().unwrap();
+
+    // The snapshot, then a workload: key updates, deletes, a truncate, a multiset table.
+    for i in 0..30 {
+        sql.batch_execute(&format!(
+            "UPDATE accounts SET qty = qty + 1, active = NOT active WHERE id % 7 = {m7};
+             UPDATE accounts SET id = id + 1000 WHERE id = {i} + 1;
+             DELETE FROM accounts WHERE id = {i} + 100;
+             INSERT INTO accounts VALUES ({i} + 5000, 'new', true, {i});
+             UPDATE pairs SET b = b || 'x' WHERE a = {m10} AND b LIKE 'b1%';
+             INSERT INTO events VALUES ('tick', {m3});
+             DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE kind = 'tick' AND n = {m3} LIMIT 1) AND {i} % 4 = 0;",
+            m7 = i % 7,
+            m10 = i % 10,
+            m3 = i % 3
+        ))
+        .await
+        .unwrap();
+        if i == 20 {
+            sql.batch_execute("TRUNCATE pairs; INSERT INTO pairs VALUES (1, 'after', 'truncate')")
+                .await
+                .unwrap();
+        }
+    }
+    let target: Lsn = sql
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
+    wait_until("the slot to confirm the workload", Duration::from_secs(90), || async {
+        let row = sql.query_opt("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&slot]).await?;
+        let position: Option<String> = row.and_then(|row| row.get(0));
+        Ok(position.and_then(|p| p.parse::<Lsn>().ok()).is_some_and(|p| p >= target))
+    })
+    .await
+    .unwrap();
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let ledger = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let last = ledger.transactions.last().unwrap().commit_lsn;
+
+    let rebuilt = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/debezium_rebuild.py"
+        ))
+        .args([
+            stack.kafka_brokers.as_str(),
+            topics.prefix(),
+            &last.as_u64().to_string(),
+        ])
+        .output()
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &decoder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(decoder.wait().unwrap().success());
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let rebuilt: BTreeMap<String, Vec<String>> = serde_json::from_slice(&rebuilt.stdout).unwrap();
+
+    let mut source = BTreeMap::new();
+    for table in ["accounts", "pairs", "events"] {
+        let rows = sql
+            .query(&format!("SELECT row_to_json(t)::text FROM {table} t"), &[])
+            .await
+            .unwrap();
+        let mut rows: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let value: serde_json::Value = serde_json::from_str(row.get(0)).unwrap();
+                // Python's json.dumps(sort_keys=True) form.
+                python_json(&value)
+            })
+            .collect();
+        rows.sort();
+        source.insert(format!("public.{table}"), rows);
+    }
+    assert_eq!(rebuilt, source);
+}
+
+/// `json.dumps(value, sort_keys=True)`: ", " and ": " separators, sorted keys.
+fn python_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}: {}",
+                        serde_json::Value::from(k.as_str()),
+                        python_json(&map[*k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_json).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
