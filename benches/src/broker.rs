@@ -51,6 +51,79 @@ pub fn read_all(brokers: &str, topic: &str, timeout: Duration) -> anyhow::Result
     }
 }
 
+/// Messages in `topic`, all partitions. The high watermark alone is not enough: tansu 0.6.0
+/// reports the base offset of a partition's last record batch as its high watermark (not the
+/// last offset + 1), so the records from there to the end of the partition are read and counted.
+pub fn messages_in(brokers: &str, topic: &str) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{topic}.bench-counter"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let timeout = Duration::from_secs(5);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(0);
+    };
+    let mut total = 0;
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = std::collections::BTreeMap::new();
+    for partition in found.partitions() {
+        let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+        if high > low {
+            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+            ends.insert(partition.id(), (low, high));
+        }
+    }
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + timeout;
+    let mut open = ends.len();
+    while open > 0 && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => open -= 1,
+            Some(Err(err)) => return Err(err).context(format!("reading {topic}")),
+            Some(Ok(message)) => {
+                if let Some((_, high)) = ends.get_mut(&message.partition()) {
+                    *high = (*high).max(message.offset() + 1);
+                }
+            }
+        }
+    }
+    for (low, high) in ends.values() {
+        total += (high - low).max(0) as u64;
+    }
+    Ok(total)
+}
+
+/// Deletes every topic whose name starts with `prefix`, except `keep`.
+pub async fn delete_topics(brokers: &str, prefix: &str, keep: &[String]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))?;
+    let doomed: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|name| name.starts_with(prefix) && !keep.contains(name))
+        .collect();
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = doomed.iter().map(String::as_str).collect();
+    for result in admin.delete_topics(&names, &AdminOptions::new()).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("deleting topic {topic}: {code}"))?;
+    }
+    Ok(())
+}
+
 /// Creates `topic` with one partition.
 pub async fn create_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

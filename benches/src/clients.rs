@@ -13,10 +13,14 @@ use tokio::process::Command;
 use tokio_postgres::Client;
 use walproof_core::Lsn;
 
+use crate::broker;
 use crate::procfs::{self, Cpu, CpuWatch};
 
 /// How often a running client is observed.
 pub const POLL: Duration = Duration::from_millis(25);
+
+/// How often the Debezium topic is counted after the ledger was acknowledged.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
 /// Where the source database is.
 #[derive(Debug, Clone)]
@@ -168,23 +172,56 @@ pub struct DecoderSpec {
     pub spill_dir: PathBuf,
     /// Longest the run may take.
     pub timeout: Duration,
+    /// After the ledger: wait for the Debezium publisher to fill this topic.
+    pub follow: Option<Follow>,
 }
 
-/// Flags every benchmark run of `walproof decode` gets: the benchmark measures streaming from
-/// the slot, so a decoder that can take an initial snapshot (which would drop and recreate the
-/// slot and copy the table instead) is told not to (`--snapshot-mode never`).
-pub async fn streaming_only_args(binary: &Path) -> anyhow::Result<Vec<String>> {
-    let help = Command::new(binary)
-        .args(["decode", "--help"])
-        .output()
-        .await
-        .with_context(|| format!("running {} decode --help", binary.display()))?;
-    let help = String::from_utf8_lossy(&help.stdout);
-    Ok(if help.contains("--snapshot-mode") {
-        vec!["--snapshot-mode".into(), "never".into()]
-    } else {
-        Vec::new()
-    })
+/// What the `walproof decode` binary at hand supports, from its `--help`.
+#[derive(Debug, Clone, Copy)]
+pub struct DecoderFeatures {
+    /// `--snapshot-mode`: an initial snapshot, which the benchmark turns off (`never`): it
+    /// measures streaming from the slot, and a snapshot would drop and recreate the slot and
+    /// copy the table instead.
+    pub snapshot_mode: bool,
+    /// In-process Debezium publisher (on by default), turned off by `--no-debezium`.
+    pub debezium: bool,
+}
+
+impl DecoderFeatures {
+    /// Asks the binary.
+    pub async fn probe(binary: &Path) -> anyhow::Result<DecoderFeatures> {
+        let help = Command::new(binary)
+            .args(["decode", "--help"])
+            .output()
+            .await
+            .with_context(|| format!("running {} decode --help", binary.display()))?;
+        let help = String::from_utf8_lossy(&help.stdout);
+        Ok(DecoderFeatures {
+            snapshot_mode: help.contains("--snapshot-mode"),
+            debezium: help.contains("--no-debezium"),
+        })
+    }
+
+    /// Flags every benchmark run gets.
+    pub fn streaming_only_args(self) -> Vec<String> {
+        if self.snapshot_mode {
+            vec!["--snapshot-mode".into(), "never".into()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// A topic the decoder's in-process Debezium publisher fills after the ledger; the run waits
+/// until it holds `expected` messages.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    /// The per-table topic.
+    pub topic: String,
+    /// Messages it must hold (change events and tombstones).
+    pub expected: u64,
+    /// Longest wait after the ledger was acknowledged.
+    pub timeout: Duration,
 }
 
 /// Moments of a decoder run, seconds after process start.
@@ -202,6 +239,8 @@ pub struct DecoderTimes {
     /// The slot's `confirmed_flush_lsn` reached it (the decoder reports to the source every
     /// status interval, 1 s by default).
     pub slot_confirmed: Option<f64>,
+    /// The Debezium topic held every expected message.
+    pub followed: Option<f64>,
 }
 
 /// One run of `walproof decode`.
@@ -211,20 +250,33 @@ pub struct DecoderRun {
     pub times: DecoderTimes,
     /// Highest `VmRSS` sampled.
     pub sampled_peak_rss: u64,
-    /// `VmHWM` just before stopping: the kernel's peak resident set.
+    /// `VmHWM` when the ledger was acknowledged: the kernel's peak resident set.
     pub peak_rss: u64,
-    /// CPU seconds of the decoder, its walsender and the broker during the run.
+    /// `VmHWM` at the end (after the Debezium topic filled, when followed).
+    pub final_peak_rss: u64,
+    /// CPU seconds of the decoder, its walsender and the broker until the ledger was
+    /// acknowledged.
     pub cpu: Vec<(String, Cpu)>,
-    /// Busy CPU seconds of the whole machine during the run.
+    /// Busy CPU seconds of the whole machine until the ledger was acknowledged.
     pub machine_busy: f64,
-    /// The decoder's CPU seconds by thread group.
+    /// The decoder's CPU seconds by thread group until the ledger was acknowledged.
     pub threads: BTreeMap<String, f64>,
+    /// Messages in the followed Debezium topic at the end.
+    pub followed_messages: Option<u64>,
     /// The final /metrics text.
     pub metrics: String,
     /// `walproof_decoder_changes_total` at the end.
     pub changes: u64,
     /// `walproof_decoder_transactions_total` at the end.
     pub transactions: u64,
+}
+
+/// Usage of a decoder run at the moment the ledger was acknowledged.
+struct AtAck {
+    cpu: Vec<(String, Cpu)>,
+    machine_busy: f64,
+    threads: BTreeMap<String, f64>,
+    peak_rss: u64,
 }
 
 /// A free loopback address for the metrics endpoint.
@@ -261,6 +313,12 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
                 .parse()
                 .ok()
         })
+}
+
+/// Messages in `topic` (all partitions; 0 while it does not exist). See
+/// [`broker::messages_in`].
+fn topic_messages(brokers: &str, topic: &str) -> u64 {
+    tokio::task::block_in_place(|| broker::messages_in(brokers, topic).unwrap_or(0))
 }
 
 /// The last lines of a log file, for failures.
@@ -326,6 +384,7 @@ pub async fn run_decoder(
     let since = |started: Instant| Some(started.elapsed().as_secs_f64());
     let mut times = DecoderTimes::default();
     let mut sampled_peak_rss = 0;
+    let mut at_ack = None;
     let mut ticker = tokio::time::interval(POLL);
     loop {
         ticker.tick().await;
@@ -355,8 +414,15 @@ pub async fn run_decoder(
             if changes >= expected_changes as f64 {
                 times.all_appended = times.all_appended.or(since(started));
             }
-            if confirmed >= end.as_u64() {
-                times.acknowledged = times.acknowledged.or(since(started));
+            if confirmed >= end.as_u64() && times.acknowledged.is_none() {
+                times.acknowledged = since(started);
+                // Usage up to this moment: the measured window.
+                at_ack = Some(AtAck {
+                    cpu: cpu.report(),
+                    machine_busy: cpu.machine_busy(),
+                    threads: procfs::thread_cpu_seconds(pid),
+                    peak_rss: procfs::memory(pid).map_or(0, |(_, hwm)| hwm),
+                });
             }
         }
         if times.slot_confirmed.is_none() && slot_confirmed(sql, slot).await? >= end {
@@ -374,9 +440,42 @@ pub async fn run_decoder(
             );
         }
     }
-    cpu.sample();
-    let threads = procfs::thread_cpu_seconds(pid);
-    let peak_rss = procfs::memory(pid).map_or(0, |(_, hwm)| hwm);
+    let at_ack = at_ack.context("no acknowledgement")?;
+    let mut followed_messages = None;
+    if let Some(follow) = &spec.follow {
+        let deadline = Instant::now() + follow.timeout;
+        let (mut last, mut last_change) = (0, Instant::now());
+        // Counting opens a consumer: poll less often than the ledger.
+        let mut ticker = tokio::time::interval(FOLLOW_POLL);
+        loop {
+            ticker.tick().await;
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "walproof decode exited early ({status}); log {}:\n{}",
+                    spec.log.display(),
+                    log_tail(&spec.log)
+                );
+            }
+            if let Some((rss, _)) = procfs::memory(pid) {
+                sampled_peak_rss = sampled_peak_rss.max(rss);
+            }
+            let messages = topic_messages(&spec.brokers, &follow.topic);
+            followed_messages = Some(messages);
+            if messages >= follow.expected {
+                times.followed = since(started);
+                break;
+            }
+            if messages != last {
+                (last, last_change) = (messages, Instant::now());
+            }
+            // Stalled short of the expectation (or past the deadline): report what is there.
+            let stalled = messages > 0 && last_change.elapsed() > Duration::from_secs(5);
+            if stalled || Instant::now() > deadline {
+                break;
+            }
+        }
+    }
+    let final_peak_rss = procfs::memory(pid).map_or(0, |(_, hwm)| hwm);
     let metrics = scrape(&metrics_addr).await?;
     let changes = metric(&metrics, "walproof_decoder_changes_total").unwrap_or(0.0) as u64;
     let transactions =
@@ -401,10 +500,12 @@ pub async fn run_decoder(
     Ok(DecoderRun {
         times,
         sampled_peak_rss,
-        peak_rss,
-        cpu: cpu.report(),
-        machine_busy: cpu.machine_busy(),
-        threads,
+        peak_rss: at_ack.peak_rss,
+        final_peak_rss,
+        cpu: at_ack.cpu,
+        machine_busy: at_ack.machine_busy,
+        threads: at_ack.threads,
+        followed_messages,
         metrics,
         changes,
         transactions,

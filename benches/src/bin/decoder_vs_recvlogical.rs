@@ -7,15 +7,18 @@
 
 #![allow(clippy::print_stdout)] // a benchmark's output is its report
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use walproof_benches::clients::{self, DecoderRun, DecoderSpec, RecvlogicalRun, Source};
+use walproof_benches::clients::{
+    self, DecoderFeatures, DecoderRun, DecoderSpec, Follow, RecvlogicalRun, Source,
+};
 use walproof_benches::procfs::Cpu;
 use walproof_benches::workload::{self, Batch};
 use walproof_benches::{broker, procfs};
+use walproof_core::Lsn;
 use walproof_testkit::topics::TestTopics;
 use walproof_testkit::{Stack, TestDatabase};
 
@@ -45,6 +48,10 @@ struct Args {
     /// Skip the broker's raw produce ceiling.
     #[arg(long)]
     no_broker_ceiling: bool,
+    /// Longest wait for the in-process Debezium publisher to catch up after the ledger, in
+    /// seconds.
+    #[arg(long, default_value_t = 600)]
+    debezium_timeout_s: u64,
     /// The release `walproof` binary [default: next to this benchmark's binary].
     #[arg(long, env = "WALPROOF_BIN")]
     walproof_bin: Option<PathBuf>,
@@ -83,6 +90,10 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, usize::from) as f64
+}
+
 fn cpu_line(cpu: &[(String, Cpu)], machine_busy: f64, seconds: f64) -> String {
     let mut lines: Vec<String> = cpu
         .iter()
@@ -98,13 +109,126 @@ fn cpu_line(cpu: &[(String, Cpu)], machine_busy: f64, seconds: f64) -> String {
         })
         .collect();
     let ours: f64 = cpu.iter().map(|(_, used)| used.total()).sum();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     lines.push(format!(
-        "whole machine {machine_busy:.2} s busy of {:.2} s ({cores:.0} cores); everything else (other processes, this benchmark) {:.2} s",
-        cores * seconds,
+        "whole machine {machine_busy:.2} s busy of {:.2} s ({:.0} cores); everything else \
+         (other processes, this benchmark) {:.2} s",
+        cores() * seconds,
+        cores(),
         (machine_busy - ours).max(0.0)
     ));
     lines.join("\n           ")
+}
+
+/// What a decoder run is compared with.
+struct Named<'a> {
+    name: &'a str,
+    run: &'a DecoderRun,
+}
+
+/// Everything the benchmark needs to start clients.
+struct Bench {
+    source: Source,
+    pg_bin: PathBuf,
+    broker_pid: Option<u32>,
+    spec: DecoderSpec,
+    features: DecoderFeatures,
+    prefix: String,
+    debezium_timeout: Duration,
+}
+
+impl Bench {
+    async fn recvlogical(
+        &self,
+        sql: &tokio_postgres::Client,
+        slot: &str,
+        end: Lsn,
+        changes: u64,
+    ) -> anyhow::Result<RecvlogicalRun> {
+        let run =
+            clients::run_recvlogical(&self.pg_bin, &self.source, slot, end, sql, self.broker_pid)
+                .await?;
+        println!(
+            "    {:.2} s, {} changes/s",
+            run.seconds,
+            thousands(changes as f64 / run.seconds)
+        );
+        Ok(run)
+    }
+
+    /// Runs the decoder into `<prefix>.<name>.*`; with Debezium on, also waits for its
+    /// per-table topic to hold `debezium_messages`.
+    #[allow(clippy::too_many_arguments)]
+    async fn decoder(
+        &self,
+        sql: &tokio_postgres::Client,
+        name: &str,
+        slot: &str,
+        end: Lsn,
+        changes: u64,
+        debezium_messages: Option<u64>,
+        extra: &[String],
+        work_dir: &Path,
+    ) -> anyhow::Result<DecoderRun> {
+        let topic_prefix = format!("{}.{name}", self.prefix);
+        let follow = debezium_messages.map(|expected| Follow {
+            topic: format!("{topic_prefix}.public.{}", workload::TABLE),
+            expected,
+            timeout: self.debezium_timeout,
+        });
+        let spec = DecoderSpec {
+            topic_prefix,
+            log: work_dir.join(format!("decode-{name}.log")),
+            extra_args: [self.features.streaming_only_args(), extra.to_vec()].concat(),
+            follow,
+            ..self.spec.clone()
+        };
+        println!(
+            "    walproof decode {} --slot {slot} --topic-prefix {}",
+            spec.extra_args.join(" "),
+            spec.topic_prefix
+        );
+        let run = clients::run_decoder(
+            &spec,
+            &self.source,
+            slot,
+            end,
+            changes,
+            sql,
+            self.broker_pid,
+        )
+        .await?;
+        let acked = run.times.acknowledged.unwrap_or_default();
+        println!(
+            "    {acked:.2} s to the ledger acknowledged, {} changes/s; peak RSS {:.0} MiB{}",
+            thousands(changes as f64 / acked),
+            mib(run.peak_rss),
+            match (run.times.followed, run.followed_messages) {
+                (Some(at), _) => format!("; Debezium topic complete at {at:.2} s"),
+                (None, Some(n)) => format!("; Debezium topic holds {n} messages, not complete"),
+                (None, None) => String::new(),
+            }
+        );
+        if run.changes != changes {
+            bail!(
+                "the decoder reports {} changes; the workload made {changes}",
+                run.changes
+            );
+        }
+        // The broker keeps topics in memory: free the run's Debezium topics (several GB of
+        // JSON) now; only the main ledger is kept, for the broker ceiling.
+        let keep = if name == "main" {
+            vec![format!("{}.ledger", spec.topic_prefix)]
+        } else {
+            Vec::new()
+        };
+        broker::delete_topics(
+            &self.spec.brokers,
+            &format!("{}.", spec.topic_prefix),
+            &keep,
+        )
+        .await?;
+        Ok(run)
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -126,21 +250,22 @@ async fn main() -> anyhow::Result<()> {
         "no walproof binary at {} (build it with `cargo build --release -p walproof`, or pass --walproof-bin)",
         walproof_bin.display()
     );
-    let timeout = Duration::from_secs(args.timeout_s);
+    let features = DecoderFeatures::probe(&walproof_bin).await?;
     let stack = Stack::load()?;
-    let broker_port = stack
+    let first_broker = stack
         .kafka_brokers
         .split(',')
         .next()
-        .and_then(|b| b.rsplit(':').next())
         .unwrap_or_default()
         .to_owned();
     stack
-        .require_listening(
-            "Kafka broker",
-            stack.kafka_brokers.split(',').next().unwrap_or_default(),
-        )
+        .require_listening("Kafka broker", &first_broker)
         .await?;
+    let broker_port = first_broker
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let broker_pid = procfs::find_process(&["tansu", &format!(":{broker_port}")]);
 
     let db = TestDatabase::create(&stack, "bench").await?;
@@ -160,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "walproof decoder benchmark: {} CPUs, load average {}, Postgres {server}, broker {} (tansu pid {})",
-        std::thread::available_parallelism().map_or(0, usize::from),
+        cores(),
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -169,12 +294,36 @@ async fn main() -> anyhow::Result<()> {
         broker_pid.map_or("not found".into(), |pid| pid.to_string()),
     );
     println!(
-        "    walproof binary {}; logs in {}",
+        "    walproof binary {} (in-process Debezium publisher: {}); logs in {}",
         walproof_bin.display(),
+        if features.debezium {
+            "yes, on by default"
+        } else {
+            "no"
+        },
         work_dir.display()
     );
+    let bench = Bench {
+        source: source.clone(),
+        pg_bin: args.pg_bin.clone(),
+        broker_pid,
+        spec: DecoderSpec {
+            binary: walproof_bin.clone(),
+            brokers: stack.kafka_brokers.clone(),
+            topic_prefix: String::new(),
+            extra_args: Vec::new(),
+            log: PathBuf::new(),
+            spill_dir: work_dir.join("spill"),
+            timeout: Duration::from_secs(args.timeout_s),
+            follow: None,
+        },
+        features,
+        prefix: topics.prefix().to_owned(),
+        debezium_timeout: Duration::from_secs(args.debezium_timeout_s),
+    };
+    let no_debezium = vec!["--no-debezium".to_owned()];
 
-    // ---- Phase 1: the workload, once, read by both clients from copies of one slot.
+    // ---- Phase 1: the workload, once, read by every client from copies of one slot.
     step(&format!(
         "database {}: table {}, publication {}",
         db.name(),
@@ -183,7 +332,8 @@ async fn main() -> anyhow::Result<()> {
     ));
     workload::prepare(&sql, &source.publication).await?;
     let slot_first = db.slot_name("bench_recv1");
-    let slot_decoder = db.slot_name("bench_decoder");
+    let slot_default = db.slot_name("bench_decoder");
+    let slot_ledger = db.slot_name("bench_ledger_only");
     let slot_second = db.slot_name("bench_recv2");
     workload::create_slot(&sql, &slot_first).await?;
     let start: String = sql
@@ -194,31 +344,26 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .get(0);
     let per = args.rows_per_transaction;
+    let (inserts, updates, deletes) = (
+        args.inserts / per * per,
+        args.updates / per * per,
+        args.deletes / per * per,
+    );
     let mut batches: Vec<Batch> = Vec::new();
+    batches.extend(workload::ranges(1, inserts / per, per, workload::insert));
+    batches.extend(workload::ranges(1, updates / per, per, workload::update));
     batches.extend(workload::ranges(
-        1,
-        args.inserts / per,
-        per,
-        workload::insert,
-    ));
-    batches.extend(workload::ranges(
-        1,
-        args.updates / per,
-        per,
-        workload::update,
-    ));
-    batches.extend(workload::ranges(
-        args.inserts - args.deletes + 1,
-        args.deletes / per,
+        inserts - deletes + 1,
+        deletes / per,
         per,
         workload::delete,
     ));
     let changes: u64 = batches.iter().map(|b| b.rows).sum();
     step(&format!(
         "workload: {} inserts, {} updates, {} deletes in {} transactions of {} rows (slot {slot_first} created before it)",
-        thousands((args.inserts / per * per) as f64),
-        thousands((args.updates / per * per) as f64),
-        thousands((args.deletes / per * per) as f64),
+        thousands(inserts as f64),
+        thousands(updates as f64),
+        thousands(deletes as f64),
         batches.len(),
         thousands(per as f64)
     ));
@@ -237,81 +382,75 @@ async fn main() -> anyhow::Result<()> {
         began.elapsed().as_secs_f64(),
         mib(wal as u64)
     );
-    workload::copy_slot(&sql, &slot_first, &slot_decoder).await?;
-    workload::copy_slot(&sql, &slot_first, &slot_second).await?;
+    let mut copies = vec![slot_default.clone(), slot_second.clone()];
+    if features.debezium {
+        copies.push(slot_ledger.clone());
+    }
+    for copy in &copies {
+        workload::copy_slot(&sql, &slot_first, copy).await?;
+    }
     step(&format!(
-        "copied slot {slot_first} to {slot_decoder} and {slot_second}: all three start at {start}"
+        "copied slot {slot_first} to {}: all start at {start}",
+        copies.join(", ")
     ));
 
-    let pg_bin = args.pg_bin.clone();
     step(&format!(
         "baseline 1: pg_recvlogical (pgoutput proto_version=1) on {slot_first} to /dev/null, --endpos {end}"
     ));
-    let first =
-        clients::run_recvlogical(&pg_bin, &source, &slot_first, end, &sql, broker_pid).await?;
-    println!(
-        "    {:.2} s, {} changes/s",
-        first.seconds,
-        thousands(changes as f64 / first.seconds)
-    );
+    let first = bench.recvlogical(&sql, &slot_first, end, changes).await?;
 
     step(&format!(
-        "walproof decode on {slot_decoder} into {}.main.ledger, until Kafka acknowledged {end}",
-        topics.prefix()
+        "walproof decode, default settings, until Kafka acknowledged {end}{}",
+        if features.debezium {
+            " (then until its Debezium publisher filled the per-table topic)"
+        } else {
+            ""
+        }
     ));
-    let streaming_only = clients::streaming_only_args(&walproof_bin).await?;
-    if !streaming_only.is_empty() {
-        println!(
-            "    with {} (stream from the slot; no initial snapshot)",
-            streaming_only.join(" ")
-        );
-    }
-    let spec = DecoderSpec {
-        binary: walproof_bin.clone(),
-        brokers: stack.kafka_brokers.clone(),
-        topic_prefix: format!("{}.main", topics.prefix()),
-        extra_args: streaming_only.clone(),
-        log: work_dir.join("decode-main.log"),
-        spill_dir: work_dir.join("spill"),
-        timeout,
-    };
-    let decoder = clients::run_decoder(
-        &spec,
-        &source,
-        &slot_decoder,
-        end,
-        changes,
-        &sql,
-        broker_pid,
-    )
-    .await?;
-    let acked = decoder
-        .times
-        .acknowledged
-        .context("no acknowledgement time")?;
-    println!(
-        "    {acked:.2} s to acknowledged, {} changes/s",
-        thousands(changes as f64 / acked)
-    );
-    if decoder.changes != changes || decoder.transactions != batches.len() as u64 {
+    let dbz_messages = features.debezium.then_some(changes + deletes); // tombstones
+    let default_run = bench
+        .decoder(
+            &sql,
+            "main",
+            &slot_default,
+            end,
+            changes,
+            dbz_messages,
+            &[],
+            &work_dir,
+        )
+        .await?;
+    if default_run.transactions != batches.len() as u64 {
         bail!(
-            "the decoder reports {} changes in {} transactions; the workload made {changes} in {}",
-            decoder.changes,
-            decoder.transactions,
+            "the decoder reports {} transactions; the workload made {}",
+            default_run.transactions,
             batches.len()
         );
     }
+    let ledger_only = if features.debezium {
+        step("walproof decode --no-debezium: the ledger alone");
+        Some(
+            bench
+                .decoder(
+                    &sql,
+                    "ledger_only",
+                    &slot_ledger,
+                    end,
+                    changes,
+                    None,
+                    &no_debezium,
+                    &work_dir,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
 
     step(&format!(
         "baseline 2: pg_recvlogical on {slot_second} (the same changes again, after the decoder)"
     ));
-    let second =
-        clients::run_recvlogical(&pg_bin, &source, &slot_second, end, &sql, broker_pid).await?;
-    println!(
-        "    {:.2} s, {} changes/s",
-        second.seconds,
-        thousands(changes as f64 / second.seconds)
-    );
+    let second = bench.recvlogical(&sql, &slot_second, end, changes).await?;
 
     let ceiling = if args.no_broker_ceiling {
         None
@@ -345,13 +484,10 @@ async fn main() -> anyhow::Result<()> {
             bytes as f64 / records.len().max(1) as f64 / 1024.0,
             mib(bytes as u64) / seconds
         );
-        Some((
-            records.len(),
-            bytes,
-            seconds,
-            cpu.report(),
-            cpu.machine_busy(),
-        ))
+        let count = records.len();
+        drop(records);
+        broker::delete_topics(&stack.kafka_brokers, &format!("{}.", topics.prefix()), &[]).await?;
+        Some((count, bytes, seconds, cpu.report(), cpu.machine_busy()))
     };
 
     // ---- Phase 2: peak memory during one big transaction.
@@ -359,9 +495,10 @@ async fn main() -> anyhow::Result<()> {
         None
     } else {
         let rows = args.big_transaction_rows;
-        let slot_base = db.slot_name("bench_big_recv");
         let slot_spill = db.slot_name("bench_big_spill");
+        let slot_base = db.slot_name("bench_big_recv");
         let slot_memory = db.slot_name("bench_big_memory");
+        let slot_big_ledger = db.slot_name("bench_big_ledger_only");
         workload::create_slot(&sql, &slot_spill).await?;
         step(&format!(
             "memory: one transaction inserting {} rows (slot {slot_spill} created before it)",
@@ -377,71 +514,65 @@ async fn main() -> anyhow::Result<()> {
             "    committed in {:.1} s; it ends at {big_end}",
             began.elapsed().as_secs_f64()
         );
-        workload::copy_slot(&sql, &slot_spill, &slot_base).await?;
-        workload::copy_slot(&sql, &slot_spill, &slot_memory).await?;
+        for copy in [&slot_base, &slot_memory, &slot_big_ledger] {
+            workload::copy_slot(&sql, &slot_spill, copy).await?;
+        }
         step("memory: pg_recvlogical on the big transaction (reference)");
-        let base =
-            clients::run_recvlogical(&pg_bin, &source, &slot_base, big_end, &sql, broker_pid)
-                .await?;
-        println!(
-            "    {:.2} s, {} changes/s",
-            base.seconds,
-            thousands(rows as f64 / base.seconds)
-        );
+        let base = bench.recvlogical(&sql, &slot_base, big_end, rows).await?;
+        let dbz = features.debezium.then_some(rows);
         step("memory: walproof decode with default settings (spill threshold 64 MiB)");
-        let spill_spec = DecoderSpec {
-            topic_prefix: format!("{}.big_spill", topics.prefix()),
-            log: work_dir.join("decode-big-spill.log"),
-            ..spec.clone()
+        let spilled = bench
+            .decoder(
+                &sql,
+                "big_default",
+                &slot_spill,
+                big_end,
+                rows,
+                dbz,
+                &[],
+                &work_dir,
+            )
+            .await?;
+        let ledger_only = if features.debezium {
+            step("memory: walproof decode --no-debezium (spill threshold 64 MiB)");
+            Some(
+                bench
+                    .decoder(
+                        &sql,
+                        "big_ledger_only",
+                        &slot_big_ledger,
+                        big_end,
+                        rows,
+                        None,
+                        &no_debezium,
+                        &work_dir,
+                    )
+                    .await?,
+            )
+        } else {
+            None
         };
-        let spilled = clients::run_decoder(
-            &spill_spec,
-            &source,
-            &slot_spill,
-            big_end,
-            rows,
-            &sql,
-            broker_pid,
-        )
-        .await?;
-        println!(
-            "    peak RSS {:.0} MiB, {:.2} s to acknowledged",
-            mib(spilled.peak_rss),
-            spilled.times.acknowledged.unwrap_or_default()
-        );
         step(&format!(
-            "memory: walproof decode with --spill-threshold-bytes {} (held in memory, for reference)",
+            "memory: walproof decode --spill-threshold-bytes {} (held in memory, for reference)",
             args.in_memory_spill_threshold
         ));
-        let memory_spec = DecoderSpec {
-            topic_prefix: format!("{}.big_memory", topics.prefix()),
-            log: work_dir.join("decode-big-memory.log"),
-            extra_args: [
-                streaming_only.clone(),
-                vec![
-                    "--spill-threshold-bytes".into(),
-                    args.in_memory_spill_threshold.to_string(),
-                ],
-            ]
-            .concat(),
-            ..spec.clone()
-        };
-        let held = clients::run_decoder(
-            &memory_spec,
-            &source,
-            &slot_memory,
-            big_end,
-            rows,
-            &sql,
-            broker_pid,
-        )
-        .await?;
-        println!(
-            "    peak RSS {:.0} MiB, {:.2} s to acknowledged",
-            mib(held.peak_rss),
-            held.times.acknowledged.unwrap_or_default()
-        );
-        Some((rows, base, spilled, held))
+        let threshold = vec![
+            "--spill-threshold-bytes".to_owned(),
+            args.in_memory_spill_threshold.to_string(),
+        ];
+        let held = bench
+            .decoder(
+                &sql,
+                "big_memory",
+                &slot_memory,
+                big_end,
+                rows,
+                dbz,
+                &threshold,
+                &work_dir,
+            )
+            .await?;
+        Some((rows, base, spilled, ledger_only, held))
     };
 
     // ---- The report.
@@ -457,7 +588,7 @@ async fn main() -> anyhow::Result<()> {
     let rate = |seconds: f64| changes as f64 / seconds;
     let report_recv = |name: &str, run: &RecvlogicalRun| {
         println!(
-            "  {name:<44} {:>7.2} s {:>11} changes/s",
+            "  {name:<46} {:>7.2} s {:>11} changes/s",
             run.seconds,
             thousands(rate(run.seconds))
         );
@@ -466,32 +597,51 @@ async fn main() -> anyhow::Result<()> {
             cpu_line(&run.cpu, run.machine_busy, run.seconds)
         );
     };
-    report_recv("pg_recvlogical, run 1 (before the decoder)", &first);
-    println!(
-        "  {:<44} {acked:>7.2} s {:>11} changes/s",
-        "walproof decode, ledger acknowledged",
-        thousands(rate(acked))
-    );
-    print_decoder_detail(&decoder, acked);
-    report_recv("pg_recvlogical, run 2 (after the decoder)", &second);
     // The baseline is the mean time of the two pg_recvlogical runs around the decoder's.
-    let baseline_seconds = (first.seconds + second.seconds) / 2.0;
-    let ratio = baseline_seconds / acked;
-    println!(
-        "  ratio decoder / pg_recvlogical (mean of both runs): {ratio:.2}x  (vs run 1 {:.2}x, vs run 2 {:.2}x)",
-        first.seconds / acked,
-        second.seconds / acked
-    );
-    println!(
-        "  target decoder >= 1.0x pg_recvlogical with the ledger acknowledged: {}",
-        if ratio >= 1.0 { "MET" } else { "NOT MET" }
-    );
-    if let Some(slot_confirmed) = decoder.times.slot_confirmed {
+    let baseline = (first.seconds + second.seconds) / 2.0;
+    report_recv("pg_recvlogical, run 1 (before the decoders)", &first);
+    let mut decoders = vec![Named {
+        name: if features.debezium {
+            "walproof decode (defaults: + Debezium topics)"
+        } else {
+            "walproof decode (defaults)"
+        },
+        run: &default_run,
+    }];
+    if let Some(run) = &ledger_only {
+        decoders.push(Named {
+            name: "walproof decode --no-debezium (ledger only)",
+            run,
+        });
+    }
+    for Named { name, run } in &decoders {
+        let acked = run.times.acknowledged.unwrap_or_default();
         println!(
-            "  (timed to the slot's confirmed_flush_lsn instead, which trails the acknowledgement by up to \
-             the decoder's 1 s status interval: {slot_confirmed:.2} s, {:.2}x)",
-            baseline_seconds / slot_confirmed
+            "  {name:<46} {acked:>7.2} s {:>11} changes/s  = {:.2}x pg_recvlogical  (ledger acknowledged)",
+            thousands(rate(acked)),
+            baseline / acked
         );
+        print_decoder_detail(run, acked);
+    }
+    report_recv("pg_recvlogical, run 2 (after the decoders)", &second);
+    println!(
+        "  baseline: mean of the two pg_recvlogical runs, {baseline:.2} s = {} changes/s",
+        thousands(rate(baseline))
+    );
+    for Named { name, run } in &decoders {
+        let acked = run.times.acknowledged.unwrap_or_default();
+        let ratio = baseline / acked;
+        println!(
+            "  target decoder >= 1.0x pg_recvlogical, ledger acknowledged — {name}: {ratio:.2}x {}",
+            if ratio >= 1.0 { "MET" } else { "NOT MET" }
+        );
+        if let Some(slot_confirmed) = run.times.slot_confirmed {
+            println!(
+                "      (timed to the slot's confirmed_flush_lsn instead, which trails the acknowledgement by up to \
+                 the decoder's 1 s status interval: {slot_confirmed:.2} s, {:.2}x)",
+                baseline / slot_confirmed
+            );
+        }
     }
     if let Some((records, bytes, seconds, cpu, machine)) = &ceiling {
         println!(
@@ -500,30 +650,43 @@ async fn main() -> anyhow::Result<()> {
             mib(*bytes as u64),
             mib(*bytes as u64) / seconds,
             thousands(rate(*seconds)),
-            rate(*seconds) / rate(baseline_seconds)
+            baseline / seconds
         );
         println!("      cpu: {}", cpu_line(cpu, *machine, *seconds));
     }
-    if let Some((rows, base, spilled, held)) = &memory {
+    if let Some((rows, base, spilled, ledger_only, held)) = &memory {
         println!(
             "memory: one transaction of {} inserted rows",
             thousands(*rows as f64)
         );
         println!(
-            "  pg_recvlogical (reference)                   {:>7.2} s {:>11} changes/s",
+            "  pg_recvlogical (reference)                      {:>7.2} s {:>11} changes/s",
             base.seconds,
             thousands(*rows as f64 / base.seconds)
         );
-        for (name, run) in [
-            ("default (spill threshold 64 MiB)", spilled),
-            ("spill threshold 4 GB (in memory)", held),
-        ] {
+        println!(
+            "      cpu: {}",
+            cpu_line(&base.cpu, base.machine_busy, base.seconds)
+        );
+        let mut runs = vec![("defaults (spill threshold 64 MiB)", spilled)];
+        if let Some(run) = ledger_only {
+            runs.push(("--no-debezium (spill threshold 64 MiB)", run));
+        }
+        runs.push(("--spill-threshold-bytes 4000000000 (in memory)", held));
+        for (name, run) in runs {
             let acked = run.times.acknowledged.unwrap_or_default();
             println!(
-                "  walproof decode, {name}: peak RSS (VmHWM) {:.0} MiB (max sampled VmRSS {:.0} MiB)\n      \
+                "  walproof decode, {name}: peak RSS (VmHWM) {:.0} MiB until the ledger was acknowledged{}\n      \
                  {acked:.2} s to acknowledged, {} changes/s = {:.2}x pg_recvlogical; spilled transactions: {}",
                 mib(run.peak_rss),
-                mib(run.sampled_peak_rss),
+                if run.followed_messages.is_some() {
+                    format!(
+                        ", {:.0} MiB until the Debezium topic was complete",
+                        mib(run.final_peak_rss)
+                    )
+                } else {
+                    String::new()
+                },
                 thousands(*rows as f64 / acked),
                 base.seconds / acked,
                 clients::metric(&run.metrics, "walproof_decoder_spilled_transactions_total")
@@ -531,14 +694,15 @@ async fn main() -> anyhow::Result<()> {
             );
             print_decoder_detail(run, acked);
         }
+        let peak = spilled.final_peak_rss.max(spilled.peak_rss);
         println!(
             "  target peak RSS < {RSS_TARGET_MIB:.0} MiB with default settings: {} ({:.0} MiB)",
-            if mib(spilled.peak_rss) < RSS_TARGET_MIB {
+            if mib(peak) < RSS_TARGET_MIB {
                 "MET"
             } else {
                 "NOT MET"
             },
-            mib(spilled.peak_rss)
+            mib(peak)
         );
     }
 
@@ -554,14 +718,22 @@ fn print_decoder_detail(run: &DecoderRun, acked: f64) {
     let t = &run.times;
     let at = |moment: Option<f64>| moment.map_or("-".into(), |s| format!("{s:.2} s"));
     println!(
-        "      timeline: /metrics up {}, first change appended {}, all appended {}, acknowledged {}, slot confirmed {}",
+        "      timeline: /metrics up {}, first transaction appended {}, all appended {}, acknowledged {}, slot confirmed {}{}",
         at(t.metrics_up),
         at(t.first_change),
         at(t.all_appended),
         at(t.acknowledged),
-        at(t.slot_confirmed)
+        at(t.slot_confirmed),
+        match (t.followed, run.followed_messages) {
+            (Some(_), _) => format!(", Debezium topic complete {}", at(t.followed)),
+            (None, Some(n)) => format!(", Debezium topic incomplete ({n} messages)"),
+            (None, None) => String::new(),
+        }
     );
-    println!("      cpu: {}", cpu_line(&run.cpu, run.machine_busy, acked));
+    println!(
+        "      cpu until acknowledged: {}",
+        cpu_line(&run.cpu, run.machine_busy, acked)
+    );
     let mut threads: Vec<(&String, &f64)> =
         run.threads.iter().filter(|(_, s)| **s >= 0.01).collect();
     threads.sort_by(|a, b| b.1.total_cmp(a.1));

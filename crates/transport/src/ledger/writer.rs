@@ -24,6 +24,8 @@ pub struct WriterOptions {
     pub batch_bytes: u32,
     /// Most records produced but not yet acknowledged; `append` waits beyond it.
     pub max_in_flight: usize,
+    /// Most kilobytes librdkafka buffers before `append` waits (`queue.buffering.max.kbytes`).
+    pub buffer_kbytes: u32,
     /// Timeout of metadata and tail reads at start.
     pub startup_timeout: Duration,
 }
@@ -35,6 +37,7 @@ impl Default for WriterOptions {
             batch_records: 10_000,
             batch_bytes: 1_000_000,
             max_in_flight: 100_000,
+            buffer_kbytes: 32 * 1024,
             startup_timeout: Duration::from_secs(30),
         }
     }
@@ -109,6 +112,9 @@ impl LedgerWriter {
             .set("linger.ms", options.linger.as_millis().to_string())
             .set("batch.num.messages", options.batch_records.to_string())
             .set("batch.size", options.batch_bytes.to_string())
+            // librdkafka buffers up to 1 GiB by default: bound it, so a burst (a huge transaction,
+            // a slow broker) waits in `append` instead of growing the decoder's memory.
+            .set("queue.buffering.max.kbytes", options.buffer_kbytes.to_string())
             .create()
             .map_err(TransportError::kafka("creating the ledger producer"))?;
         let (pending, queue) = mpsc::channel(options.max_in_flight.max(1));
