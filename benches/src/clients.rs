@@ -222,6 +222,9 @@ pub struct Follow {
     pub expected: u64,
     /// Longest wait after the ledger was acknowledged.
     pub timeout: Duration,
+    /// Resident memory at which the decoder is stopped (SIGKILL) rather than followed further,
+    /// to protect a shared machine.
+    pub rss_cap: u64,
 }
 
 /// Moments of a decoder run, seconds after process start.
@@ -263,6 +266,8 @@ pub struct DecoderRun {
     pub threads: BTreeMap<String, f64>,
     /// Messages in the followed Debezium topic at the end.
     pub followed_messages: Option<u64>,
+    /// The process outgrew [`Follow::rss_cap`] and was killed (SIGKILL) there.
+    pub rss_cap_hit: bool,
     /// The final /metrics text.
     pub metrics: String,
     /// `walproof_decoder_changes_total` at the end.
@@ -442,6 +447,7 @@ pub async fn run_decoder(
     }
     let at_ack = at_ack.context("no acknowledgement")?;
     let mut followed_messages = None;
+    let mut rss_cap_hit = false;
     if let Some(follow) = &spec.follow {
         let deadline = Instant::now() + follow.timeout;
         let (mut last, mut last_change) = (0, Instant::now());
@@ -458,6 +464,11 @@ pub async fn run_decoder(
             }
             if let Some((rss, _)) = procfs::memory(pid) {
                 sampled_peak_rss = sampled_peak_rss.max(rss);
+                if rss > follow.rss_cap {
+                    // Protect the shared machine: stop here and report the cap as exceeded.
+                    rss_cap_hit = true;
+                    break;
+                }
             }
             let messages = topic_messages(&spec.brokers, &follow.topic);
             followed_messages = Some(messages);
@@ -480,6 +491,24 @@ pub async fn run_decoder(
     let changes = metric(&metrics, "walproof_decoder_changes_total").unwrap_or(0.0) as u64;
     let transactions =
         metric(&metrics, "walproof_decoder_transactions_total").unwrap_or(0.0) as u64;
+    if rss_cap_hit {
+        child.start_kill()?;
+        child.wait().await?;
+        return Ok(DecoderRun {
+            times,
+            sampled_peak_rss,
+            peak_rss: at_ack.peak_rss,
+            final_peak_rss,
+            cpu: at_ack.cpu,
+            machine_busy: at_ack.machine_busy,
+            threads: at_ack.threads,
+            followed_messages,
+            rss_cap_hit,
+            metrics,
+            changes,
+            transactions,
+        });
+    }
     let terminated = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -506,6 +535,7 @@ pub async fn run_decoder(
         machine_busy: at_ack.machine_busy,
         threads: at_ack.threads,
         followed_messages,
+        rss_cap_hit,
         metrics,
         changes,
         transactions,

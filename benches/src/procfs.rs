@@ -130,6 +130,35 @@ pub fn find_process(needles: &[&str]) -> Option<u32> {
     None
 }
 
+/// `MemAvailable` of the machine, in bytes.
+pub fn memory_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line["MemAvailable:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Waits until the machine is quiet — less than `busy_cores` of its cores busy over one
+/// second — or `longest` passed. Returns the busy cores of the last second.
+pub async fn settle(busy_cores: f64, longest: std::time::Duration) -> f64 {
+    let deadline = std::time::Instant::now() + longest;
+    loop {
+        let before = machine_busy_seconds().unwrap_or(0.0);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let busy = machine_busy_seconds().unwrap_or(0.0) - before;
+        if busy < busy_cores || std::time::Instant::now() >= deadline {
+            return busy;
+        }
+    }
+}
+
 /// CPU seconds the whole machine spent busy (not idle, not waiting for I/O) since boot, all
 /// cores together, from `/proc/stat`.
 pub fn machine_busy_seconds() -> Option<f64> {

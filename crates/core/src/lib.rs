@@ -30,5 +30,5 @@ pub use ledger::{
     DecodeError, EncodedEntry, EntryBody, LedgerEntry, PartSplitter, Transaction, TransactionPart,
 };
 pub use lsn::Lsn;
-pub use reassembly::{OrderError, Reassembled, Reassembler};
+pub use reassembly::{OrderError, Progress, Reassembled, Reassembler};
 pub use value::{CANONICAL_SESSION_SETTINGS, Value};

@@ -71,6 +71,19 @@ struct OpenRun {
     transaction: Transaction,
 }
 
+/// Where an entry put its transaction, for readers that stream parts instead of collecting them
+/// (see [`Reassembler::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A part of a transaction; `last` when it completed it.
+    Part {
+        /// Whether this part completed the transaction.
+        last: bool,
+    },
+    /// An abandon marker voided the open run of this commit LSN.
+    Abandoned,
+}
+
 /// Collects parts into whole transactions and voids abandoned runs.
 ///
 /// Holds the open transaction's changes in memory until its last part arrives.
@@ -97,6 +110,61 @@ impl Reassembler {
     /// The last complete transaction's commit LSN.
     pub fn last_complete(&self) -> Option<Lsn> {
         self.last_complete
+    }
+
+    /// Checks the next entry against the ledger's order without keeping its changes: for a
+    /// reader that acts on each part as it comes (in bounded memory) and must undo or tolerate
+    /// the parts of a run that an abandon marker voids. Do not mix with [`Reassembler::push`].
+    pub fn check(&mut self, entry: &LedgerEntry) -> Result<Progress, OrderError> {
+        let commit_lsn = entry.commit_lsn;
+        if let EntryBody::Abandon { .. } = entry.body {
+            return match self.open.take() {
+                Some(run) if run.transaction.commit_lsn == commit_lsn => Ok(Progress::Abandoned),
+                other => {
+                    let open = other.as_ref().map(|run| run.transaction.commit_lsn);
+                    self.open = other;
+                    Err(OrderError::StrayAbandon { commit_lsn, open })
+                }
+            };
+        }
+        if let Some(last_complete) = self.last_complete.filter(|last| commit_lsn <= *last) {
+            return Err(OrderError::NotIncreasing {
+                commit_lsn,
+                last_complete,
+            });
+        }
+        let run = match &mut self.open {
+            Some(run) if run.transaction.commit_lsn != commit_lsn => {
+                return Err(OrderError::Interleaved {
+                    open: run.transaction.commit_lsn,
+                    found: commit_lsn,
+                });
+            }
+            Some(run) => run,
+            None => self.open.insert(OpenRun {
+                next_part: 0,
+                transaction: Transaction {
+                    commit_lsn,
+                    xid: 0,
+                    commit_time_us: 0,
+                    relations: BTreeMap::new(),
+                    changes: Vec::new(),
+                },
+            }),
+        };
+        if entry.part != run.next_part {
+            return Err(OrderError::UnexpectedPart {
+                commit_lsn,
+                expected: run.next_part,
+                found: entry.part,
+            });
+        }
+        run.next_part += 1;
+        if entry.last {
+            self.open = None;
+            self.last_complete = Some(commit_lsn);
+        }
+        Ok(Progress::Part { last: entry.last })
     }
 
     /// Takes the next entry of the ledger, in ledger order.
@@ -203,6 +271,31 @@ mod tests {
             last: false,
             body: EntryBody::Abandon { parts_written: 1 },
         }
+    }
+
+    #[test]
+    fn checking_streams_the_same_order_rules_without_keeping_changes() {
+        let tx = transaction(100, 10);
+        let parts = entries(&tx, 100);
+        let mut checker = Reassembler::new();
+        let progress: Vec<_> = parts.iter().map(|e| checker.check(e).unwrap()).collect();
+        assert_eq!(progress.last(), Some(&Progress::Part { last: true }));
+        assert!(
+            progress[..progress.len() - 1]
+                .iter()
+                .all(|p| *p == Progress::Part { last: false })
+        );
+        assert!(matches!(
+            checker.check(&parts[0]),
+            Err(OrderError::NotIncreasing { .. })
+        ));
+        let mut checker = Reassembler::new();
+        checker.check(&parts[0]).unwrap();
+        assert_eq!(checker.check(&abandon(100)), Ok(Progress::Abandoned));
+        assert!(
+            checker.check(&parts[1]).is_err(),
+            "a voided run does not continue"
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
-use walproof_core::Reassembled;
+use walproof_core::{EntryBody, Progress};
 
-use crate::debezium::{DebeziumOptions, encode_transaction};
+use crate::debezium::{DebeziumOptions, Record, TransactionEncoder};
 use crate::error::{Result, TransportError};
 use crate::kafka::KafkaSettings;
 use crate::ledger::LedgerReader;
@@ -45,69 +45,105 @@ pub async fn run_publisher(
         .map_err(TransportError::kafka("creating an admin client"))?;
     let mut topics = HashSet::new();
     let mut in_flight: Vec<DeliveryFuture> = Vec::new();
+    // The transaction being published, entry by entry (never held whole).
+    let mut open: Option<TransactionEncoder<'_>> = None;
     loop {
+        let at_boundary = open.is_none();
         if *shutdown.borrow() {
-            return settle(&mut in_flight, &reader).await;
+            return settle(&mut in_flight, at_boundary.then_some(&reader)).await;
         }
         let next = tokio::select! {
-            next = reader.next(Duration::from_millis(500)) => next?,
+            next = reader.next_entry(Duration::from_millis(500)) => next?,
             _ = shutdown.changed() => continue,
         };
-        match next {
-            Some((_, Reassembled::Complete(transaction))) => {
-                let records = encode_transaction(&transaction, &options)
-                    .map_err(|err| TransportError::Debezium(Box::new(err)))?;
-                for record in records.into_records() {
-                    if topics.insert(record.topic.clone()) {
-                        let partitions = if record.topic == options.transaction_topic() {
-                            1
-                        } else {
-                            options.partitions
-                        };
-                        create_topic(&admin, &record.topic, partitions as i32, timeout).await?;
-                    }
-                    let mut out = FutureRecord::to(&record.topic).partition(record.partition);
-                    if let Some(key) = &record.key {
-                        out = out.key(key);
-                    }
-                    if let Some(value) = &record.value {
-                        out = out.payload(value);
-                    }
-                    let delivery = loop {
-                        match producer.send_result(out) {
-                            Ok(delivery) => break delivery,
-                            Err((
-                                rdkafka::error::KafkaError::MessageProduction(
-                                    RDKafkaErrorCode::QueueFull,
-                                ),
-                                back,
-                            )) => {
-                                out = back;
-                                tokio::time::sleep(Duration::from_millis(1)).await;
-                            }
-                            Err((source, _)) => {
-                                return Err(TransportError::Kafka {
-                                    operation: format!("producing to {}", record.topic),
-                                    source,
-                                });
-                            }
-                        }
-                    };
-                    in_flight.push(delivery);
-                }
-                if in_flight.len() >= 10_000 {
-                    settle(&mut in_flight, &reader).await?;
-                }
-            }
-            Some(_) => {}
+        let Some((_, entry, progress)) = next else {
             // Caught up: make the position durable.
-            None => settle(&mut in_flight, &reader).await?,
+            settle(&mut in_flight, at_boundary.then_some(&reader)).await?;
+            continue;
+        };
+        let part = match (entry.body, progress) {
+            (EntryBody::Transaction(part), Progress::Part { .. }) => part,
+            // A voided run: its events may already be out (at-least-once); the transaction
+            // follows again whole.
+            _ => {
+                open = None;
+                continue;
+            }
+        };
+        let mut records = Vec::new();
+        let encoder = match &mut open {
+            Some(encoder) => encoder,
+            None => {
+                let encoder = TransactionEncoder::new(
+                    entry.commit_lsn,
+                    part.xid,
+                    part.commit_time_us,
+                    &options,
+                )
+                .map_err(|err| TransportError::Debezium(Box::new(err)))?;
+                records.push(encoder.begin());
+                open.insert(encoder)
+            }
+        };
+        encoder.add_relations(part.relations.iter());
+        records.extend(
+            encoder
+                .encode_changes(&part.changes, entry.last)
+                .map_err(|err| TransportError::Debezium(Box::new(err)))?,
+        );
+        if entry.last {
+            records.push(encoder.end());
+            open = None;
+        }
+        for record in records {
+            if topics.insert(record.topic.clone()) {
+                let partitions = if record.topic == options.transaction_topic() {
+                    1
+                } else {
+                    options.partitions
+                };
+                create_topic(&admin, &record.topic, partitions as i32, timeout).await?;
+            }
+            in_flight.push(produce(&producer, &record).await?);
+        }
+        if in_flight.len() >= 10_000 {
+            // Bounded memory: wait for the broker; commit only between transactions.
+            settle(&mut in_flight, open.is_none().then_some(&reader)).await?;
         }
     }
 }
 
-/// Waits for every record in flight, then commits the reader's position.
-async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: &LedgerReader) -> Result<()> {
+async fn produce(producer: &FutureProducer, record: &Record) -> Result<DeliveryFuture> {
+    let mut out = FutureRecord::to(&record.topic).partition(record.partition);
+    if let Some(key) = &record.key {
+        out = out.key(key);
+    }
+    if let Some(value) = &record.value {
+        out = out.payload(value);
+    }
+    loop {
+        match producer.send_result(out) {
+            Ok(delivery) => return Ok(delivery),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                back,
+            )) => {
+                out = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err((source, _)) => {
+                return Err(TransportError::Kafka {
+                    operation: format!("producing to {}", record.topic),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Waits for every record in flight, then commits the reader's position (when given: only
+/// between transactions).
+async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: Option<&LedgerReader>) -> Result<()> {
     if in_flight.is_empty() {
         return Ok(());
     }
@@ -128,7 +164,7 @@ async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: &LedgerReader) -> R
             }
         }
     }
-    reader.commit()
+    reader.map_or(Ok(()), LedgerReader::commit)
 }
 
 async fn create_topic(

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use walproof_core::{Op, RelationId, Row, Transaction};
+use walproof_core::{Change, Lsn, Op, Relation, RelationId, Row, Transaction};
 
 use super::envelope::{Event, TransactionContext, envelope_schema};
 use super::error::{DebeziumError, Result};
@@ -71,98 +71,157 @@ pub fn encode_transaction(
     tx: &Transaction,
     options: &DebeziumOptions,
 ) -> Result<TransactionRecords> {
-    options.validate()?;
-    let cx = TransactionContext {
-        options,
-        commit_lsn: tx.commit_lsn,
-        xid: tx.xid,
-        commit_time_us: tx.commit_time_us,
-    };
-    let tables: BTreeMap<RelationId, Prepared> = tx
-        .relations
-        .iter()
-        .map(|(id, relation)| {
-            (
-                *id,
-                Prepared::new(Table::new(relation, &options.topic_prefix), options),
-            )
+    let mut encoder = TransactionEncoder::new(tx.commit_lsn, tx.xid, tx.commit_time_us, options)?;
+    encoder.add_relations(tx.relations.values());
+    let begin = encoder.begin();
+    let changes = encoder.encode_changes(&tx.changes, true)?;
+    Ok(TransactionRecords {
+        begin,
+        end: encoder.end(),
+        changes,
+    })
+}
+
+/// Encodes one transaction's events as its ledger entries arrive, one entry at a time, so a
+/// transaction of any size is published in bounded memory: [`TransactionEncoder::begin`] with
+/// the first entry, [`TransactionEncoder::encode_changes`] per entry, and
+/// [`TransactionEncoder::end`] after the last. The records are those of
+/// [`encode_transaction`] on the whole transaction, byte for byte.
+pub struct TransactionEncoder<'o> {
+    cx: TransactionContext<'o>,
+    tables: BTreeMap<RelationId, Prepared>,
+    counts: EventCounts,
+}
+
+impl std::fmt::Debug for TransactionEncoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionEncoder")
+            .field("commit_lsn", &self.cx.commit_lsn)
+            .field("events", &self.counts.total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'o> TransactionEncoder<'o> {
+    /// An encoder for the transaction committed at `commit_lsn`.
+    pub fn new(
+        commit_lsn: Lsn,
+        xid: u32,
+        commit_time_us: i64,
+        options: &'o DebeziumOptions,
+    ) -> Result<TransactionEncoder<'o>> {
+        options.validate()?;
+        Ok(TransactionEncoder {
+            cx: TransactionContext {
+                options,
+                commit_lsn,
+                xid,
+                commit_time_us,
+            },
+            tables: BTreeMap::new(),
+            counts: EventCounts::default(),
         })
-        .collect();
-    let last_snapshot = tx
-        .changes
-        .iter()
-        .rposition(|change| matches!(change.op, Op::Snapshot { .. }));
-    let mut emitter = Emitter {
-        cx: &cx,
-        counts: EventCounts::default(),
-        records: Vec::with_capacity(tx.changes.len()),
-    };
-    for (index, change) in tx.changes.iter().enumerate() {
-        let at = Site {
-            commit_lsn: tx.commit_lsn,
-            ordinal: change.ordinal,
-        };
-        let table = |relation: &RelationId| {
-            tables.get(relation).ok_or(DebeziumError::UnknownRelation {
-                commit_lsn: tx.commit_lsn,
-                ordinal: change.ordinal,
-                relation: *relation,
-            })
-        };
-        match &change.op {
-            Op::Insert { relation, new } => {
-                let t = table(relation)?;
-                let key = t.table.key(new, None, at)?;
-                let after = t.table.encode_row(new, at)?;
-                emitter.event(t, 'c', None, Some(after), key, "false", at);
-            }
-            Op::Snapshot { relation, row } => {
-                let t = table(relation)?;
-                let key = t.table.key(row, None, at)?;
-                let after = t.table.encode_row(row, at)?;
-                let snapshot = if Some(index) == last_snapshot {
-                    "last"
-                } else {
-                    "true"
-                };
-                emitter.event(t, 'r', None, Some(after), key, snapshot, at);
-            }
-            Op::Update { relation, old, new } => {
-                let t = table(relation)?;
-                let old = old.as_ref().map(|old| old.row());
-                match old {
-                    Some(old) if t.table.has_key() && t.table.key_changed(old, new) => {
-                        emitter.delete(t, old, at)?;
-                        let key = t.table.key(new, Some(old), at)?;
-                        let after = t.table.encode_row(new, at)?;
-                        emitter.event(t, 'c', None, Some(after), key, "false", at);
-                    }
-                    _ => {
-                        let key = t.table.key(new, old, at)?;
-                        let before = old.map(|old| t.table.encode_row(old, at)).transpose()?;
-                        let after = t.table.encode_row(new, at)?;
-                        emitter.event(t, 'u', before, Some(after), key, "false", at);
-                    }
-                }
-            }
-            Op::Delete { relation, old } => {
-                emitter.delete(table(relation)?, old.row(), at)?;
-            }
-            Op::Truncate { relations, .. } => {
-                for relation in relations {
-                    emitter.event(table(relation)?, 't', None, None, None, "false", at);
-                }
-            }
-            // walproof's DDL capture travels as logical messages; Debezium emits messages only
-            // when asked to, on their own topic, and nothing here needs them.
-            Op::Message { .. } => {}
+    }
+
+    /// Describes the relations the next changes refer to (a redefinition replaces the shape).
+    pub fn add_relations<'r>(&mut self, relations: impl IntoIterator<Item = &'r Relation>) {
+        let prefix = &self.cx.options.topic_prefix;
+        for relation in relations {
+            let prepared = Prepared::new(Table::new(relation, prefix), self.cx.options);
+            self.tables.insert(relation.id, prepared);
         }
     }
-    Ok(TransactionRecords {
-        begin: metadata_record(&cx, None),
-        end: metadata_record(&cx, Some(&emitter.counts)),
-        changes: emitter.records,
-    })
+
+    /// The BEGIN record.
+    pub fn begin(&self) -> Record {
+        metadata_record(&self.cx, None)
+    }
+
+    /// The END record, with the counts of every event encoded.
+    pub fn end(&self) -> Record {
+        metadata_record(&self.cx, Some(&self.counts))
+    }
+
+    /// The events of the next consecutive changes; `last` when they end the transaction (the
+    /// final snapshot row is then marked `"last"`).
+    pub fn encode_changes(&mut self, changes: &[Change], last: bool) -> Result<Vec<Record>> {
+        let commit_lsn = self.cx.commit_lsn;
+        let last_snapshot = if last {
+            changes
+                .iter()
+                .rposition(|change| matches!(change.op, Op::Snapshot { .. }))
+        } else {
+            None
+        };
+        let tables = &self.tables;
+        let mut emitter = Emitter {
+            cx: &self.cx,
+            counts: &mut self.counts,
+            records: Vec::with_capacity(changes.len()),
+        };
+        for (index, change) in changes.iter().enumerate() {
+            let at = Site {
+                commit_lsn,
+                ordinal: change.ordinal,
+            };
+            let table = |relation: &RelationId| {
+                tables.get(relation).ok_or(DebeziumError::UnknownRelation {
+                    commit_lsn,
+                    ordinal: change.ordinal,
+                    relation: *relation,
+                })
+            };
+            match &change.op {
+                Op::Insert { relation, new } => {
+                    let t = table(relation)?;
+                    let key = t.table.key(new, None, at)?;
+                    let after = t.table.encode_row(new, at)?;
+                    emitter.event(t, 'c', None, Some(after), key, "false", at);
+                }
+                Op::Snapshot { relation, row } => {
+                    let t = table(relation)?;
+                    let key = t.table.key(row, None, at)?;
+                    let after = t.table.encode_row(row, at)?;
+                    let snapshot = if Some(index) == last_snapshot {
+                        "last"
+                    } else {
+                        "true"
+                    };
+                    emitter.event(t, 'r', None, Some(after), key, snapshot, at);
+                }
+                Op::Update { relation, old, new } => {
+                    let t = table(relation)?;
+                    let old = old.as_ref().map(|old| old.row());
+                    match old {
+                        Some(old) if t.table.has_key() && t.table.key_changed(old, new) => {
+                            emitter.delete(t, old, at)?;
+                            let key = t.table.key(new, Some(old), at)?;
+                            let after = t.table.encode_row(new, at)?;
+                            emitter.event(t, 'c', None, Some(after), key, "false", at);
+                        }
+                        _ => {
+                            let key = t.table.key(new, old, at)?;
+                            let before = old.map(|old| t.table.encode_row(old, at)).transpose()?;
+                            let after = t.table.encode_row(new, at)?;
+                            emitter.event(t, 'u', before, Some(after), key, "false", at);
+                        }
+                    }
+                }
+                Op::Delete { relation, old } => {
+                    emitter.delete(table(relation)?, old.row(), at)?;
+                }
+                Op::Truncate { relations, .. } => {
+                    for relation in relations {
+                        emitter.event(table(relation)?, 't', None, None, None, "false", at);
+                    }
+                }
+                // walproof's DDL capture travels as logical messages; Debezium emits messages only
+                // when asked to, on their own topic, and nothing here needs them.
+                Op::Message { .. } => {}
+            }
+        }
+        Ok(emitter.records)
+    }
 }
 
 /// A table with its Connect schemas serialised once per transaction (when schemas are on).
@@ -192,7 +251,7 @@ impl Prepared {
 
 struct Emitter<'a> {
     cx: &'a TransactionContext<'a>,
-    counts: EventCounts,
+    counts: &'a mut EventCounts,
     records: Vec<Record>,
 }
 

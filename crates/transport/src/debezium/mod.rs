@@ -14,7 +14,7 @@ mod temporal;
 mod transaction;
 mod value;
 
-pub use changes::encode_transaction;
+pub use changes::{TransactionEncoder, encode_transaction};
 pub use error::{DebeziumError, Result};
 pub use options::DebeziumOptions;
 pub use partition::{murmur2, partition_for};

@@ -6,7 +6,9 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use walproof_core::{Chain, Lsn, Reassembled, Reassembler, SealedEntry, Transaction};
+use walproof_core::{
+    Chain, LedgerEntry, Lsn, Progress, Reassembled, Reassembler, SealedEntry, Transaction,
+};
 
 use crate::error::{Result, TransportError};
 use crate::kafka::{KafkaSettings, ReaderContext};
@@ -220,6 +222,55 @@ impl LedgerReader {
                 })?;
         self.next_offset = offset + 1;
         Ok(Next::Record(offset, outcome))
+    }
+
+    /// The next record, verified (chain and order) but not collected into its transaction: for
+    /// readers that act on each part as it arrives, in bounded memory. `Ok(None)` at the end of
+    /// the partition or when none arrives within `wait`. Do not mix with [`LedgerReader::next`].
+    pub async fn next_entry(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<(i64, LedgerEntry, Progress)>> {
+        let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) | Ok(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Ok(message) => {
+                message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
+            }
+        };
+        let offset = message.offset();
+        let topic = &self.topic;
+        let sealed =
+            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(|source| {
+                TransportError::InvalidRecord {
+                    topic: topic.clone(),
+                    offset,
+                    source,
+                }
+            })?;
+        self.chain
+            .extend(&sealed)
+            .map_err(|source| TransportError::ChainBroken {
+                topic: topic.clone(),
+                offset,
+                source: Box::new(source),
+            })?;
+        let entry = sealed
+            .decode_entry()
+            .map_err(|source| TransportError::InvalidRecord {
+                topic: topic.clone(),
+                offset,
+                source,
+            })?;
+        let progress =
+            self.reassembler
+                .check(&entry)
+                .map_err(|problem| TransportError::OutOfOrder {
+                    topic: topic.clone(),
+                    offset,
+                    problem: problem.to_string(),
+                })?;
+        self.next_offset = offset + 1;
+        Ok(Some((offset, entry, progress)))
     }
 
     /// Reads from the current position to the end of the partition. Fails if no record or

@@ -114,7 +114,10 @@ impl LedgerWriter {
             .set("batch.size", options.batch_bytes.to_string())
             // librdkafka buffers up to 1 GiB by default: bound it, so a burst (a huge transaction,
             // a slow broker) waits in `append` instead of growing the decoder's memory.
-            .set("queue.buffering.max.kbytes", options.buffer_kbytes.to_string())
+            .set(
+                "queue.buffering.max.kbytes",
+                options.buffer_kbytes.to_string(),
+            )
             .create()
             .map_err(TransportError::kafka("creating the ledger producer"))?;
         let (pending, queue) = mpsc::channel(options.max_in_flight.max(1));
