@@ -62,6 +62,9 @@ build_started=$SECONDS
 cargo build --workspace --all-targets --locked
 step "build took $(elapsed "$build_started")"
 
+step "lints (cargo clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 step "running tests (cargo nextest)"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 step "all tests passed in $(elapsed "$started")"

@@ -65,12 +65,6 @@ pub enum OrderError {
     },
 }
 
-#[derive(Debug)]
-struct OpenRun {
-    next_part: u32,
-    transaction: Transaction,
-}
-
 /// Where an entry put its transaction, for readers that stream parts instead of collecting them
 /// (see [`Reassembler::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +78,22 @@ pub enum Progress {
     Abandoned,
 }
 
+/// The run being reassembled: its commit LSN and the part expected next.
+#[derive(Debug, Clone, Copy)]
+struct OpenRun {
+    commit_lsn: Lsn,
+    next_part: u32,
+}
+
 /// Collects parts into whole transactions and voids abandoned runs.
 ///
-/// Holds the open transaction's changes in memory until its last part arrives.
+/// [`Reassembler::push`] holds the open transaction's changes in memory until its last part
+/// arrives; [`Reassembler::check`] applies the same rules without keeping anything.
 #[derive(Debug, Default)]
 pub struct Reassembler {
     open: Option<OpenRun>,
     last_complete: Option<Lsn>,
+    collecting: Option<Transaction>,
 }
 
 impl Reassembler {
@@ -102,8 +105,8 @@ impl Reassembler {
     /// A reassembler that resumes after the complete transaction `last_complete`.
     pub fn resume(last_complete: Option<Lsn>) -> Reassembler {
         Reassembler {
-            open: None,
             last_complete,
+            ..Reassembler::default()
         }
     }
 
@@ -113,18 +116,20 @@ impl Reassembler {
     }
 
     /// Checks the next entry against the ledger's order without keeping its changes: for a
-    /// reader that acts on each part as it comes (in bounded memory) and must undo or tolerate
-    /// the parts of a run that an abandon marker voids. Do not mix with [`Reassembler::push`].
+    /// reader that acts on each part as it comes (in bounded memory) and must tolerate the
+    /// parts of a run that an abandon marker voids. Do not mix with [`Reassembler::push`].
     pub fn check(&mut self, entry: &LedgerEntry) -> Result<Progress, OrderError> {
         let commit_lsn = entry.commit_lsn;
         if let EntryBody::Abandon { .. } = entry.body {
-            return match self.open.take() {
-                Some(run) if run.transaction.commit_lsn == commit_lsn => Ok(Progress::Abandoned),
-                other => {
-                    let open = other.as_ref().map(|run| run.transaction.commit_lsn);
-                    self.open = other;
-                    Err(OrderError::StrayAbandon { commit_lsn, open })
+            return match self.open {
+                Some(run) if run.commit_lsn == commit_lsn => {
+                    self.open = None;
+                    Ok(Progress::Abandoned)
                 }
+                other => Err(OrderError::StrayAbandon {
+                    commit_lsn,
+                    open: other.map(|run| run.commit_lsn),
+                }),
             };
         }
         if let Some(last_complete) = self.last_complete.filter(|last| commit_lsn <= *last) {
@@ -133,25 +138,16 @@ impl Reassembler {
                 last_complete,
             });
         }
-        let run = match &mut self.open {
-            Some(run) if run.transaction.commit_lsn != commit_lsn => {
-                return Err(OrderError::Interleaved {
-                    open: run.transaction.commit_lsn,
-                    found: commit_lsn,
-                });
-            }
-            Some(run) => run,
-            None => self.open.insert(OpenRun {
-                next_part: 0,
-                transaction: Transaction {
-                    commit_lsn,
-                    xid: 0,
-                    commit_time_us: 0,
-                    relations: BTreeMap::new(),
-                    changes: Vec::new(),
-                },
-            }),
-        };
+        let run = self.open.get_or_insert(OpenRun {
+            commit_lsn,
+            next_part: 0,
+        });
+        if run.commit_lsn != commit_lsn {
+            return Err(OrderError::Interleaved {
+                open: run.commit_lsn,
+                found: commit_lsn,
+            });
+        }
         if entry.part != run.next_part {
             return Err(OrderError::UnexpectedPart {
                 commit_lsn,
@@ -167,70 +163,41 @@ impl Reassembler {
         Ok(Progress::Part { last: entry.last })
     }
 
-    /// Takes the next entry of the ledger, in ledger order.
+    /// Takes the next entry of the ledger, in ledger order, collecting the open transaction.
     pub fn push(&mut self, entry: LedgerEntry) -> Result<Reassembled, OrderError> {
         let commit_lsn = entry.commit_lsn;
-        let part = match entry.body {
-            EntryBody::Abandon { .. } => {
-                return match self.open.take() {
-                    Some(run) if run.transaction.commit_lsn == commit_lsn => {
-                        Ok(Reassembled::Abandoned {
-                            commit_lsn,
-                            parts: run.next_part,
-                        })
-                    }
-                    other => {
-                        let open = other.as_ref().map(|run| run.transaction.commit_lsn);
-                        self.open = other;
-                        Err(OrderError::StrayAbandon { commit_lsn, open })
-                    }
-                };
-            }
-            EntryBody::Transaction(part) => part,
-        };
-        if let Some(last_complete) = self.last_complete.filter(|last| commit_lsn <= *last) {
-            return Err(OrderError::NotIncreasing {
-                commit_lsn,
-                last_complete,
-            });
-        }
-        let run = match &mut self.open {
-            Some(run) if run.transaction.commit_lsn != commit_lsn => {
-                return Err(OrderError::Interleaved {
-                    open: run.transaction.commit_lsn,
-                    found: commit_lsn,
+        let parts_seen = self.open.map_or(0, |run| run.next_part);
+        let progress = self.check(&entry)?;
+        let part = match (progress, entry.body) {
+            (Progress::Part { .. }, EntryBody::Transaction(part)) => part,
+            _ => {
+                self.collecting = None;
+                return Ok(Reassembled::Abandoned {
+                    commit_lsn,
+                    parts: parts_seen,
                 });
             }
-            Some(run) => run,
-            None => self.open.insert(OpenRun {
-                next_part: 0,
-                transaction: Transaction {
-                    commit_lsn,
-                    xid: part.xid,
-                    commit_time_us: part.commit_time_us,
-                    relations: BTreeMap::new(),
-                    changes: Vec::new(),
-                },
-            }),
         };
-        if entry.part != run.next_part {
-            return Err(OrderError::UnexpectedPart {
-                commit_lsn,
-                expected: run.next_part,
-                found: entry.part,
-            });
-        }
-        run.next_part += 1;
+        let transaction = self.collecting.get_or_insert_with(|| Transaction {
+            commit_lsn,
+            xid: part.xid,
+            commit_time_us: part.commit_time_us,
+            relations: BTreeMap::new(),
+            changes: Vec::new(),
+        });
         for relation in part.relations {
-            run.transaction.relations.insert(relation.id, relation);
+            transaction.relations.insert(relation.id, relation);
         }
-        run.transaction.changes.extend(part.changes);
-        if !entry.last {
-            return Ok(Reassembled::Pending);
+        transaction.changes.extend(part.changes);
+        match (progress, self.collecting.take()) {
+            (Progress::Part { last: true }, Some(transaction)) => {
+                Ok(Reassembled::Complete(transaction))
+            }
+            (_, collecting) => {
+                self.collecting = collecting;
+                Ok(Reassembled::Pending)
+            }
         }
-        let run = self.open.take().expect("the open run was just extended");
-        self.last_complete = Some(commit_lsn);
-        Ok(Reassembled::Complete(run.transaction))
     }
 }
 

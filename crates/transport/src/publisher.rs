@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -20,7 +20,7 @@ use walproof_core::{EntryBody, Progress};
 use crate::debezium::{DebeziumOptions, Record, TransactionEncoder};
 use crate::error::{Result, TransportError};
 use crate::kafka::KafkaSettings;
-use crate::ledger::LedgerReader;
+use crate::ledger::{LedgerReader, create_topic};
 
 /// Publishes the ledger as Debezium events until `shutdown` turns true.
 pub async fn run_publisher(
@@ -165,31 +165,4 @@ async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: Option<&LedgerReade
         }
     }
     reader.map_or(Ok(()), LedgerReader::commit)
-}
-
-async fn create_topic(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    partitions: i32,
-    timeout: Duration,
-) -> Result<()> {
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(timeout)),
-        )
-        .await
-        .map_err(TransportError::kafka(format!("creating topic {topic}")))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(TransportError::Kafka {
-                    operation: format!("creating topic {name}"),
-                    source: rdkafka::error::KafkaError::AdminOp(code),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -58,7 +58,7 @@ pub enum Command {
     /// --spill-threshold-bytes), and confirms the slot only as far as Kafka acknowledged.
     /// Restarts resume exactly after the last complete transaction in the ledger. Stops cleanly
     /// on SIGTERM or Ctrl-C. Serves Prometheus metrics on --metrics-addr.
-    Decode(DecodeArgs),
+    Decode(Box<DecodeArgs>),
 
     /// Verify and print one ledger record (a `<prefix>.ledger` Kafka value).
     ///

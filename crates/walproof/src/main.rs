@@ -49,7 +49,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Decode(args) => {
-            walproof::decode::run(args, file, shutdown_signal()?).await?;
+            walproof::decode::run(*args, file, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { record, hex } => {

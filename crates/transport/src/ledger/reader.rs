@@ -32,6 +32,13 @@ impl std::fmt::Debug for LedgerReader {
     }
 }
 
+/// What [`LedgerReader::read_verified`] found.
+enum Read {
+    Entry(i64, LedgerEntry),
+    EndOfPartition,
+    Quiet,
+}
+
 /// What [`LedgerReader::next_record`] found.
 enum Next {
     Record(i64, Reassembled),
@@ -181,46 +188,15 @@ impl LedgerReader {
     }
 
     async fn next_record(&mut self, wait: Duration) -> Result<Next> {
-        let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) => return Ok(Next::Quiet),
-            Ok(Err(KafkaError::PartitionEOF(_))) => return Ok(Next::EndOfPartition),
-            Ok(message) => {
-                message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
-            }
+        let (offset, entry) = match self.read_verified(wait).await? {
+            Read::Entry(offset, entry) => (offset, entry),
+            Read::EndOfPartition => return Ok(Next::EndOfPartition),
+            Read::Quiet => return Ok(Next::Quiet),
         };
-        let offset = message.offset();
-        let topic = &self.topic;
-        let sealed =
-            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(|source| {
-                TransportError::InvalidRecord {
-                    topic: topic.clone(),
-                    offset,
-                    source,
-                }
-            })?;
-        self.chain
-            .extend(&sealed)
-            .map_err(|source| TransportError::ChainBroken {
-                topic: topic.clone(),
-                offset,
-                source: Box::new(source),
-            })?;
-        let entry = sealed
-            .decode_entry()
-            .map_err(|source| TransportError::InvalidRecord {
-                topic: topic.clone(),
-                offset,
-                source,
-            })?;
-        let outcome =
-            self.reassembler
-                .push(entry)
-                .map_err(|problem| TransportError::OutOfOrder {
-                    topic: topic.clone(),
-                    offset,
-                    problem: problem.to_string(),
-                })?;
-        self.next_offset = offset + 1;
+        let outcome = self
+            .reassembler
+            .push(entry)
+            .map_err(|problem| self.out_of_order(offset, problem))?;
         Ok(Next::Record(offset, outcome))
     }
 
@@ -231,22 +207,34 @@ impl LedgerReader {
         &mut self,
         wait: Duration,
     ) -> Result<Option<(i64, LedgerEntry, Progress)>> {
+        let Read::Entry(offset, entry) = self.read_verified(wait).await? else {
+            return Ok(None);
+        };
+        let progress = self
+            .reassembler
+            .check(&entry)
+            .map_err(|problem| self.out_of_order(offset, problem))?;
+        Ok(Some((offset, entry, progress)))
+    }
+
+    /// Receives the next record, checks its hash and its link to the chain, decodes it.
+    async fn read_verified(&mut self, wait: Duration) -> Result<Read> {
         let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) | Ok(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Err(_) => return Ok(Read::Quiet),
+            Ok(Err(KafkaError::PartitionEOF(_))) => return Ok(Read::EndOfPartition),
             Ok(message) => {
                 message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
             }
         };
         let offset = message.offset();
         let topic = &self.topic;
+        let invalid = |source| TransportError::InvalidRecord {
+            topic: topic.clone(),
+            offset,
+            source,
+        };
         let sealed =
-            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(|source| {
-                TransportError::InvalidRecord {
-                    topic: topic.clone(),
-                    offset,
-                    source,
-                }
-            })?;
+            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(invalid)?;
         self.chain
             .extend(&sealed)
             .map_err(|source| TransportError::ChainBroken {
@@ -254,23 +242,17 @@ impl LedgerReader {
                 offset,
                 source: Box::new(source),
             })?;
-        let entry = sealed
-            .decode_entry()
-            .map_err(|source| TransportError::InvalidRecord {
-                topic: topic.clone(),
-                offset,
-                source,
-            })?;
-        let progress =
-            self.reassembler
-                .check(&entry)
-                .map_err(|problem| TransportError::OutOfOrder {
-                    topic: topic.clone(),
-                    offset,
-                    problem: problem.to_string(),
-                })?;
+        let entry = sealed.decode_entry().map_err(invalid)?;
         self.next_offset = offset + 1;
-        Ok(Some((offset, entry, progress)))
+        Ok(Read::Entry(offset, entry))
+    }
+
+    fn out_of_order(&self, offset: i64, problem: walproof_core::OrderError) -> TransportError {
+        TransportError::OutOfOrder {
+            topic: self.topic.clone(),
+            offset,
+            problem: problem.to_string(),
+        }
     }
 
     /// Reads from the current position to the end of the partition. Fails if no record or

@@ -33,9 +33,22 @@ pub async fn ensure_ledger_topic(settings: &KafkaSettings, timeout: Duration) ->
         Some(partitions) => return Err(TransportError::LedgerPartitions { topic, partitions }),
         None => {}
     }
+    create_topic(&admin, &topic, 1, timeout).await?;
+    tracing::info!(%topic, "created the ledger topic (1 partition)");
+    Ok(topic)
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1 here; the cluster's
+/// defaults apply otherwise); a topic that already exists is fine.
+pub(crate) async fn create_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<()> {
     let results = admin
         .create_topics(
-            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
             &AdminOptions::new().operation_timeout(Some(timeout)),
         )
         .await
@@ -52,6 +65,5 @@ pub async fn ensure_ledger_topic(settings: &KafkaSettings, timeout: Duration) ->
             }
         }
     }
-    tracing::info!(%topic, "created the ledger topic (1 partition)");
-    Ok(topic)
+    Ok(())
 }
