@@ -63,6 +63,8 @@ impl TestTopics {
 impl Drop for TestTopics {
     fn drop(&mut self) {
         let (prefix, config) = (format!("{}.", self.prefix), self.client_config());
+        // Debezium's heartbeat topic carries the prefix at its end.
+        let heartbeat = format!("__debezium-heartbeat.{}", self.prefix);
         crate::run_cleanup(format!("topics {prefix}*"), move || async move {
             let admin: AdminClient<DefaultClientContext> = config.create()?;
             let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(5))?;
@@ -70,7 +72,7 @@ impl Drop for TestTopics {
                 .topics()
                 .iter()
                 .map(|t| t.name().to_owned())
-                .filter(|name| name.starts_with(&prefix))
+                .filter(|name| name.starts_with(&prefix) || *name == heartbeat)
                 .collect();
             if !ours.is_empty() {
                 let names: Vec<&str> = ours.iter().map(String::as_str).collect();

@@ -17,15 +17,17 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 use walproof_core::{EntryBody, Progress};
 
-use crate::debezium::{DebeziumOptions, Record, TransactionEncoder};
+use crate::debezium::{DebeziumOptions, Record, TransactionEncoder, heartbeat_record};
 use crate::error::{Result, TransportError};
 use crate::kafka::KafkaSettings;
 use crate::ledger::{LedgerReader, create_topic};
 
-/// Publishes the ledger as Debezium events until `shutdown` turns true.
+/// Publishes the ledger as Debezium events until `shutdown` turns true, and a heartbeat on
+/// `__debezium-heartbeat.<prefix>` every `heartbeat` (if given), idle or not.
 pub async fn run_publisher(
     settings: &KafkaSettings,
     options: DebeziumOptions,
+    heartbeat: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let group = format!("{}.debezium-publisher", settings.topic_prefix);
@@ -47,7 +49,18 @@ pub async fn run_publisher(
     let mut in_flight: Vec<DeliveryFuture> = Vec::new();
     // The transaction being published, entry by entry (never held whole).
     let mut open: Option<TransactionEncoder<'_>> = None;
+    let mut last_heartbeat: Option<std::time::Instant> = None;
     loop {
+        let heartbeat_due =
+            heartbeat.is_some_and(|every| last_heartbeat.is_none_or(|at| at.elapsed() >= every));
+        if heartbeat_due {
+            let record = heartbeat_record(&options, now_ms());
+            if topics.insert(record.topic.clone()) {
+                create_topic(&admin, &record.topic, 1, timeout).await?;
+            }
+            in_flight.push(produce(&producer, &record).await?);
+            last_heartbeat = Some(std::time::Instant::now());
+        }
         let at_boundary = open.is_none();
         if *shutdown.borrow() {
             return settle(&mut in_flight, at_boundary.then_some(&reader)).await;
@@ -111,6 +124,12 @@ pub async fn run_publisher(
             settle(&mut in_flight, open.is_none().then_some(&reader)).await?;
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn produce(producer: &FutureProducer, record: &Record) -> Result<DeliveryFuture> {

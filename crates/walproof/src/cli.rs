@@ -159,6 +159,10 @@ pub struct DecodeArgs {
     /// Partitions of each per-table Debezium topic (events are partitioned by key) [default: 1]
     #[arg(long, env = "WALPROOF_DEBEZIUM_PARTITIONS")]
     pub debezium_partitions: Option<u32>,
+    /// Milliseconds between Debezium heartbeats on `__debezium-heartbeat.<prefix>`; 0 turns
+    /// them off [default: 10000]
+    #[arg(long, env = "WALPROOF_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u64>,
     /// Do not follow each Debezium delete event with a tombstone
     #[arg(long, env = "WALPROOF_NO_TOMBSTONES")]
     pub no_tombstones: bool,

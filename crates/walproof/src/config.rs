@@ -36,6 +36,7 @@ use serde::Deserialize;
 /// debezium = true               # per-table Debezium topics and <prefix>.transaction
 /// debezium_partitions = 1
 /// tombstones = true
+/// heartbeat_interval_ms = 10000  # 0: no heartbeats
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +111,8 @@ pub struct DecoderSection {
     pub debezium_partitions: Option<u32>,
     /// Tombstones after Debezium delete events (default true).
     pub tombstones: Option<bool>,
+    /// Milliseconds between Debezium heartbeats; 0 turns them off.
+    pub heartbeat_interval_ms: Option<u64>,
 }
 
 impl FileConfig {

@@ -110,6 +110,12 @@ pub async fn run(
             DebeziumOptions::new(&config.kafka.topic_prefix, config.source.database());
         options.partitions = pick(args.debezium_partitions, d.debezium_partitions, || 1);
         options.tombstones = !args.no_tombstones && d.tombstones.unwrap_or(true);
+        let heartbeat = match pick(args.heartbeat_interval_ms, d.heartbeat_interval_ms, || {
+            10_000
+        }) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
         let kafka = config.kafka.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
@@ -123,7 +129,7 @@ pub async fn run(
                 }
                 let _ = tx.send(true);
             });
-            run_publisher(&kafka, options, rx).await
+            run_publisher(&kafka, options, heartbeat, rx).await
         })
     });
     let decoded = walproof_source::run(config, metrics, shutdown).await;

@@ -186,3 +186,85 @@ fn python_json(value: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[tokio::test]
+async fn an_idle_source_still_gets_heartbeats_on_the_heartbeat_topic() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, "heartbeat").await.unwrap();
+    db.connect()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let topics = TestTopics::new(&stack, "heartbeat");
+    let (host, port, user) = db.host_port_user();
+    let mut command = Command::new(BIN);
+    command
+        .env(
+            "WALPROOF_SOURCE_URL",
+            format!("postgres://{user}@{host}:{port}/{}", db.name()),
+        )
+        .env("WALPROOF_SLOT", db.slot_name("slot"))
+        .env("WALPROOF_KAFKA_BROKERS", &stack.kafka_brokers)
+        .env("WALPROOF_TOPIC_PREFIX", topics.prefix())
+        .env("RUST_LOG", "warn");
+    let mut setup = Command::new(BIN);
+    setup
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .arg("setup");
+    assert!(setup.output().unwrap().status.success());
+    let mut decoder = command
+        .args([
+            "decode",
+            "--heartbeat-interval-ms",
+            "200",
+            "--metrics-addr",
+            "off",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Nothing happens on the source; heartbeats arrive anyway.
+    let topic = format!("__debezium-heartbeat.{}", topics.prefix());
+    let consumer: StreamConsumer = topics
+        .client_config()
+        .set("group.id", "heartbeat-test")
+        .create()
+        .unwrap();
+    let mut beats = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while beats.len() < 3 {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, 0, Offset::Offset(beats.len() as i64))
+            .unwrap();
+        if consumer.assign(&assignment).is_ok() {
+            if let Ok(Ok(message)) =
+                tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+            {
+                let value: serde_json::Value =
+                    serde_json::from_slice(message.payload().unwrap()).unwrap();
+                beats.push(value["payload"]["ts_ms"].as_i64().unwrap());
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} heartbeats within 30 s",
+            beats.len()
+        );
+    }
+    Command::new("kill")
+        .args(["-TERM", &decoder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(decoder.wait().unwrap().success());
+    assert!(
+        beats.windows(2).all(|w| w[0] <= w[1]),
+        "heartbeats carry increasing times: {beats:?}"
+    );
+}

@@ -4,6 +4,7 @@ mod array;
 mod changes;
 mod envelope;
 mod error;
+mod heartbeat;
 mod json;
 mod numeric;
 mod options;
@@ -16,6 +17,7 @@ mod value;
 
 pub use changes::{TransactionEncoder, encode_transaction};
 pub use error::{DebeziumError, Result};
+pub use heartbeat::{heartbeat_record, heartbeat_topic};
 pub use options::DebeziumOptions;
 pub use partition::{murmur2, partition_for};
 pub use record::{Record, TransactionRecords};
