@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use walproof_core::{Lsn, Relation};
+use walproof_core::Lsn;
 use walproof_source::decoder::{DecoderConfig, run};
 use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
 use walproof_source::snapshot::{SnapshotMode, SnapshotOptions};
 use walproof_source::{DecoderError, connection::SourceConnection};
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::model::Model;
 use walproof_testkit::stack::wait_until;
 use walproof_testkit::topics::TestTopics;
@@ -109,25 +110,16 @@ impl Fixture {
     }
 
     async fn current_wal(&self) -> Lsn {
-        let row = self
-            .sql
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
-            .await
-            .unwrap();
-        row.get::<_, String>(0).parse().unwrap()
+        current_wal_lsn(&self.sql).await.unwrap()
     }
 
     /// Waits until the slot is confirmed at or past the current WAL position: everything
     /// committed so far is in the ledger and acknowledged.
     async fn wait_caught_up(&self) {
         let target = self.current_wal().await;
-        wait_until(
-            "the slot to confirm the current WAL position",
-            WAIT,
-            || async { Ok(self.slot_position().await.0 >= target) },
-        )
-        .await
-        .unwrap();
+        wait_slot_confirmed(&self.sql, &self.config.slot, target, WAIT)
+            .await
+            .unwrap();
     }
 
     async fn ledger(&self) -> walproof_transport::ledger::LedgerContents {
@@ -312,21 +304,6 @@ fn random_transaction(rng: &mut Rng, round: u64) -> Vec<String> {
     sql
 }
 
-async fn relations_of(
-    fixture: &Fixture,
-    contents: &walproof_transport::ledger::LedgerContents,
-) -> Vec<Relation> {
-    let _ = fixture;
-    let mut relations: Vec<Relation> = Vec::new();
-    for tx in &contents.transactions {
-        for relation in tx.relations.values() {
-            relations.retain(|r| r.id != relation.id);
-            relations.push(relation.clone());
-        }
-    }
-    relations
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_source_tables() {
     let fixture = Fixture::new("decoder_workload", SCHEMA, "ALL TABLES").await;
@@ -382,11 +359,7 @@ async fn a_random_workload_reaches_the_ledger_once_in_order_and_replays_to_the_s
         "every type went through the ledger"
     );
 
-    let mut model = Model::default();
-    for tx in &contents.transactions {
-        model.apply(tx).unwrap();
-    }
-    let relations = relations_of(&fixture, &contents).await;
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     let source = Model::from_source(&fixture.sql, &relations).await.unwrap();
     assert!(
         source.tables.len() >= 4,
@@ -517,11 +490,7 @@ async fn a_clean_stop_confirms_the_slot_to_the_ledger_and_a_restart_resumes_with
 
     let contents = fixture.ledger().await;
     assert_eq!(contents.transactions.len(), 61);
-    let mut model = Model::default();
-    for tx in &contents.transactions {
-        model.apply(tx).unwrap();
-    }
-    let relations = relations_of(&fixture, &contents).await;
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(
         model,
         Model::from_source(&fixture.sql, &relations).await.unwrap()

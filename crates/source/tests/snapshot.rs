@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::sync::watch;
-use walproof_core::{Lsn, Op, Relation};
+use walproof_core::Op;
 use walproof_source::connection::SourceConnection;
 use walproof_source::decoder::{DecoderConfig, run};
 use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
 use walproof_source::snapshot::{SnapshotMode, SnapshotOptions};
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::model::Model;
 use walproof_testkit::stack::wait_until;
 use walproof_testkit::topics::TestTopics;
@@ -91,19 +92,6 @@ async fn ledger(config: &DecoderConfig) -> LedgerContents {
         .unwrap()
 }
 
-fn replay(contents: &LedgerContents) -> (Model, Vec<Relation>) {
-    let mut model = Model::default();
-    let mut relations: Vec<Relation> = Vec::new();
-    for tx in &contents.transactions {
-        model.apply(tx).unwrap();
-        for relation in tx.relations.values() {
-            relations.retain(|r| r.id != relation.id);
-            relations.push(relation.clone());
-        }
-    }
-    (model, relations)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_populated_database_yields_the_snapshot_then_the_stream_with_no_gap_or_duplicate() {
     let (_db, _topics, sql, config) = populated("snapshot_stream", SnapshotMode::Initial).await;
@@ -121,28 +109,10 @@ async fn a_populated_database_yields_the_snapshot_then_the_stream_with_no_gap_or
         .await
         .unwrap();
     }
-    let target: Lsn = sql
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &config.slot, target, WAIT)
         .await
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
         .unwrap();
-    wait_until("the slot to confirm the workload", WAIT, || async {
-        // Absent for a moment while the decoder recreates the slot.
-        let row = sql
-            .query_opt(
-                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
-                &[&config.slot],
-            )
-            .await?;
-        let position: Option<String> = row.and_then(|row| row.get(0));
-        Ok(position
-            .and_then(|p| p.parse::<Lsn>().ok())
-            .is_some_and(|p| p >= target))
-    })
-    .await
-    .unwrap();
     stop.send(true).unwrap();
     tokio::time::timeout(WAIT, decoder)
         .await
@@ -178,7 +148,7 @@ async fn a_populated_database_yields_the_snapshot_then_the_stream_with_no_gap_or
             .iter()
             .all(|t| t.commit_lsn > snapshot.commit_lsn)
     );
-    let (model, relations) = replay(&contents);
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
 }
 
@@ -196,7 +166,7 @@ async fn initial_only_writes_the_snapshot_and_stops_and_a_second_run_does_nothin
         .unwrap();
     let contents = ledger(&config).await;
     assert_eq!(contents.transactions.len(), 1);
-    let (model, relations) = replay(&contents);
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
 }
 
@@ -256,6 +226,6 @@ async fn a_snapshot_interrupted_midway_is_voided_and_taken_again_whole() {
         "taken again at a later point"
     );
     assert_eq!(contents.transactions[0].changes.len(), 300005);
-    let (model, relations) = replay(&contents);
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
 }

@@ -131,3 +131,48 @@ impl Drop for TestDatabase {
         });
     }
 }
+
+/// The server's current WAL position: everything committed so far ends at or before it.
+pub async fn current_wal_lsn(client: &Client) -> anyhow::Result<walproof_core::Lsn> {
+    let text: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+/// The slot's confirmed position, or `None` while it does not exist (or has none).
+pub async fn slot_position(
+    client: &Client,
+    slot: &str,
+) -> anyhow::Result<Option<walproof_core::Lsn>> {
+    let row = client
+        .query_opt(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    let text: Option<String> = row.and_then(|row| row.get(0));
+    text.map(|t| t.parse().map_err(anyhow::Error::msg))
+        .transpose()
+}
+
+/// Waits until the slot confirms `target`: with walproof's decoder, everything committed up to
+/// there is in the ledger and acknowledged.
+pub async fn wait_slot_confirmed(
+    client: &Client,
+    slot: &str,
+    target: walproof_core::Lsn,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    crate::stack::wait_until(
+        &format!("slot {slot} to confirm {target}"),
+        timeout,
+        || async {
+            Ok(slot_position(client, slot)
+                .await?
+                .is_some_and(|position| position >= target))
+        },
+    )
+    .await
+}

@@ -38,6 +38,18 @@ fn key_of(relation: &Relation, row: &[Option<String>]) -> Vec<Option<String>> {
 }
 
 impl Model {
+    /// Replays whole transactions in ledger order; also returns the relations they describe,
+    /// each in its latest shape (what [`Model::from_source`] needs to read the same tables).
+    pub fn replay(transactions: &[Transaction]) -> anyhow::Result<(Model, Vec<Relation>)> {
+        let mut model = Model::default();
+        let mut relations: BTreeMap<u32, Relation> = BTreeMap::new();
+        for transaction in transactions {
+            model.apply(transaction)?;
+            relations.extend(transaction.relations.iter().map(|(id, r)| (*id, r.clone())));
+        }
+        Ok((model, relations.into_values().collect()))
+    }
+
     /// Applies one whole transaction.
     pub fn apply(&mut self, transaction: &Transaction) -> anyhow::Result<()> {
         for change in &transaction.changes {

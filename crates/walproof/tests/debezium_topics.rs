@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use walproof_core::Lsn;
-use walproof_testkit::stack::wait_until;
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::topics::TestTopics;
 use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
@@ -95,20 +94,10 @@ async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics()
                 .unwrap();
         }
     }
-    let target: Lsn = sql
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, Duration::from_secs(90))
         .await
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
         .unwrap();
-    wait_until("the slot to confirm the workload", Duration::from_secs(90), || async {
-        let row = sql.query_opt("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&slot]).await?;
-        let position: Option<String> = row.and_then(|row| row.get(0));
-        Ok(position.and_then(|p| p.parse::<Lsn>().ok()).is_some_and(|p| p >= target))
-    })
-    .await
-    .unwrap();
     let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
     let ledger = LedgerReader::from_start(&settings)
         .unwrap()

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use walproof_core::{Lsn, Relation, Value};
+use walproof_core::{Relation, Value};
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::model::Model;
-use walproof_testkit::stack::wait_until;
 use walproof_testkit::topics::TestTopics;
 use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
@@ -229,21 +229,10 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
     // A last run catches up and is stopped with SIGTERM.
     let metrics_addr = free_address();
     let mut last = source.decode(KILLS, &metrics_addr, "never");
-    let target: Lsn = sql
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &source.slot, target, Duration::from_secs(120))
         .await
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
         .unwrap();
-    wait_until("the slot to confirm the end of the workload", Duration::from_secs(120), || async {
-        let row = sql
-            .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&source.slot])
-            .await?;
-        Ok(row.get::<_, String>(0).parse::<Lsn>().map_err(anyhow::Error::msg)? >= target)
-    })
-    .await
-    .unwrap();
     let metrics = scrape(&metrics_addr);
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
     assert!(
@@ -284,17 +273,7 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
         "exactly the committed source transactions, none missing"
     );
 
-    let mut model = Model::default();
-    for tx in &contents.transactions {
-        model.apply(tx).unwrap();
-    }
-    let mut relations: Vec<Relation> = Vec::new();
-    for tx in &contents.transactions {
-        for relation in tx.relations.values() {
-            relations.retain(|r| r.id != relation.id);
-            relations.push(relation.clone());
-        }
-    }
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(
         model,
         Model::from_source(&sql, &relations).await.unwrap(),
