@@ -75,6 +75,30 @@ impl Source {
     }
 }
 
+/// A private database with `schema`, a topic prefix, a session, and the `walproof` settings
+/// pointing at them.
+async fn prepared(
+    test: &str,
+    schema: &str,
+) -> (TestDatabase, TestTopics, tokio_postgres::Client, Source) {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, test).await.unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(schema).await.unwrap();
+    let topics = TestTopics::new(&stack, test);
+    let (host, port, user) = db.host_port_user();
+    let log_dir = std::env::temp_dir().join(format!("walproof-crash-{}", db.name()));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let source = Source {
+        url: format!("postgres://{user}@{host}:{port}/{}", db.name()),
+        slot: db.slot_name("slot"),
+        brokers: stack.kafka_brokers.clone(),
+        prefix: topics.prefix().to_owned(),
+        log_dir,
+    };
+    (db, topics, sql, source)
+}
+
 /// Stops the workload when the test ends, however it ends.
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -102,27 +126,13 @@ fn scrape(address: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_order() {
-    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
-    let db = TestDatabase::create(&stack, "crash").await.unwrap();
-    let sql = db.connect().await.unwrap();
-    sql.batch_execute(
+    let (db, _topics, sql, source) = prepared(
+        "crash",
         "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric, note text);
          CREATE TABLE lines (order_id int, sku text, qty int);
          ALTER TABLE lines REPLICA IDENTITY FULL;",
     )
-    .await
-    .unwrap();
-    let topics = TestTopics::new(&stack, "crash");
-    let (host, port, user) = db.host_port_user();
-    let log_dir = std::env::temp_dir().join(format!("walproof-crash-{}", db.name()));
-    std::fs::create_dir_all(&log_dir).unwrap();
-    let source = Source {
-        url: format!("postgres://{user}@{host}:{port}/{}", db.name()),
-        slot: db.slot_name("slot"),
-        brokers: stack.kafka_brokers.clone(),
-        prefix: topics.prefix().to_owned(),
-        log_dir: log_dir.clone(),
-    };
+    .await;
 
     // walproof setup: a dry run changes nothing, the real run prepares the source, and a second
     // run finds everything in place.
@@ -213,7 +223,7 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
         assert!(
             child.try_wait().unwrap().is_none(),
             "decoder run {run} exited early; see {}",
-            log_dir.display()
+            source.log_dir.display()
         );
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -248,11 +258,11 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
     assert!(
         status.success(),
         "SIGTERM stops cleanly with exit 0; see {}",
-        log_dir.display()
+        source.log_dir.display()
     );
 
     // The ledger as consumers read it: chain verified, whole transactions, abandoned runs voided.
-    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let settings = KafkaSettings::new(&source.brokers, &source.prefix);
     let contents = LedgerReader::from_start(&settings)
         .unwrap()
         .read_to_end(Duration::from_secs(30))
@@ -296,36 +306,20 @@ async fn decode_killed_at_random_points_still_writes_every_transaction_once_in_o
         contents.records,
         contents.abandoned.len()
     );
-    let _ = std::fs::remove_dir_all(&log_dir);
+    let _ = std::fs::remove_dir_all(&source.log_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decode_killed_during_the_initial_snapshot_neither_loses_nor_duplicates_rows() {
-    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
-    let db = TestDatabase::create(&stack, "crash_snapshot")
-        .await
-        .unwrap();
-    let sql = db.connect().await.unwrap();
-    sql.batch_execute(
+    let (_db, _topics, sql, source) = prepared(
+        "crash_snapshot",
         "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric, note text);
          CREATE TABLE lines (order_id int, sku text, qty int);
          ALTER TABLE lines REPLICA IDENTITY FULL;
          INSERT INTO orders SELECT g, 'old', g * 1.5, md5(g::text) FROM generate_series(1, 300000) g;
          INSERT INTO lines SELECT g % 1000, 'sku', 1 FROM generate_series(1, 20000) g;",
     )
-    .await
-    .unwrap();
-    let topics = TestTopics::new(&stack, "crash_snapshot");
-    let (host, port, user) = db.host_port_user();
-    let log_dir = std::env::temp_dir().join(format!("walproof-crash-{}", db.name()));
-    std::fs::create_dir_all(&log_dir).unwrap();
-    let source = Source {
-        url: format!("postgres://{user}@{host}:{port}/{}", db.name()),
-        slot: db.slot_name("slot"),
-        brokers: stack.kafka_brokers.clone(),
-        prefix: topics.prefix().to_owned(),
-        log_dir: log_dir.clone(),
-    };
+    .await;
     let setup = source.command(&["setup"]).output().unwrap();
     assert!(
         setup.status.success(),
@@ -350,9 +344,9 @@ async fn decode_killed_during_the_initial_snapshot_neither_loses_nor_duplicates_
     );
     // A last run writes the snapshot whole and stops by itself.
     let status = source.decode(3, "off", "initial_only").wait().unwrap();
-    assert!(status.success(), "see {}", log_dir.display());
+    assert!(status.success(), "see {}", source.log_dir.display());
 
-    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let settings = KafkaSettings::new(&source.brokers, &source.prefix);
     let contents = LedgerReader::from_start(&settings)
         .unwrap()
         .read_to_end(Duration::from_secs(30))
@@ -377,5 +371,5 @@ async fn decode_killed_during_the_initial_snapshot_neither_loses_nor_duplicates_
         contents.abandoned.len(),
         contents.records
     );
-    let _ = std::fs::remove_dir_all(&log_dir);
+    let _ = std::fs::remove_dir_all(&source.log_dir);
 }
