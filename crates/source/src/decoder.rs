@@ -160,7 +160,12 @@ impl<'a> Session<'a> {
                 .await
                 .map_err(|err| replication_error(err, config))?;
             let exported = create_slot_with_snapshot(&mut replication, &config.slot).await?;
-            take_snapshot(config, metrics, &sql, &mut writer, &exported).await?;
+            let copied = take_snapshot(config, metrics, &sql, &mut writer, &exported).await;
+            if copied.is_err() || mode == SnapshotMode::InitialOnly {
+                // A gated session ignores a polite stop: close it, releasing the slot.
+                replication.abort();
+            }
+            copied?;
             if mode == SnapshotMode::InitialOnly {
                 writer
                     .close(config.shutdown_timeout)

@@ -84,6 +84,18 @@ pub enum DecoderError {
         /// What happened.
         problem: String,
     },
+    /// A published table was truncated, rewritten or dropped after the snapshot's consistent
+    /// point, or an exclusive lock request on one is waiting for the copy, so the copy cannot
+    /// read the tables as they were; the decoder takes the snapshot again.
+    #[error(
+        "the initial snapshot at {consistent_point} cannot be read consistently: {reason}; taking it again"
+    )]
+    SnapshotInvalidated {
+        /// The snapshot's consistent point.
+        consistent_point: Lsn,
+        /// What happened, naming the tables.
+        reason: String,
+    },
     /// Spilling a transaction to disk failed.
     #[error(transparent)]
     Spill(#[from] SpillError),
@@ -103,7 +115,10 @@ pub enum DecoderError {
 impl DecoderError {
     /// Whether waiting and reconnecting can cure it.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DecoderError::Unavailable { .. })
+        matches!(
+            self,
+            DecoderError::Unavailable { .. } | DecoderError::SnapshotInvalidated { .. }
+        )
     }
 
     /// Classifies a ledger error: a broker that does not answer is retryable, the rest is not.

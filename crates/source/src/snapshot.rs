@@ -6,6 +6,17 @@
 //! that session stays idle until the copy is done and then starts streaming from the slot, so
 //! the stream begins exactly where the snapshot ends — no gap, no overlap.
 //!
+//! TRUNCATE and table rewrites are not MVCC-safe: one committed after the slot's consistent
+//! point but before the copy reads the table would make the copy see the table empty (or
+//! rewritten) instead of as it was at the snapshot. So, as pg_dump does, a guard session takes
+//! ACCESS SHARE locks on all published tables before anything is copied and holds them until
+//! the copy ends, then checks that each table's storage (relfilenode) is still the one the
+//! snapshot sees. The copying sessions lock each table again with NOWAIT just before copying
+//! it: a TRUNCATE queued behind the guard's lock would otherwise queue the copy behind itself,
+//! a deadlock. A rewrite before the guard's lock, or a conflicting lock request during the
+//! copy, ends the attempt with [`DecoderError::SnapshotInvalidated`] naming the tables, and
+//! the decoder takes the snapshot again at a new consistent point.
+//!
 //! Restart during the snapshot: nothing is complete in the ledger yet, so the next start drops
 //! the slot, which nothing has consumed, and takes the snapshot again at a new consistent
 //! point. The partial run of the interrupted snapshot is voided by the abandon marker the
@@ -277,6 +288,9 @@ pub async fn copy_tables(
             })
             .collect();
     }
+    // The guard: the tables cannot be rewritten from here until the copy ends.
+    let guard = begin_at_snapshot(source, snapshot).await?;
+    hold_tables_unchanged(&guard, relations, snapshot).await?;
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..options.workers.max(1).min(relations.len().max(1)) {
@@ -288,22 +302,14 @@ pub async fn copy_tables(
             options.batch_rows.max(1),
         );
         workers.spawn(async move {
-            let sql = source
-                .connect_sql("walproof-snapshot")
-                .await
-                .map_err(DecoderError::sql("connecting"))?;
-            sql.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
-                snapshot.name.replace('\'', "''")
-            ))
-            .await
-            .map_err(DecoderError::sql("importing the slot's snapshot"))?;
+            let sql = begin_at_snapshot(&source, &snapshot).await?;
             loop {
                 let index = next.fetch_add(1, Relaxed) as usize;
                 let Some(relation) = relations.get(index) else {
                     break;
                 };
                 progress.update(index, |t| t.started = Some(Instant::now()));
+                lock_without_waiting(&sql, relation, &snapshot).await?;
                 copy_table(&sql, relation, batch_rows, &sink, &progress, index).await?;
                 progress.update(index, |t| t.done = true);
             }
@@ -319,7 +325,120 @@ pub async fn copy_tables(
             problem: format!("a snapshot worker failed: {err}"),
         })??;
     }
+    guard
+        .batch_execute("COMMIT")
+        .await
+        .map_err(DecoderError::sql("ending the snapshot's guard transaction"))?;
     Ok(())
+}
+
+/// A session in a read-only transaction at the exported snapshot.
+async fn begin_at_snapshot(
+    source: &SourceConnection,
+    snapshot: &ExportedSnapshot,
+) -> Result<tokio_postgres::Client> {
+    let sql = source
+        .connect_sql("walproof-snapshot")
+        .await
+        .map_err(DecoderError::sql("connecting"))?;
+    sql.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+        snapshot.name.replace('\'', "''")
+    ))
+    .await
+    .map_err(DecoderError::sql("importing the slot's snapshot"))?;
+    Ok(sql)
+}
+
+/// Takes a copying session's own lock on `relation`, failing instead of queueing behind a
+/// waiting exclusive lock request (which itself waits for the guard).
+async fn lock_without_waiting(
+    sql: &tokio_postgres::Client,
+    relation: &Relation,
+    snapshot: &ExportedSnapshot,
+) -> Result<()> {
+    let name = format!(
+        "{}.{}",
+        quote_ident(&relation.schema),
+        quote_ident(&relation.name)
+    );
+    match sql
+        .batch_execute(&format!("LOCK TABLE {name} IN ACCESS SHARE MODE NOWAIT"))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            Err(DecoderError::SnapshotInvalidated {
+                consistent_point: snapshot.consistent_point,
+                reason: format!(
+                    "an exclusive lock request on {}.{} (TRUNCATE, ALTER TABLE, …) is waiting \
+                     for the copy",
+                    relation.schema, relation.name
+                ),
+            })
+        }
+        Err(err) => Err(DecoderError::sql("locking a table to copy")(err)),
+    }
+}
+
+/// Locks every relation against rewrites for the rest of the guard's transaction, then fails
+/// with [`DecoderError::SnapshotInvalidated`] if one was rewritten (TRUNCATE, a rewriting ALTER
+/// TABLE, VACUUM FULL, CLUSTER) or dropped since the snapshot.
+async fn hold_tables_unchanged(
+    sql: &tokio_postgres::Client,
+    relations: &[Relation],
+    snapshot: &ExportedSnapshot,
+) -> Result<()> {
+    if relations.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = relations
+        .iter()
+        .map(|r| format!("{}.{}", quote_ident(&r.schema), quote_ident(&r.name)))
+        .collect();
+    let invalidated = |reason: String| DecoderError::SnapshotInvalidated {
+        consistent_point: snapshot.consistent_point,
+        reason,
+    };
+    if let Err(err) = sql
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE",
+            names.join(", ")
+        ))
+        .await
+    {
+        if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+            return Err(invalidated(format!(
+                "a published table was dropped after the snapshot was taken ({err})"
+            )));
+        }
+        return Err(DecoderError::sql("locking the published tables")(err));
+    }
+    // pg_class as the snapshot sees it, against the storage the table has now (the lock
+    // above made this session read the current catalog).
+    let ids: Vec<RelationId> = relations.iter().map(|r| r.id).collect();
+    let rewritten = sql
+        .query(
+            "SELECT n.nspname::text || '.' || c.relname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = ANY ($1::oid[]) \
+             AND c.relfilenode IS DISTINCT FROM pg_relation_filenode(c.oid) ORDER BY 1",
+            &[&ids],
+        )
+        .await
+        .map_err(DecoderError::sql(
+            "checking the published tables for rewrites",
+        ))?;
+    if rewritten.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<String> = rewritten.iter().map(|row| row.get(0)).collect();
+        Err(invalidated(format!(
+            "{} was truncated or rewritten (TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL or \
+             CLUSTER) after the snapshot was taken",
+            names.join(", ")
+        )))
+    }
 }
 
 async fn copy_table(

@@ -229,3 +229,213 @@ async fn a_snapshot_interrupted_midway_is_voided_and_taken_again_whole() {
     let (model, relations) = Model::replay(&contents.transactions).unwrap();
     assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
 }
+
+/// TRUNCATE is not MVCC-safe: committed after the slot's consistent point but before the copy,
+/// it would make the copy read the table as empty. The copy refuses such a snapshot by name;
+/// once a copying session holds a table, a TRUNCATE of it waits; a TRUNCATE queued for a table
+/// not copied yet ends the attempt rather than deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_racing_the_copy_never_yields_a_wrong_snapshot() {
+    use tokio::sync::oneshot;
+    use walproof_source::DecoderError;
+    use walproof_source::snapshot::{
+        SnapshotBatch, SnapshotProgress, copy_tables, create_slot_with_snapshot,
+        published_relations,
+    };
+
+    let (db, _topics, sql, mut config) =
+        populated("snapshot_truncated", SnapshotMode::Initial).await;
+    // One copying session: big, then empty, then log (name order).
+    config.snapshot.workers = 1;
+    let relations = published_relations(&sql, &config.publication)
+        .await
+        .unwrap();
+    let replication_config =
+        config
+            .source
+            .replication_config(&config.slot, &config.publication, Duration::from_secs(1));
+    // A fresh slot and snapshot (the replication session must stay open while it is used).
+    let export = || async {
+        wait_until("the slot to be released", WAIT, || async {
+            let active = sql
+                .query(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active",
+                    &[&config.slot],
+                )
+                .await?;
+            Ok(active.is_empty())
+        })
+        .await
+        .unwrap();
+        sql.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE slot_name = $1",
+            &[&config.slot],
+        )
+        .await
+        .unwrap();
+        let mut replication =
+            pgwire_replication::ReplicationClient::connect_gated(replication_config.clone())
+                .await
+                .unwrap();
+        let exported = create_slot_with_snapshot(&mut replication, &config.slot)
+            .await
+            .unwrap();
+        (replication, exported)
+    };
+    // The copy, its rows drained only once `drain` fires (until then it is stuck inside big).
+    let copy = |exported, drain: oneshot::Receiver<()>| {
+        let (config, relations) = (config.clone(), relations.clone());
+        tokio::spawn(async move {
+            let (sink, mut batches) = tokio::sync::mpsc::channel::<SnapshotBatch>(2);
+            let rows = tokio::spawn(async move {
+                let _ = drain.await;
+                let mut rows = 0;
+                while let Some(batch) = batches.recv().await {
+                    rows += batch.rows.len();
+                }
+                rows
+            });
+            let outcome = copy_tables(
+                &config.source,
+                &exported,
+                &relations,
+                &config.snapshot,
+                Arc::new(SnapshotProgress::default()),
+                sink,
+            )
+            .await;
+            (outcome, rows.await.unwrap())
+        })
+    };
+    let snapshot_locks_on = |table: &'static str| {
+        let sql = &sql;
+        async move {
+            let row = sql
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+                     WHERE l.relation = $1::text::regclass AND l.granted \
+                     AND a.application_name = 'walproof-snapshot'",
+                    &[&table],
+                )
+                .await?;
+            Ok::<i64, tokio_postgres::Error>(row.get(0))
+        }
+    };
+    // A TRUNCATE in its own session, left running.
+    let truncate = |other: tokio_postgres::Client, table: &'static str| {
+        tokio::spawn(async move { other.batch_execute(&format!("TRUNCATE {table}")).await })
+    };
+    let invalidated = |outcome: Result<(), DecoderError>, naming: &str| match outcome {
+        Err(err @ DecoderError::SnapshotInvalidated { .. }) => {
+            assert!(err.to_string().contains(naming), "{err}");
+            assert!(err.is_retryable(), "the decoder takes the snapshot again");
+        }
+        other => panic!("expected SnapshotInvalidated naming {naming}, got {other:?}"),
+    };
+
+    // 1. Truncated between the export and the copy: refused before any row is sent.
+    let (mut replication, exported) = export().await;
+    sql.batch_execute("TRUNCATE log").await.unwrap();
+    let (drain, drained) = oneshot::channel();
+    drop(drain);
+    let (outcome, rows) = copy(exported, drained).await.unwrap();
+    invalidated(outcome, "public.log was truncated or rewritten");
+    assert_eq!(rows, 0, "nothing of the invalid snapshot is written");
+    replication.abort();
+
+    // 2. TRUNCATE big while big is being copied: it waits, the copy is whole.
+    let (mut replication, exported) = export().await;
+    let (drain, drained) = oneshot::channel();
+    let copying = copy(exported, drained);
+    // The guard's lock and the copying session's own.
+    wait_until("the copy to hold big", WAIT, || async {
+        Ok(snapshot_locks_on("big").await? == 2)
+    })
+    .await
+    .unwrap();
+    let waiting = truncate(db.connect().await.unwrap(), "big");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "TRUNCATE waits for the copy");
+    drain.send(()).unwrap();
+    let (outcome, rows) = copying.await.unwrap();
+    outcome.unwrap();
+    assert_eq!(rows, 20_000, "every row of big as of the snapshot");
+    waiting.await.unwrap().unwrap();
+    replication.abort();
+
+    // 3. TRUNCATE log queued while the copy is still inside big: log cannot be locked without
+    //    queueing behind it (which waits for the guard), so the attempt ends, naming log.
+    sql.batch_execute("INSERT INTO big SELECT g, 'again' FROM generate_series(1, 20000) g")
+        .await
+        .unwrap();
+    let (mut replication, exported) = export().await;
+    let (drain, drained) = oneshot::channel();
+    let copying = copy(exported, drained);
+    wait_until("the copy to hold big", WAIT, || async {
+        Ok(snapshot_locks_on("big").await? == 2)
+    })
+    .await
+    .unwrap();
+    let waiting = truncate(db.connect().await.unwrap(), "log");
+    wait_until("TRUNCATE log to queue", WAIT, || async {
+        let row = sql
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'log'::regclass AND NOT granted",
+                &[],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) == 1)
+    })
+    .await
+    .unwrap();
+    drain.send(()).unwrap();
+    let (outcome, _) = copying.await.unwrap();
+    invalidated(outcome, "an exclusive lock request on public.log");
+    replication.abort();
+    waiting.await.unwrap().unwrap();
+}
+
+/// The decoder's side of the race: a TRUNCATE issued while the snapshot copies ends that
+/// attempt; the decoder takes the snapshot again after it, and the ledger (the voided attempt,
+/// one whole snapshot, the stream) replays into exactly the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_during_the_snapshot_makes_the_decoder_take_it_again() {
+    let (_db, _topics, sql, mut config) =
+        populated("snapshot_retaken", SnapshotMode::Initial).await;
+    sql.batch_execute(
+        "INSERT INTO big SELECT g, 'more', g, now() FROM generate_series(20001, 300000) g",
+    )
+    .await
+    .unwrap();
+    config.snapshot.workers = 1; // big first, then empty, then log
+    let (stop, stopped) = watch::channel(false);
+    let metrics = Arc::new(DecoderMetrics::default());
+    let decoder = tokio::spawn(run(config.clone(), metrics.clone(), stopped));
+    wait_until("the snapshot to start copying big", WAIT, || async {
+        Ok(metrics.snapshot_rows.load(Relaxed) > 0)
+    })
+    .await
+    .unwrap();
+    sql.batch_execute("TRUNCATE log; INSERT INTO log VALUES ('after', 2)")
+        .await
+        .unwrap();
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &config.slot, target, WAIT)
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    tokio::time::timeout(WAIT, decoder)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    let contents = ledger(&config).await;
+    assert_eq!(contents.abandoned.len(), 1, "the first attempt is voided");
+    let snapshot = &contents.transactions[0];
+    assert_eq!(snapshot.changes.len(), 300_001, "big and the new log row");
+    assert!(snapshot.commit_lsn > contents.abandoned[0]);
+    let (model, relations) = Model::replay(&contents.transactions).unwrap();
+    assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
+}

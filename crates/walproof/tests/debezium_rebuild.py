@@ -5,10 +5,11 @@ Consumes `<prefix>.<schema>.<table>` and `<prefix>.transaction` with the PyPI co
 client and applies the change events in source order (source.lsn, transaction.total_order), using
 nothing but the envelopes: op, before, after, the key. Prints {"schema.table": [rows...]} as JSON,
 rows sorted, once it has seen the END of the transaction at commit LSN >= TARGET and the topics
-have gone quiet.
+have gone quiet. Delivery is at-least-once, so repeats are dropped by (source.lsn, total_order).
 
 Usage: debezium_rebuild.py BROKERS PREFIX TARGET_COMMIT_LSN
 """
+import collections
 import json
 import re
 import sys
@@ -42,6 +43,7 @@ def main():
     })
     consumer.subscribe(["^" + re.escape(prefix) + r"\.public\..*", prefix + ".transaction"])
     events, done, quiet_since, started = [], False, time.time(), time.time()
+    seen, repeats = set(), 0
     while True:
         message = consumer.poll(0.5)
         if message is None:
@@ -63,8 +65,17 @@ def main():
         event = payload(message.value())
         key = payload(message.key()) if message.key() else None
         order = (event.get("transaction") or {}).get("total_order", 0)
-        events.append((int(event["source"]["lsn"]), order, event, key))
+        identity = (int(event["source"]["lsn"]), order)
+        if identity in seen:
+            # At-least-once: a rebalance (a new topic matching the pattern) or a publisher
+            # restart repeats events; (source.lsn, total_order) names each one.
+            repeats += 1
+            continue
+        seen.add(identity)
+        events.append((identity[0], order, event, key))
     consumer.close()
+    ops = collections.Counter(f'{e[2]["source"]["table"]}:{e[2]["op"]}' for e in events)
+    print(f"{len(events)} events {dict(sorted(ops.items()))}, {repeats} repeats dropped", file=sys.stderr)
 
     tables = {}
     for _, _, event, key in sorted(events, key=lambda e: (e[0], e[1])):

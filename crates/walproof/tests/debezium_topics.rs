@@ -10,12 +10,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
+use walproof_testkit::stack::wait_until;
 use walproof_testkit::topics::TestTopics;
 use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::LedgerReader;
 
 const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+const WAIT: Duration = Duration::from_secs(90);
 
 fn python() -> String {
     // The stack's venv has the PyPI confluent-kafka wheel (Debian's librdkafka is too old).
@@ -72,8 +74,20 @@ async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics()
     ]));
     let mut decoder = decode.stdout(Stdio::null()).spawn().unwrap();
 
-    // The snapshot, then a workload: key updates, deletes, a truncate, a multiset table.
+    // A workload of key updates, deletes, a truncate and a multiset table: its first third
+    // races the snapshot, the rest certainly follows it (streamed).
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
     for i in 0..30 {
+        if i == 10 {
+            wait_until("the snapshot to reach the ledger", WAIT, || async {
+                let ledger = LedgerReader::from_start(&settings)?
+                    .read_to_end(Duration::from_secs(10))
+                    .await?;
+                Ok(!ledger.transactions.is_empty())
+            })
+            .await
+            .unwrap();
+        }
         sql.batch_execute(&format!(
             "UPDATE accounts SET qty = qty + 1, active = NOT active WHERE id % 7 = {m7};
              UPDATE accounts SET id = id + 1000 WHERE id = {i} + 1;
@@ -95,17 +109,15 @@ async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics()
         }
     }
     let target = current_wal_lsn(&sql).await.unwrap();
-    wait_slot_confirmed(&sql, &slot, target, Duration::from_secs(90))
+    wait_slot_confirmed(&sql, &slot, target, WAIT)
         .await
         .unwrap();
-    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
     let ledger = LedgerReader::from_start(&settings)
         .unwrap()
         .read_to_end(Duration::from_secs(30))
         .await
         .unwrap();
     let last = ledger.transactions.last().unwrap().commit_lsn;
-
     let rebuilt = Command::new(python())
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -123,6 +135,10 @@ async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics()
         .status()
         .unwrap();
     assert!(decoder.wait().unwrap().success());
+    eprintln!(
+        "debezium_rebuild.py: {}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
     assert!(
         rebuilt.status.success(),
         "{}",
