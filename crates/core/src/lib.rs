@@ -9,6 +9,7 @@
 //!   split into, with the versioned Protobuf encoding checked in under `proto/`.
 //! - [`SealedEntry`], [`Chain`]: the hash chain that makes a gap, an edit or a reorder visible.
 //! - [`Reassembler`]: whole transactions from ledger entries, abandoned runs voided.
+//! - [`schema_change`]: DDL captured on the source, as it travels in the stream.
 //! - [`leaf`]: row keys and leaves for the Sparse Merkle Tree, pinned by `testdata/vectors.json`.
 //!
 //! Guarantees: decoding never panics, whatever the bytes; a [`DecodeError`] or [`ChainBreak`]
@@ -21,6 +22,7 @@ pub mod leaf;
 pub mod ledger;
 pub mod lsn;
 pub mod reassembly;
+pub mod schema_change;
 pub mod value;
 
 pub use chain::{Chain, ChainBreak, SealedEntry};

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use pgwire_replication::{PgWireError, ReplicationClient, ReplicationEvent};
 use tokio::sync::watch;
-use walproof_core::{Change, Lsn, Op, PartSplitter, RelationId};
+use walproof_core::schema_change::{
+    ROWS_PREFIX, RowsBatch, SCHEMA_CHANGE_PREFIX, SchemaChange, SchemaChangeError,
+};
+use walproof_core::{Change, Lsn, Op, PartSplitter, RelationId, Row, Value};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::{LedgerWriter, WriterOptions};
 
@@ -126,6 +129,15 @@ impl<'a> Session<'a> {
             .await
             .map_err(DecoderError::sql("connecting"))?;
         let slot_position = claim_slot(&sql, config).await?;
+        match crate::setup::ddl_capture_installed(&sql, &config.publication).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                publication = %config.publication,
+                "DDL capture is not installed: schema changes of published tables will not reach \
+                 the ledger with their rows; run `walproof setup` as a superuser"
+            ),
+            Err(err) => tracing::warn!("could not check DDL capture: {err}"),
+        }
         let (mut writer, tail) = LedgerWriter::open(&config.kafka, &config.writer)
             .await
             .map_err(DecoderError::ledger)?;
@@ -298,13 +310,7 @@ impl<'a> Session<'a> {
             } => {
                 let lsn = Lsn::new(lsn.as_u64());
                 if transactional {
-                    self.change(
-                        lsn,
-                        Op::Message {
-                            prefix,
-                            content: content.to_vec(),
-                        },
-                    )
+                    self.logical_message(lsn, prefix, content.to_vec())
                 } else {
                     tracing::debug!(%lsn, %prefix, "ignoring a non-transactional logical message");
                     Ok(())
@@ -387,13 +393,7 @@ impl<'a> Session<'a> {
                 prefix,
                 content,
                 ..
-            } => self.change(
-                lsn,
-                Op::Message {
-                    prefix: prefix.to_owned(),
-                    content: content.to_vec(),
-                },
-            ),
+            } => self.logical_message(lsn, prefix.to_owned(), content.to_vec()),
             Message::Message {
                 transactional: false,
                 ..
@@ -445,6 +445,74 @@ impl<'a> Session<'a> {
                     },
                 )
             }
+        }
+    }
+
+    /// A transactional logical message. DDL capture's schema changes go into the ledger as
+    /// they are, the tables they change (re)described, and each table whose rows follow is
+    /// emptied first; its rows batches become snapshot rows. Other messages pass through.
+    fn logical_message(&mut self, lsn: Lsn, prefix: String, content: Vec<u8>) -> Result<()> {
+        if self.skipping.is_some() {
+            return Ok(());
+        }
+        let malformed = |source| DecoderError::SchemaChange { lsn, source };
+        match prefix.as_str() {
+            SCHEMA_CHANGE_PREFIX => {
+                let change = SchemaChange::parse(&content).map_err(malformed)?;
+                if change.publication != self.config.publication {
+                    return Ok(()); // another publication's capture on the same database
+                }
+                tracing::info!(%lsn, tag = %change.tag, tables = change.tables.len(), "schema change");
+                self.change(lsn, Op::Message { prefix, content })?;
+                for table in &change.tables {
+                    self.relations.insert(table.relation());
+                    self.generation += 1;
+                    self.generations.insert(table.oid, self.generation);
+                    if table.rows_follow || table.is_removed() {
+                        self.change(
+                            lsn,
+                            Op::Truncate {
+                                relations: vec![table.oid],
+                                cascade: false,
+                                restart_identity: false,
+                            },
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+            ROWS_PREFIX => {
+                let batch = RowsBatch::parse(&content).map_err(malformed)?;
+                if batch.publication != self.config.publication {
+                    return Ok(());
+                }
+                let width = self.relation(lsn, batch.oid)?.columns.len();
+                for row in batch.rows {
+                    if row.len() != width {
+                        return Err(malformed(SchemaChangeError {
+                            prefix: ROWS_PREFIX,
+                            reason: format!(
+                                "a row of relation {} has {} values, the relation {width} columns",
+                                batch.oid,
+                                row.len()
+                            ),
+                        }));
+                    }
+                    let row = Row(row
+                        .into_iter()
+                        .map(|value| value.map_or(Value::Null, Value::Text))
+                        .collect());
+                    self.change(
+                        lsn,
+                        Op::Snapshot {
+                            relation: batch.oid,
+                            row,
+                        },
+                    )?;
+                }
+                Ok(())
+            }
+            _ => self.change(lsn, Op::Message { prefix, content }),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The decoder's errors, split into what a retry can cure and what needs a person.
 
 use walproof_core::Lsn;
+use walproof_core::schema_change::SchemaChangeError;
 use walproof_transport::TransportError;
 
 use crate::pending::SpillError;
@@ -66,6 +67,14 @@ pub enum DecoderError {
         lsn: Lsn,
         /// What is wrong with it.
         source: ParseError,
+    },
+    /// A DDL-capture message (schema change or post-DDL rows) that does not parse or fit.
+    #[error("schema change at {lsn}: {source}")]
+    SchemaChange {
+        /// WAL position of the message.
+        lsn: Lsn,
+        /// What is wrong with it.
+        source: SchemaChangeError,
     },
     /// A tuple that does not fit its relation.
     #[error("change at {lsn}: {source}")]

@@ -49,6 +49,11 @@ impl RelationCache {
         &self.relations[&message.id]
     }
 
+    /// Records a relation's shape as DDL capture described it (the shape pgoutput will send).
+    pub fn insert(&mut self, relation: Relation) {
+        self.relations.insert(relation.id, relation);
+    }
+
     /// The relation with this OID, if the stream has described it.
     pub fn get(&self, id: RelationId) -> Option<&Relation> {
         self.relations.get(&id)

@@ -115,6 +115,7 @@ async fn a_fresh_database_is_prepared_and_a_second_run_changes_nothing() -> anyh
             "CREATE PUBLICATION walproof FOR ALL TABLES \
              WITH (publish = 'insert, update, delete, truncate');"
                 .to_owned(),
+            setup::ddl_capture_sql("walproof"),
             format!(
                 "SELECT pg_create_logical_replication_slot('{}', 'pgoutput');",
                 options.slot
@@ -160,6 +161,7 @@ async fn a_fresh_database_is_prepared_and_a_second_run_changes_nothing() -> anyh
 
     apply(&client, &first).await?;
     assert!(publication_exists(&client, "walproof").await?);
+    assert!(setup::ddl_capture_installed(&client, "walproof").await?);
     assert_eq!(
         slot_plugin(&client, &options.slot).await?.as_deref(),
         Some("pgoutput")
@@ -199,11 +201,20 @@ async fn a_dry_run_prints_the_sql_and_leaves_the_database_untouched() -> anyhow:
         report.contains(
             "Dry run, nothing was changed. Setup would run:\n  CREATE PUBLICATION walproof \
              FOR TABLE public.orders WITH (publish = 'insert, update, delete, truncate');\n  \
+             -- walproof DDL capture, version 1"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "COMMENT ON EVENT TRIGGER walproof_ddl_end_walproof IS \
+             'walproof DDL capture v1 for publication walproof';\n\n  \
              SELECT pg_create_logical_replication_slot("
         ),
         "{report}"
     );
     assert!(!publication_exists(&client, "walproof").await?);
+    assert!(!setup::ddl_capture_installed(&client, "walproof").await?);
     assert_eq!(slot_plugin(&client, &options.slot).await?, None);
     Ok(())
 }
@@ -426,8 +437,8 @@ async fn an_existing_publication_with_other_tables_is_reported_with_the_fix_and_
     assert!(!fixed.is_refused(), "{}", fixed.render());
     assert_eq!(
         fixed.statements().len(),
-        1,
-        "only the slot is left to create"
+        2,
+        "only DDL capture and the slot are left to create"
     );
     Ok(())
 }

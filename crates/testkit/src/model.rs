@@ -4,20 +4,40 @@
 //! a key) the whole row as a multiset. An unchanged TOAST marker resolves from the model's own
 //! row, as every consumer must resolve it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use anyhow::{Context, bail};
+use walproof_core::schema_change::{SCHEMA_CHANGE_PREFIX, SchemaChange, TableChange};
 use walproof_core::{Op, Relation, Row, Transaction, Value};
 
 /// One table's rows: key → (row, multiplicity).
 pub type TableRows = BTreeMap<Vec<Option<String>>, (Vec<Option<String>>, u64)>;
 
 /// Tables by `schema.table`.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Model {
     /// The tables.
     pub tables: BTreeMap<String, TableRows>,
+    /// Each relation's latest shape (not compared).
+    shapes: BTreeMap<u32, Relation>,
 }
+
+/// Models are equal when their tables with rows are.
+impl PartialEq for Model {
+    fn eq(&self, other: &Model) -> bool {
+        let filled = |model: &Model| {
+            model
+                .tables
+                .iter()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(name, rows)| (name.clone(), rows.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        filled(self) == filled(other)
+    }
+}
+
+impl Eq for Model {}
 
 fn name(relation: &Relation) -> String {
     format!("{}.{}", relation.schema, relation.name)
@@ -42,20 +62,46 @@ impl Model {
     /// each in its latest shape (what [`Model::from_source`] needs to read the same tables).
     pub fn replay(transactions: &[Transaction]) -> anyhow::Result<(Model, Vec<Relation>)> {
         let mut model = Model::default();
-        let mut relations: BTreeMap<u32, Relation> = BTreeMap::new();
         for transaction in transactions {
             model.apply(transaction)?;
-            relations.extend(transaction.relations.iter().map(|(id, r)| (*id, r.clone())));
         }
-        Ok((model, relations.into_values().collect()))
+        let relations = model.shapes.values().cloned().collect();
+        Ok((model, relations))
     }
 
-    /// Applies one whole transaction.
+    /// Applies one whole transaction. A change is read with the shape its relation had at
+    /// that point: a transaction's relations are the latest shapes, so a relation that a
+    /// schema change in this transaction alters keeps its earlier shape until that change.
     pub fn apply(&mut self, transaction: &Transaction) -> anyhow::Result<()> {
+        let schema_changes: Vec<SchemaChange> = transaction
+            .changes
+            .iter()
+            .filter_map(|change| match &change.op {
+                Op::Message { prefix, content } if prefix == SCHEMA_CHANGE_PREFIX => {
+                    Some(SchemaChange::parse(content))
+                }
+                _ => None,
+            })
+            .collect::<Result<_, _>>()?;
+        let altered: HashSet<u32> = schema_changes
+            .iter()
+            .flat_map(|c| c.tables.iter().map(|t| t.oid))
+            .collect();
+        let mut shapes = std::mem::take(&mut self.shapes);
+        for (id, relation) in &transaction.relations {
+            if !altered.contains(id) || !shapes.contains_key(id) {
+                shapes.insert(*id, relation.clone());
+            }
+        }
+        let mut schema_changes = schema_changes.into_iter();
+        let mut removed = Vec::new();
         for change in &transaction.changes {
             let relation = |id: &u32| {
-                transaction.relations.get(id).with_context(|| {
-                    format!("relation {id} of change {} not described", change.ordinal)
+                shapes.get(id).cloned().with_context(|| {
+                    format!(
+                        "relation {id} of change {} of transaction {} not described",
+                        change.ordinal, transaction.commit_lsn
+                    )
                 })
             };
             match &change.op {
@@ -65,8 +111,8 @@ impl Model {
                     row: new,
                 } => {
                     let rel = relation(id)?;
-                    let row = self.resolve(rel, new, None)?;
-                    self.put(rel, row);
+                    let row = self.resolve(&rel, new, None)?;
+                    self.put(&rel, row);
                 }
                 Op::Update {
                     relation: id,
@@ -75,36 +121,73 @@ impl Model {
                 } => {
                     let rel = relation(id)?;
                     let old_key = match old {
-                        Some(old) => Some(key_of(rel, &plain(old.row())?)),
+                        Some(old) => Some(key_of(&rel, &plain(old.row())?)),
                         None => None,
                     };
                     let previous_key = old_key.clone().unwrap_or_else(|| {
                         key_of(
-                            rel,
+                            &rel,
                             &new.0
                                 .iter()
                                 .map(|v| v.as_text().map(str::to_owned))
                                 .collect::<Vec<_>>(),
                         )
                     });
-                    let row = self.resolve(rel, new, Some(&previous_key))?;
-                    self.take(rel, &previous_key)?;
-                    self.put(rel, row);
+                    let row = self.resolve(&rel, new, Some(&previous_key))?;
+                    self.take(&rel, &previous_key)?;
+                    self.put(&rel, row);
                 }
                 Op::Delete { relation: id, old } => {
                     let rel = relation(id)?;
-                    let key = key_of(rel, &plain(old.row())?);
-                    self.take(rel, &key)?;
+                    let key = key_of(&rel, &plain(old.row())?);
+                    self.take(&rel, &key)?;
                 }
                 Op::Truncate { relations, .. } => {
                     for id in relations {
-                        self.tables.remove(&name(relation(id)?));
+                        self.tables.remove(&name(&relation(id)?));
+                    }
+                }
+                Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
+                    let schema_change = schema_changes.next().context("schema changes")?;
+                    for table in &schema_change.tables {
+                        self.follow(shapes.get(&table.oid), table);
+                        if table.is_removed() {
+                            removed.push(table.oid); // after the truncate that follows
+                        } else {
+                            shapes.insert(table.oid, table.relation());
+                        }
                     }
                 }
                 Op::Message { .. } => {}
             }
         }
+        for id in removed {
+            shapes.remove(&id);
+        }
+        self.shapes = shapes;
         Ok(())
+    }
+
+    /// Carries a table's rows through a schema change that sends none: each row reshaped
+    /// (dropped, renamed and new columns), re-keyed, under the table's new name.
+    fn follow(&mut self, before: Option<&Relation>, table: &TableChange) {
+        let Some(rows) = before.and_then(|before| self.tables.remove(&name(before))) else {
+            return;
+        };
+        if table.rows_follow || table.is_removed() {
+            return; // a truncate and the rows (if any) follow
+        }
+        let relation = table.relation();
+        for (row, count) in rows.into_values() {
+            let row: Vec<Option<String>> = table
+                .reshape(&row)
+                .into_iter()
+                .map(Option::flatten)
+                .collect();
+            for _ in 0..count {
+                self.put(&relation, row.clone());
+            }
+        }
     }
 
     /// Values with unchanged markers resolved from the row at `previous_key`.

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Getting started on a source database:
 ///
-///   walproof setup  --source-url postgres://user@host/db          # publication + slot, checks
+///   walproof setup  --source-url postgres://user@host/db   # publication, DDL capture, slot
 ///   walproof decode --source-url postgres://user@host/db --brokers host:9092
 ///
 /// Settings come from flags, then WALPROOF_* environment variables, then the TOML file given
@@ -41,10 +41,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Prepare a source database: check it, create the publication and the pgoutput slot.
+    /// Prepare a source database: check it, create the publication, DDL capture and the slot.
     ///
     /// Checks wal_level, slot and WAL sender limits, encoding and privileges; creates or
-    /// verifies the publication (all tables, or the --table list) and the slot; reports how each
+    /// verifies the publication (all tables, or the --table list), DDL capture (event triggers
+    /// in schema `walproof` that put each DDL of a published table into the stream, with the
+    /// table's rows when the DDL rewrites values; needs a superuser once) and the slot; reports how each
     /// published table's changes are keyed (primary key, replica identity index, or a multiset
     /// under REPLICA IDENTITY FULL) and refuses a table that cannot be keyed, printing the
     /// ALTER TABLE that fixes it. Idempotent: a second run changes nothing. Exits 1 when

@@ -23,6 +23,17 @@ def payload(raw):
     return value["payload"] if isinstance(value, dict) and "schema" in value and "payload" in value else value
 
 
+def row_fields(raw):
+    """The row struct's field names from the envelope's schema (None without schemas)."""
+    value = json.loads(raw)
+    if not (isinstance(value, dict) and "schema" in value):
+        return None
+    for field in value["schema"].get("fields", []):
+        if field.get("field") in ("after", "before"):
+            return [f["field"] for f in field.get("fields", [])]
+    return None
+
+
 def lsn_of(text):
     text = str(text)
     if "/" in text:
@@ -72,15 +83,22 @@ def main():
             repeats += 1
             continue
         seen.add(identity)
-        events.append((identity[0], order, event, key))
+        events.append((identity[0], order, event, key, row_fields(message.value())))
     consumer.close()
     ops = collections.Counter(f'{e[2]["source"]["table"]}:{e[2]["op"]}' for e in events)
     print(f"{len(events)} events {dict(sorted(ops.items()))}, {repeats} repeats dropped", file=sys.stderr)
 
     tables = {}
-    for _, _, event, key in sorted(events, key=lambda e: (e[0], e[1])):
+    for _, _, event, key, fields in sorted(events, key=lambda e: (e[0], e[1])):
         name = f'{event["source"]["schema"]}.{event["source"]["table"]}'
-        rows = tables.setdefault(name, {"keyed": {}, "multiset": []})
+        rows = tables.setdefault(name, {"keyed": {}, "multiset": [], "fields": fields})
+        if fields is not None and fields != rows["fields"]:
+            # The table's shape changed (DDL): rows held take the new shape, a dropped column
+            # goes, a new one is null until an event carries it.
+            reshape = lambda row: {f: row.get(f) for f in fields}
+            rows["keyed"] = {k: reshape(r) for k, r in rows["keyed"].items()}
+            rows["multiset"] = [reshape(r) for r in rows["multiset"]]
+            rows["fields"] = fields
         op = event["op"]
         if op == "t":
             rows["keyed"].clear()

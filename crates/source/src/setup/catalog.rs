@@ -160,6 +160,26 @@ pub(crate) async fn read_slot(client: &Client, slot: &str) -> Result<Option<Slot
     }))
 }
 
+/// Whether DDL capture for the publication is installed and enabled, at the current version.
+pub(crate) async fn read_ddl_capture(client: &Client, publication: &str) -> Result<bool> {
+    let names = super::ddl_capture::DdlCaptureNames::for_publication(publication);
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE evtenabled <> 'D'), \
+                    bool_or(evtname = $3 AND obj_description(oid, 'pg_event_trigger') = $4) \
+             FROM pg_event_trigger WHERE evtname IN ($1, $2, $3)",
+            &[
+                &names.start_trigger,
+                &names.rewrite_trigger,
+                &names.end_trigger,
+                &super::ddl_capture::version_comment(publication),
+            ],
+        )
+        .await
+        .map_err(catalog("the event triggers"))?;
+    Ok(row.get::<_, i64>(0) == 3 && row.get::<_, Option<bool>>(1) == Some(true))
+}
+
 pub(crate) async fn read_publication(
     client: &Client,
     server: &Server,

@@ -4,6 +4,7 @@ use tokio_postgres::Client;
 
 use super::catalog;
 use super::check::{Check, Verdict};
+use super::ddl_capture;
 use super::error::{Result, SetupError};
 use super::ident::TableName;
 use super::key::{TableReport, decide_key};
@@ -232,6 +233,13 @@ pub async fn plan(client: &Client, options: &SetupOptions) -> Result<SetupPlan> 
         scope,
         found_publication.as_ref(),
         &privileges,
+    ));
+    // Before the slot: a DDL must never reach the slot's stream uncaptured.
+    plan.checks.push(ddl_capture::check_ddl_capture(
+        &options.publication,
+        catalog::read_ddl_capture(client, &options.publication).await?,
+        &settings.role,
+        settings.superuser,
     ));
     plan.checks.push(slot::check_slot(
         &options.slot,

@@ -64,6 +64,13 @@ pub enum Problem {
         /// The publication to create.
         publication: String,
     },
+    /// Only a superuser may create the event triggers of DDL capture.
+    DdlCaptureNeedsSuperuser {
+        /// The role setup connected as.
+        role: String,
+        /// The publication whose DDL is to be captured.
+        publication: String,
+    },
     /// The role may not create a publication in the database.
     NoCreateOnDatabase {
         /// The role setup connected as.
@@ -265,6 +272,11 @@ impl Problem {
             Problem::AllTablesNeedsSuperuser { .. } => Fix::Manual(
                 "run walproof setup as a superuser, or name the tables to publish".into(),
             ),
+            Problem::DdlCaptureNeedsSuperuser { .. } => Fix::Manual(
+                "run walproof setup once as a superuser: it installs the event triggers (schema \
+                 walproof); later runs as this role find them in place"
+                    .into(),
+            ),
             Problem::NoCreateOnDatabase { role, database } => Fix::Sql(format!(
                 "GRANT CREATE ON DATABASE {} TO {};",
                 quote_ident(database),
@@ -418,6 +430,13 @@ impl fmt::Display for Problem {
             Problem::AllTablesNeedsSuperuser { role, publication } => write!(
                 f,
                 "creating publication {} FOR ALL TABLES needs a superuser, and role {} is not one",
+                quote_ident(publication),
+                quote_ident(role)
+            ),
+            Problem::DdlCaptureNeedsSuperuser { role, publication } => write!(
+                f,
+                "DDL capture for publication {} is not installed, and installing its event \
+                 triggers needs a superuser; role {} is not one",
                 quote_ident(publication),
                 quote_ident(role)
             ),
