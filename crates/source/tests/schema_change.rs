@@ -140,7 +140,8 @@ fn schema_changes(transaction: &Transaction) -> Vec<SchemaChange> {
 
 async fn assert_replays_into_the_source(sql: &tokio_postgres::Client, ledger: &[Transaction]) {
     let (model, relations) = Model::replay(ledger).unwrap();
-    assert_eq!(model, Model::from_source(sql, &relations).await.unwrap());
+    let source = Model::from_source(sql, &relations).await.unwrap();
+    assert!(model == source, "{}", model.differences(&source).join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,4 +276,39 @@ async fn a_table_added_to_the_publication_later_arrives_with_its_rows() {
     assert_eq!(model.tables["public.outside"].len(), 31);
     assert!(!model.tables.contains_key("public.listed"));
     assert_eq!(model, Model::from_source(&sql, &relations).await.unwrap());
+}
+
+mod common;
+
+/// The post-DDL rows are each value's text output under the canonical settings — the same
+/// bytes pgoutput sends — for every type, whatever the settings of the session running the DDL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_ddl_rows_of_every_type_are_the_canonical_text_whatever_the_session_settings() {
+    use common::every_type::{EVERY_TYPE_ROWS, EVERY_TYPE_SCHEMA};
+
+    let (db, _topics, sql, config, stop, decoder) = streaming(
+        "ddl_every_type",
+        &format!("{EVERY_TYPE_SCHEMA}; {EVERY_TYPE_ROWS}"),
+        None,
+    )
+    .await;
+    let user = db.connect().await.unwrap();
+    user.batch_execute(
+        "SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'; SET extra_float_digits = 0;
+         SET bytea_output = 'escape'; SET IntervalStyle = 'sql_standard';
+         ALTER TABLE every_type ADD COLUMN extra int DEFAULT 1",
+    )
+    .await
+    .unwrap();
+    let ledger = ledger(&sql, &config, stop, decoder).await;
+    let rows = ledger
+        .iter()
+        .find(|t| !schema_changes(t).is_empty())
+        .expect("the ALTER TABLE transaction")
+        .changes
+        .iter()
+        .filter(|c| c.op.code() == 'r')
+        .count();
+    assert!(rows >= 2, "the table's rows follow the DDL ({rows})");
+    assert_replays_into_the_source(&sql, &ledger).await;
 }

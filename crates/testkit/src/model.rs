@@ -190,6 +190,30 @@ impl Model {
         }
     }
 
+    /// What differs from `other`, one line per row that only one side holds (by key), for a
+    /// failure message that names the rows instead of printing both models.
+    pub fn differences(&self, other: &Model) -> Vec<String> {
+        let mut lines = Vec::new();
+        let names: std::collections::BTreeSet<&String> =
+            self.tables.keys().chain(other.tables.keys()).collect();
+        let empty = TableRows::new();
+        for name in names {
+            let ours = self.tables.get(name).unwrap_or(&empty);
+            let theirs = other.tables.get(name).unwrap_or(&empty);
+            for (key, row) in ours {
+                if theirs.get(key) != Some(row) {
+                    lines.push(format!("{name}: left {row:?}, right {:?}", theirs.get(key)));
+                }
+            }
+            for (key, row) in theirs {
+                if !ours.contains_key(key) {
+                    lines.push(format!("{name}: right only {row:?}"));
+                }
+            }
+        }
+        lines
+    }
+
     /// Values with unchanged markers resolved from the row at `previous_key`.
     fn resolve(
         &self,

@@ -55,7 +55,8 @@ DECLARE
   batch jsonb;
   emitted bigint := 0;
 BEGIN
-  SELECT string_agg(format('CASE WHEN %1$I IS NULL THEN NULL ELSE format(%2$L, %1$I) END',
+  -- num_nulls, not IS NULL: a composite whose fields are all NULL IS NULL, yet is a value.
+  SELECT string_agg(format('CASE WHEN num_nulls(%1$I) = 1 THEN NULL ELSE format(%2$L, %1$I) END',
                            c->>'name', '%s'), ', ' ORDER BY o)
     INTO select_list
     FROM jsonb_array_elements(shape->'columns') WITH ORDINALITY AS x(c, o);
