@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# The decoder benchmark, in one command:   bash benches/run.sh [benchmark flags, e.g. --help]
+# walproof's benchmarks, in one command:
+#
+#   bash benches/run.sh [decoder] [flags]   the decoder vs pg_recvlogical (the default)
+#   bash benches/run.sh snapshot [flags]    the initial snapshot vs COPY … TO of the same table
+#   bash benches/run.sh [snapshot] --help   every knob of a benchmark
 #
 # Loads the local stack's settings (.stack/env; start the stack with `bash deploy/stack.sh up`),
-# builds the release `walproof` binary and the benchmark, and runs it. It prints figures and
-# ratios against pg_recvlogical measured in the same run; it fails only when something does not
+# builds the release `walproof` binary and the benchmark, and runs it. Each prints figures and
+# ratios against a baseline measured in the same run; it fails only when something does not
 # work, never on speed.
 set -euo pipefail
+
+benchmark=decoder_vs_recvlogical
+case "${1:-}" in
+    decoder) shift ;;
+    snapshot) benchmark=snapshot_vs_copy; shift ;;
+esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,11 +34,11 @@ while IFS='=' read -r key value; do
 done < "$env_file"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${WALPROOF_CACHE_DIR:-/var/cache/walproof}/target}"
-echo "==> building the release walproof binary and the benchmark into $CARGO_TARGET_DIR (a few minutes the first time)"
-cargo build --release --locked -p walproof -p walproof-benches --bin walproof --bin decoder_vs_recvlogical
+echo "==> building the release walproof binary and the benchmark ($benchmark) into $CARGO_TARGET_DIR (a few minutes the first time)"
+cargo build --release --locked -p walproof -p walproof-benches --bin walproof --bin "$benchmark"
 
 revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- crates 2>/dev/null; then revision="$revision + uncommitted changes in crates/"; fi
 echo "==> running the benchmark (walproof built from $revision)"
-exec "$CARGO_TARGET_DIR/release/decoder_vs_recvlogical" \
+exec "$CARGO_TARGET_DIR/release/$benchmark" \
     --walproof-bin "$CARGO_TARGET_DIR/release/walproof" "$@"

@@ -185,6 +185,10 @@ pub struct DecoderFeatures {
     pub snapshot_mode: bool,
     /// In-process Debezium publisher (on by default), turned off by `--no-debezium`.
     pub debezium: bool,
+    /// `--snapshot-mode initial_only`: take the initial snapshot, then stop.
+    pub initial_only: bool,
+    /// `--snapshot-workers`: sessions copying tables in parallel during the snapshot.
+    pub snapshot_workers: bool,
 }
 
 impl DecoderFeatures {
@@ -199,6 +203,8 @@ impl DecoderFeatures {
         Ok(DecoderFeatures {
             snapshot_mode: help.contains("--snapshot-mode"),
             debezium: help.contains("--no-debezium"),
+            initial_only: help.contains("initial_only"),
+            snapshot_workers: help.contains("--snapshot-workers"),
         })
     }
 
@@ -327,7 +333,7 @@ fn topic_messages(brokers: &str, topic: &str) -> u64 {
 }
 
 /// The last lines of a log file, for failures.
-fn log_tail(path: &Path) -> String {
+pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")

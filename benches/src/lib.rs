@@ -2,13 +2,21 @@
 //! the local stack's real services. Speed targets are checked here by printing, never by timed
 //! assertions in tests.
 //!
-//! - [`workload`]: the benchmark table, its workload, and the exact end LSN of its last commit.
+//! - [`env`]: the stack's settings, the broker's process, the `walproof` binary under test.
+//! - [`workload`]: the benchmark tables, the decoder's workload, and the exact end LSN of its
+//!   last commit.
 //! - [`clients`]: `pg_recvlogical` and `walproof decode` run on copies of the same slot, timed,
 //!   with CPU and memory read from `/proc`.
+//! - [`snapshot`]: `COPY … TO STDOUT` and `walproof decode --snapshot-mode initial_only` of the
+//!   same table, timed, and the snapshot's ledger read back.
 //! - [`broker`]: the broker's raw ceiling for the ledger's own records.
 //! - [`procfs`]: resident memory and CPU time of a process.
+//! - [`report`]: printing figures.
 
 pub mod broker;
 pub mod clients;
+pub mod env;
 pub mod procfs;
+pub mod report;
+pub mod snapshot;
 pub mod workload;

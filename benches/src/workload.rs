@@ -7,19 +7,27 @@ use walproof_core::Lsn;
 /// The published table.
 pub const TABLE: &str = "bench_rows";
 
+/// The benchmark table's columns: a bigint key and six columns of common types.
+pub const COLUMNS: &str = "id         bigint PRIMARY KEY,
+     account_id integer NOT NULL,
+     status     text NOT NULL,
+     amount     numeric(12,2) NOT NULL,
+     created_at timestamptz NOT NULL,
+     active     boolean NOT NULL,
+     note       text";
+
+/// The values of row `g` for [`COLUMNS`], as a select list over `generate_series(…) g`
+/// (about 100 bytes of text per row).
+pub const ROW_VALUES: &str = "g, g % 50000, (ARRAY['pending','paid','shipped','cancelled'])[1 + g % 4], \
+     round((g % 100000) / 7.0, 2), \
+     timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 second', \
+     g % 3 <> 0, 'order ' || md5(g::text)";
+
 /// Creates the table (a bigint key and six columns of common types, about 100 bytes of text
 /// per row), the publication, and `pg_walinspect` (to find a commit's exact end LSN).
 pub async fn prepare(sql: &Client, publication: &str) -> anyhow::Result<()> {
     sql.batch_execute(&format!(
-        "CREATE TABLE {TABLE} (
-             id         bigint PRIMARY KEY,
-             account_id integer NOT NULL,
-             status     text NOT NULL,
-             amount     numeric(12,2) NOT NULL,
-             created_at timestamptz NOT NULL,
-             active     boolean NOT NULL,
-             note       text
-         );
+        "CREATE TABLE {TABLE} ({COLUMNS});
          CREATE PUBLICATION {publication} FOR TABLE {TABLE};
          CREATE EXTENSION IF NOT EXISTS pg_walinspect;"
     ))
@@ -62,11 +70,7 @@ pub struct Batch {
 pub fn insert(first: u64, last: u64) -> Batch {
     Batch {
         statement: format!(
-            "INSERT INTO {TABLE} \
-             SELECT g, g % 50000, (ARRAY['pending','paid','shipped','cancelled'])[1 + g % 4], \
-                    round((g % 100000) / 7.0, 2), \
-                    timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 second', \
-                    g % 3 <> 0, 'order ' || md5(g::text) \
+            "INSERT INTO {TABLE} SELECT {ROW_VALUES} \
              FROM generate_series({first}::bigint, {last}::bigint) g"
         ),
         rows: last - first + 1,
@@ -147,4 +151,47 @@ async fn commit_end(sql: &Client, xid: i64, from: &str) -> anyhow::Result<Lsn> {
     let end = end.with_context(|| format!("no commit record of xid {xid} after {from}"))?;
     end.parse()
         .map_err(|err| anyhow::anyhow!("commit end LSN {end:?}: {err}"))
+}
+
+/// The snapshot benchmark's table.
+pub const SNAPSHOT_TABLE: &str = "bench_snapshot";
+
+/// Rows inserted per statement while filling [`SNAPSHOT_TABLE`].
+const FILL_ROWS_PER_STATEMENT: u64 = 250_000;
+
+/// Creates [`SNAPSHOT_TABLE`] with [`COLUMNS`] and a small jsonb document per row (about 70
+/// bytes of text), fills it with rows `1..=rows`, and runs `VACUUM ANALYZE` on it, so hint bits
+/// and the visibility map are set and no reader pays for them.
+pub async fn fill_snapshot_table(sql: &Client, rows: u64) -> anyhow::Result<()> {
+    sql.batch_execute(&format!(
+        "CREATE TABLE {SNAPSHOT_TABLE} ({COLUMNS}, attributes jsonb NOT NULL)"
+    ))
+    .await
+    .with_context(|| format!("creating {SNAPSHOT_TABLE}"))?;
+    let mut first = 1;
+    while first <= rows {
+        let last = (first + FILL_ROWS_PER_STATEMENT - 1).min(rows);
+        let statement = format!(
+            "INSERT INTO {SNAPSHOT_TABLE} SELECT {ROW_VALUES}, \
+             jsonb_build_object('sku', 'SKU-' || lpad((g % 9973)::text, 5, '0'), 'qty', 1 + g % 7, \
+                                'tags', jsonb_build_array('t' || g % 13, 't' || g % 17), 'gift', g % 11 = 0) \
+             FROM generate_series({first}::bigint, {last}::bigint) g"
+        );
+        let inserted = sql
+            .execute(statement.as_str(), &[])
+            .await
+            .with_context(|| format!("filling {SNAPSHOT_TABLE}"))?;
+        if inserted != last - first + 1 {
+            bail!(
+                "inserted {inserted} rows into {SNAPSHOT_TABLE}, expected {}",
+                last - first + 1
+            );
+        }
+        first = last + 1;
+    }
+    // VACUUM cannot run in the implicit transaction of a multi-statement query: on its own.
+    sql.batch_execute(&format!("VACUUM (ANALYZE) {SNAPSHOT_TABLE}"))
+        .await
+        .with_context(|| format!("VACUUM ANALYZE {SNAPSHOT_TABLE}"))?;
+    Ok(())
 }

@@ -10,17 +10,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use walproof_benches::clients::{
     self, DecoderFeatures, DecoderRun, DecoderSpec, Follow, RecvlogicalRun, Source,
 };
-use walproof_benches::procfs::Cpu;
+use walproof_benches::env::BenchEnv;
+use walproof_benches::report::{GIB, cpu_line, machine_line, mib, settle, step, thousands};
 use walproof_benches::workload::{self, Batch};
 use walproof_benches::{broker, procfs};
 use walproof_core::Lsn;
+use walproof_testkit::TestDatabase;
 use walproof_testkit::topics::TestTopics;
-use walproof_testkit::{Stack, TestDatabase};
 
 /// Decoder vs pg_recvlogical on the same slot contents, and the decoder's peak RSS during one
 /// big transaction.
@@ -74,63 +75,12 @@ struct Args {
 /// Memory target of the issue: peak RSS during a 1M-row transaction (taken as MiB).
 const RSS_TARGET_MIB: f64 = 256.0;
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
 /// Memory the machine must have available before the default-settings run on the big
 /// transaction (its Debezium publisher has been measured at ~9 GiB, the broker holds ~5 GiB).
 const MIN_AVAILABLE_FOR_DEFAULTS: u64 = 16 << 30;
 
 /// Resident memory at which a run is stopped instead of followed further.
 const RSS_CAP: u64 = 12 << 30;
-
-fn step(text: &str) {
-    println!("==> {text}");
-}
-
-fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn cores() -> f64 {
-    std::thread::available_parallelism().map_or(1, usize::from) as f64
-}
-
-fn cpu_line(cpu: &[(String, Cpu)], machine_busy: f64, seconds: f64) -> String {
-    let mut lines: Vec<String> = cpu
-        .iter()
-        .map(|(label, used)| {
-            format!(
-                "{label} {:.2} s = {:.0}% of a core ({:.2} user + {:.2} sys, {} context switches)",
-                used.total(),
-                100.0 * used.total() / seconds,
-                used.user,
-                used.system,
-                thousands(used.switches as f64)
-            )
-        })
-        .collect();
-    let ours: f64 = cpu.iter().map(|(_, used)| used.total()).sum();
-    lines.push(format!(
-        "whole machine {machine_busy:.2} s busy of {:.2} s ({:.0} cores); everything else \
-         (other processes, this benchmark) {:.2} s",
-        cores() * seconds,
-        cores(),
-        (machine_busy - ours).max(0.0)
-    ));
-    lines.join("\n           ")
-}
 
 /// Everything the benchmark needs to start clients.
 struct Bench {
@@ -250,38 +200,16 @@ async fn main() -> anyhow::Result<()> {
         args.updates + args.deletes <= args.inserts && args.rows_per_transaction > 0,
         "updates + deletes must not exceed inserts"
     );
-    let walproof_bin = match args.walproof_bin.clone() {
-        Some(path) => path,
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark binary has no directory")?
-            .join("walproof"),
-    };
-    anyhow::ensure!(
-        walproof_bin.is_file(),
-        "no walproof binary at {} (build it with `cargo build --release -p walproof`, or pass --walproof-bin)",
-        walproof_bin.display()
+    let env = BenchEnv::load(args.walproof_bin.clone()).await?;
+    let (stack, broker_pid, walproof_bin, features) = (
+        &env.stack,
+        env.broker_pid,
+        env.walproof_bin.clone(),
+        env.features,
     );
-    let features = DecoderFeatures::probe(&walproof_bin).await?;
-    let stack = Stack::load()?;
-    let first_broker = stack
-        .kafka_brokers
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    stack
-        .require_listening("Kafka broker", &first_broker)
-        .await?;
-    let broker_port = first_broker
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let broker_pid = procfs::find_process(&["tansu", &format!(":{broker_port}")]);
 
-    let db = TestDatabase::create(&stack, "bench").await?;
-    let topics = TestTopics::new(&stack, "bench");
+    let db = TestDatabase::create(stack, "bench").await?;
+    let topics = TestTopics::new(stack, "bench");
     let work_dir = std::env::temp_dir().join(format!("walproof-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir)?;
     let mut sql = db.connect().await?;
@@ -294,16 +222,10 @@ async fn main() -> anyhow::Result<()> {
         publication: "bench_pub".into(),
     };
     let server: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "walproof decoder benchmark: {} CPUs, load average {}, Postgres {server}, broker {} (tansu pid {})",
-        cores(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-        stack.kafka_brokers,
-        broker_pid.map_or("not found".into(), |pid| pid.to_string()),
+        "walproof decoder benchmark: {}, Postgres {server}, {}",
+        machine_line(),
+        env.broker_line()
     );
     println!(
         "    walproof binary {} (in-process Debezium publisher: {}); logs in {}",
@@ -782,19 +704,6 @@ async fn main() -> anyhow::Result<()> {
     drop(topics);
     let _ = std::fs::remove_dir_all(&work_dir);
     Ok(())
-}
-
-/// Before each timed run: wait (up to 30 s) until less than a tenth of a core is busy, so
-/// a run does not start in the wake of the previous one (or of something else running).
-async fn settle() {
-    let busy = procfs::settle(0.1 * cores(), Duration::from_secs(30)).await;
-    if busy >= 0.1 * cores() {
-        println!(
-            "    (the machine is still busy: {:.0}% of its {} cores over the last second; measuring anyway)",
-            100.0 * busy / cores(),
-            cores()
-        );
-    }
 }
 
 fn print_decoder_detail(run: &DecoderRun, acked: f64) {

@@ -31,8 +31,8 @@ use crate::pending::{PendingTransaction, SpillOptions};
 use crate::pgoutput::{Message, parse_message, pg_time_to_unix_us};
 use crate::relation::{RelationCache, needs_primary_key_lookup};
 use crate::snapshot::{
-    ExportedSnapshot, SnapshotMode, SnapshotOptions, SnapshotProgress, copy_tables,
-    create_slot_with_snapshot, published_relations,
+    ExportedSnapshot, SnapshotMode, SnapshotOptions, copy_tables, create_slot_with_snapshot,
+    published_relations,
 };
 use crate::tuple::{convert_old_tuple, convert_tuple_to_row};
 
@@ -143,6 +143,9 @@ impl<'a> Session<'a> {
             .map_err(DecoderError::ledger)?;
         let mode = config.snapshot.mode;
         let needs_snapshot = mode != SnapshotMode::Never && tail.last_complete.is_none();
+        if !needs_snapshot {
+            metrics.snapshot.finished.store(true, Relaxed);
+        }
         if mode == SnapshotMode::InitialOnly && !needs_snapshot {
             tracing::info!("snapshot mode initial_only: the ledger holds the snapshot already");
             return Ok(());
@@ -730,7 +733,7 @@ async fn take_snapshot(
         relations.iter(),
         config.max_entry_bytes,
     );
-    let progress = Arc::new(SnapshotProgress::default());
+    let progress = metrics.snapshot.clone();
     let (sink, mut batches) = tokio::sync::mpsc::channel(config.snapshot.workers.max(1) * 2);
     let copy = copy_tables(
         &config.source,
@@ -747,7 +750,7 @@ async fn take_snapshot(
         loop {
             let batch = tokio::select! {
                 batch = batches.recv() => batch,
-                _ = report.tick() => {
+                _ = report.tick(), if config.snapshot.log_progress => {
                     for line in progress.describe() {
                         tracing::info!("snapshot: {line}");
                     }
@@ -781,6 +784,7 @@ async fn take_snapshot(
         .append(splitter.finish(), Some(exported.consistent_point))
         .await
         .map_err(DecoderError::ledger)?;
+    progress.finished.store(true, Relaxed);
     for line in progress.describe() {
         tracing::info!("snapshot: {line}");
     }

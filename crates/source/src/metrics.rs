@@ -1,7 +1,10 @@
 //! The decoder's Prometheus metrics.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::snapshot::SnapshotProgress;
 
 /// Counters and gauges the decoder updates as it runs; [`DecoderMetrics::render`] writes them
 /// in the Prometheus text format.
@@ -19,6 +22,8 @@ pub struct DecoderMetrics {
     pub spilled_transactions: AtomicU64,
     /// Rows written by the initial snapshot.
     pub snapshot_rows: AtomicU64,
+    /// The initial snapshot's progress per table.
+    pub snapshot: Arc<SnapshotProgress>,
     /// The server's latest WAL position seen on the stream.
     pub server_wal_lsn: AtomicU64,
     /// The position confirmed to the slot.
@@ -104,6 +109,32 @@ impl DecoderMetrics {
             get(&self.ack_latency_us_sum) / 1e6,
             self.ack_latency_count.load(Relaxed)
         );
+        let tables = self.snapshot.tables();
+        if !tables.is_empty() {
+            for (name, help, value) in [
+                (
+                    "walproof_decoder_snapshot_table_rows",
+                    "Rows of the table copied by the initial snapshot.",
+                    &(|t: &crate::snapshot::TableSnapshot| t.copied as f64) as &dyn Fn(_) -> f64,
+                ),
+                (
+                    "walproof_decoder_snapshot_table_estimated_rows",
+                    "The planner's row estimate of the table when the snapshot started.",
+                    &|t: &crate::snapshot::TableSnapshot| t.estimate as f64,
+                ),
+                (
+                    "walproof_decoder_snapshot_table_percent",
+                    "Estimated percent of the table copied (100 once done).",
+                    &|t: &crate::snapshot::TableSnapshot| t.percent(),
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                for table in &tables {
+                    let label = table.name.replace('\\', "\\\\").replace('"', "\\\"");
+                    let _ = writeln!(out, "{name}{{table=\"{label}\"}} {}", value(table));
+                }
+            }
+        }
         out
     }
 }
@@ -128,5 +159,30 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE walproof_decoder_kafka_ack_latency_seconds summary"));
+        assert!(
+            !text.contains("snapshot_table"),
+            "no per-table lines before a snapshot"
+        );
+    }
+
+    #[test]
+    fn the_snapshot_is_reported_per_table_with_escaped_names() {
+        let metrics = DecoderMetrics::default();
+        metrics.snapshot.begin([
+            ("public.big".to_owned(), 1000),
+            (r#"odd."qu\oted""#.to_owned(), 0),
+        ]);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "walproof_decoder_snapshot_table_estimated_rows{table=\"public.big\"} 1000\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"walproof_decoder_snapshot_table_rows{table="odd.\"qu\\oted\""} 0"#),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE walproof_decoder_snapshot_table_percent gauge"));
     }
 }

@@ -71,6 +71,8 @@ pub struct SnapshotOptions {
     pub workers: usize,
     /// Rows per batch handed from a copying session to the ledger writer.
     pub batch_rows: usize,
+    /// Log a progress line per table every 5 seconds (off when a progress bar shows it).
+    pub log_progress: bool,
 }
 
 impl Default for SnapshotOptions {
@@ -79,6 +81,7 @@ impl Default for SnapshotOptions {
             mode: SnapshotMode::Initial,
             workers: 2,
             batch_rows: 1000,
+            log_progress: true,
         }
     }
 }
@@ -197,11 +200,14 @@ pub struct SnapshotBatch {
     pub rows: Vec<Row>,
 }
 
-/// Rows copied so far, per table and in total, for progress lines and metrics.
+/// Rows copied so far, per table and in total, for progress lines, the progress bar and
+/// metrics. Shared through [`crate::metrics::DecoderMetrics::snapshot`].
 #[derive(Debug, Default)]
 pub struct SnapshotProgress {
     /// Rows copied, all tables.
     pub rows: AtomicU64,
+    /// Whether the snapshot is written (or was not needed).
+    pub finished: std::sync::atomic::AtomicBool,
     tables: std::sync::Mutex<Vec<TableProgress>>,
 }
 
@@ -211,31 +217,95 @@ struct TableProgress {
     estimate: u64,
     copied: u64,
     started: Option<Instant>,
-    done: bool,
+    finished: Option<Instant>,
+}
+
+/// One table's snapshot progress, as of when it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSnapshot {
+    /// `schema.table`.
+    pub name: String,
+    /// The planner's row estimate (`pg_class.reltuples`), 0 when unknown.
+    pub estimate: u64,
+    /// Rows copied.
+    pub copied: u64,
+    /// Whether its copy has started.
+    pub started: bool,
+    /// Whether it is copied completely.
+    pub done: bool,
+    /// Rows per second since its copy started (until it ended).
+    pub rows_per_second: f64,
+}
+
+impl TableSnapshot {
+    /// Estimated percent done: 100 when done, else copied / estimate, at most 99.
+    pub fn percent(&self) -> f64 {
+        if self.done {
+            100.0
+        } else if self.estimate > 0 {
+            (100.0 * self.copied as f64 / self.estimate as f64).min(99.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 impl SnapshotProgress {
-    /// One line per table that is copying or done: rows, rows/s, estimated percent.
-    pub fn describe(&self) -> Vec<String> {
+    /// Every table of the snapshot, in copy order.
+    pub fn tables(&self) -> Vec<TableSnapshot> {
         let tables = self.tables.lock().map(|t| t.clone()).unwrap_or_default();
         tables
-            .iter()
-            .filter_map(|t| {
-                let started = t.started?;
-                let rate = t.copied as f64 / started.elapsed().as_secs_f64().max(0.001);
-                let percent = if t.done {
-                    100.0
-                } else if t.estimate > 0 {
-                    (100.0 * t.copied as f64 / t.estimate as f64).min(99.0)
-                } else {
-                    0.0
+            .into_iter()
+            .map(|t| {
+                let seconds = match (t.started, t.finished) {
+                    (Some(started), Some(finished)) => (finished - started).as_secs_f64(),
+                    (Some(started), None) => started.elapsed().as_secs_f64(),
+                    _ => 0.0,
                 };
-                Some(format!(
-                    "{}: {} rows, {:.0} rows/s, {percent:.0}%",
-                    t.name, t.copied, rate
-                ))
+                TableSnapshot {
+                    rows_per_second: t.copied as f64 / seconds.max(0.001),
+                    name: t.name,
+                    estimate: t.estimate,
+                    copied: t.copied,
+                    started: t.started.is_some(),
+                    done: t.finished.is_some(),
+                }
             })
             .collect()
+    }
+
+    /// One line per table that is copying or done: rows, rows/s, estimated percent.
+    pub fn describe(&self) -> Vec<String> {
+        self.tables()
+            .iter()
+            .filter(|t| t.started)
+            .map(|t| {
+                format!(
+                    "{}: {} rows, {:.0} rows/s, {:.0}%",
+                    t.name,
+                    t.copied,
+                    t.rows_per_second,
+                    t.percent()
+                )
+            })
+            .collect()
+    }
+
+    /// Starts (or restarts) the count for these tables (`schema.table`, row estimate).
+    pub(crate) fn begin(&self, tables: impl IntoIterator<Item = (String, u64)>) {
+        if let Ok(mut known) = self.tables.lock() {
+            *known = tables
+                .into_iter()
+                .map(|(name, estimate)| TableProgress {
+                    name,
+                    estimate,
+                    copied: 0,
+                    started: None,
+                    finished: None,
+                })
+                .collect();
+        }
+        self.rows.store(0, Relaxed); // a retaken snapshot counts from 0
     }
 
     fn update(&self, index: usize, f: impl FnOnce(&mut TableProgress)) {
@@ -275,19 +345,12 @@ pub async fn copy_tables(
         }
         estimates
     };
-    if let Ok(mut tables) = progress.tables.lock() {
-        *tables = relations
+    progress.begin(
+        relations
             .iter()
-            .zip(&estimates)
-            .map(|(r, estimate)| TableProgress {
-                name: format!("{}.{}", r.schema, r.name),
-                estimate: *estimate,
-                copied: 0,
-                started: None,
-                done: false,
-            })
-            .collect();
-    }
+            .zip(estimates)
+            .map(|(r, estimate)| (format!("{}.{}", r.schema, r.name), estimate)),
+    );
     // The guard: the tables cannot be rewritten from here until the copy ends.
     let guard = begin_at_snapshot(source, snapshot).await?;
     hold_tables_unchanged(&guard, relations, snapshot).await?;
@@ -311,7 +374,7 @@ pub async fn copy_tables(
                 progress.update(index, |t| t.started = Some(Instant::now()));
                 lock_without_waiting(&sql, relation, &snapshot).await?;
                 copy_table(&sql, relation, batch_rows, &sink, &progress, index).await?;
-                progress.update(index, |t| t.done = true);
+                progress.update(index, |t| t.finished = Some(Instant::now()));
             }
             sql.batch_execute("COMMIT")
                 .await

@@ -76,6 +76,7 @@ async fn populated(
             mode,
             workers: 2,
             batch_rows: 500,
+            log_progress: true,
         },
         status_interval: Duration::from_millis(200),
         retry: (Duration::from_millis(200), Duration::from_secs(2)),

@@ -1,5 +1,7 @@
-//! `walproof decode`: wires the CLI to the decoder, its metrics endpoint and progress log.
+//! `walproof decode`: wires the CLI to the decoder, its metrics endpoint, progress log and
+//! snapshot progress bar.
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use walproof_transport::publisher::run_publisher;
 
 use crate::cli::DecodeArgs;
 use crate::config::{FileConfig, pick};
-use crate::metrics_http;
+use crate::{metrics_http, progress_bar};
 
 /// Runs the decoder until `shutdown` or a fatal error.
 pub async fn run(
@@ -74,6 +76,8 @@ pub async fn run(
                 .parse()
                 .map_err(anyhow::Error::msg)?,
             workers: pick(args.snapshot_workers, d.snapshot_workers, || 2),
+            // On a terminal the progress bar shows it; elsewhere, log lines.
+            log_progress: !std::io::stderr().is_terminal(),
             ..SnapshotOptions::default()
         },
         status_interval: Duration::from_millis(pick(
@@ -102,6 +106,9 @@ pub async fn run(
     let every =
         Duration::from_secs(pick(args.progress_interval_s, d.progress_interval_s, || 10).max(1));
     tokio::spawn(log_progress(metrics.clone(), every, shutdown.clone()));
+    if !config.snapshot.log_progress {
+        tokio::spawn(progress_bar::draw(metrics.clone(), shutdown.clone()));
+    }
     tracing::info!(source = %config.source, slot = %config.slot, ledger = %config.kafka.ledger_topic(), "decoder starting");
     // The Debezium publisher follows the ledger and stops with the decoder.
     let (stop_publisher, publisher_stopped) = watch::channel(false);

@@ -17,7 +17,8 @@
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`] and [`inspect`]
-//!   only wire a command to the crates above; [`metrics_http`] serves `/metrics`.
+//!   only wire a command to the crates above; [`metrics_http`] serves `/metrics`;
+//!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
 //! Outside `crates/`: `deploy/` (the local stack and the two README commands), `tests/`
 //! (cross-process tests against the real services), `contracts/`, `connectors/`, `dashboards/`,
@@ -28,4 +29,5 @@ pub mod config;
 pub mod decode;
 pub mod inspect;
 pub mod metrics_http;
+pub mod progress_bar;
 pub mod setup;
