@@ -6,7 +6,8 @@
 -- 'walproof.ddl.v1' describing each published table that was created, altered, published,
 -- unpublished or dropped (see crates/core/src/schema_change.rs), then — for a table whose
 -- values the stream cannot carry (rewritten, a column added with a default, a column type
--- changed, a table newly published) — its post-DDL rows as 'walproof.rows.v1' messages.
+-- changed, a table newly published or created by CREATE TABLE AS) — its post-DDL rows as
+-- 'walproof.rows.v1' messages.
 -- The functions run as their owner (a superuser) so that every role's DDL is captured.
 
 CREATE SCHEMA IF NOT EXISTS walproof;
@@ -128,7 +129,8 @@ BEGIN
     IF old IS NULL THEN
       kind := CASE WHEN tg_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
                    THEN 'created' ELSE 'published' END;
-      rows_follow := kind = 'published';
+      -- logical decoding never sees the rows CREATE TABLE AS writes into its new table
+      rows_follow := kind = 'published' OR tg_tag IN ('CREATE TABLE AS', 'SELECT INTO');
     ELSIF new IS NULL THEN
       kind := CASE WHEN EXISTS (SELECT 1 FROM pg_class WHERE oid = relid::oid)
                    THEN 'unpublished' ELSE 'dropped' END;
