@@ -10,8 +10,9 @@
 //! [`crate::Op::Snapshot`] changes, so a consumer replaces the table's content with the
 //! source's values (a volatile default such as `now()` included) and never recomputes them.
 //!
-//! Where the new rows follow from the old (DROP COLUMN, RENAME COLUMN, ADD COLUMN without a
-//! default, a key or replica identity change), no rows follow: a consumer reshapes each row it
+//! Where the new rows follow from the old (DROP COLUMN, RENAME COLUMN or TABLE, ADD COLUMN
+//! without a default, a replica identity change that keeps the key), no rows follow: a consumer
+//! reshapes each row it
 //! holds with [`TableChange::reshape`], which maps every new column to the old column it was
 //! (`was`, by attribute number on the source, so a rename is not mistaken for drop + add).
 //!
@@ -31,9 +32,12 @@
 //! # Ok::<(), walproof_core::schema_change::SchemaChangeError>(())
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
-use crate::change::{Column, Relation, RelationId, ReplicaIdentity};
+use crate::change::{Column, Op, Relation, RelationId, ReplicaIdentity};
+use crate::ledger::Transaction;
 
 /// Prefix of the logical message that describes a schema change (version 1 of its JSON).
 pub const SCHEMA_CHANGE_PREFIX: &str = "walproof.ddl.v1";
@@ -188,6 +192,83 @@ impl TableChange {
             .iter()
             .map(|c| c.was.and_then(|i| old.get(i as usize).cloned()))
             .collect()
+    }
+}
+
+/// The schema changes a transaction carries, in order.
+pub fn schema_changes(transaction: &Transaction) -> Result<Vec<SchemaChange>, SchemaChangeError> {
+    transaction
+        .changes
+        .iter()
+        .filter_map(|change| match &change.op {
+            Op::Message { prefix, content } if prefix == SCHEMA_CHANGE_PREFIX => {
+                Some(SchemaChange::parse(content))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each relation's shape as a transaction's changes go by. A whole [`Transaction`] describes
+/// its relations in their latest shape, so a relation that a schema change inside the
+/// transaction alters keeps the shape it had before the transaction until that change.
+#[derive(Debug, Clone, Default)]
+pub struct Shapes {
+    current: BTreeMap<RelationId, Relation>,
+    removed: Vec<RelationId>,
+}
+
+impl Shapes {
+    /// Starts `transaction`; returns its schema changes, for [`Shapes::follow`] in order.
+    pub fn begin(
+        &mut self,
+        transaction: &Transaction,
+    ) -> Result<Vec<SchemaChange>, SchemaChangeError> {
+        let changes = schema_changes(transaction)?;
+        let altered: BTreeSet<RelationId> = changes
+            .iter()
+            .flat_map(|c| c.tables.iter().map(|t| t.oid))
+            .collect();
+        for (id, relation) in &transaction.relations {
+            if !altered.contains(id) || !self.current.contains_key(id) {
+                self.current.insert(*id, relation.clone());
+            }
+        }
+        Ok(changes)
+    }
+
+    /// A relation's shape at this point of the transaction.
+    pub fn get(&self, id: RelationId) -> Option<&Relation> {
+        self.current.get(&id)
+    }
+
+    /// Follows one schema change; returns each table's shape before it (if known). A removed
+    /// table stays described until [`Shapes::end`], for the truncate that follows it.
+    pub fn follow(&mut self, change: &SchemaChange) -> Vec<Option<Relation>> {
+        change
+            .tables
+            .iter()
+            .map(|table| {
+                if table.is_removed() {
+                    self.removed.push(table.oid);
+                    self.current.get(&table.oid).cloned()
+                } else {
+                    self.current.insert(table.oid, table.relation())
+                }
+            })
+            .collect()
+    }
+
+    /// Ends the transaction: removed tables are forgotten.
+    pub fn end(&mut self) {
+        for id in self.removed.drain(..) {
+            self.current.remove(&id);
+        }
+    }
+
+    /// Every relation in its current shape, by OID.
+    pub fn relations(&self) -> impl Iterator<Item = &Relation> {
+        self.current.values()
     }
 }
 

@@ -181,6 +181,11 @@ async fn ddl_mid_stream_is_followed_and_replays_into_the_source() {
         "INSERT INTO later VALUES (1, 'one'), (2, 'two')",
         "ALTER TABLE later RENAME TO renamed",
         "UPDATE renamed SET v = 'uno' WHERE k = 1",
+        // Another key: the rows follow (a new key needs the key columns' values).
+        "ALTER TABLE renamed ALTER COLUMN v SET NOT NULL; \
+         CREATE UNIQUE INDEX renamed_v ON renamed (v); \
+         ALTER TABLE renamed REPLICA IDENTITY USING INDEX renamed_v",
+        "UPDATE renamed SET k = 10 WHERE v = 'two'",
         "CREATE TABLE copied AS SELECT id, label FROM accounts WHERE id < 10",
         "ALTER TABLE copied ADD PRIMARY KEY (id)",
         "UPDATE copied SET label = 'copy' WHERE id = 3",
@@ -224,6 +229,20 @@ async fn ddl_mid_stream_is_followed_and_replays_into_the_source() {
         .find(|c| c.name == "label")
         .unwrap();
     assert_eq!(label.was, Some(1));
+    let rekeyed: Vec<SchemaChange> = ledger
+        .iter()
+        .flat_map(schema_changes)
+        .filter(|c| c.statement.contains("renamed_v"))
+        .collect();
+    assert_eq!(
+        rekeyed.len(),
+        1,
+        "only the replica identity change alters the shape"
+    );
+    assert!(
+        rekeyed[0].tables[0].rows_follow,
+        "a new key: the rows follow"
+    );
     let kinds: Vec<TableChangeKind> = ledger
         .iter()
         .flat_map(schema_changes)

@@ -4,10 +4,10 @@
 //! a key) the whole row as a multiset. An unchanged TOAST marker resolves from the model's own
 //! row, as every consumer must resolve it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
-use walproof_core::schema_change::{SCHEMA_CHANGE_PREFIX, SchemaChange, TableChange};
+use walproof_core::schema_change::{SCHEMA_CHANGE_PREFIX, Shapes, TableChange};
 use walproof_core::{Op, Relation, Row, Transaction, Value};
 
 /// One table's rows: key → (row, multiplicity).
@@ -19,7 +19,7 @@ pub struct Model {
     /// The tables.
     pub tables: BTreeMap<String, TableRows>,
     /// Each relation's latest shape (not compared).
-    shapes: BTreeMap<u32, Relation>,
+    shapes: Shapes,
 }
 
 /// Models are equal when their tables with rows are.
@@ -65,7 +65,7 @@ impl Model {
         for transaction in transactions {
             model.apply(transaction)?;
         }
-        let relations = model.shapes.values().cloned().collect();
+        let relations = model.shapes.relations().cloned().collect();
         Ok((model, relations))
     }
 
@@ -73,31 +73,12 @@ impl Model {
     /// that point: a transaction's relations are the latest shapes, so a relation that a
     /// schema change in this transaction alters keeps its earlier shape until that change.
     pub fn apply(&mut self, transaction: &Transaction) -> anyhow::Result<()> {
-        let schema_changes: Vec<SchemaChange> = transaction
-            .changes
-            .iter()
-            .filter_map(|change| match &change.op {
-                Op::Message { prefix, content } if prefix == SCHEMA_CHANGE_PREFIX => {
-                    Some(SchemaChange::parse(content))
-                }
-                _ => None,
-            })
-            .collect::<Result<_, _>>()?;
-        let altered: HashSet<u32> = schema_changes
-            .iter()
-            .flat_map(|c| c.tables.iter().map(|t| t.oid))
-            .collect();
         let mut shapes = std::mem::take(&mut self.shapes);
-        for (id, relation) in &transaction.relations {
-            if !altered.contains(id) || !shapes.contains_key(id) {
-                shapes.insert(*id, relation.clone());
-            }
-        }
+        let schema_changes = shapes.begin(transaction)?;
         let mut schema_changes = schema_changes.into_iter();
-        let mut removed = Vec::new();
         for change in &transaction.changes {
             let relation = |id: &u32| {
-                shapes.get(id).cloned().with_context(|| {
+                shapes.get(*id).cloned().with_context(|| {
                     format!(
                         "relation {id} of change {} of transaction {} not described",
                         change.ordinal, transaction.commit_lsn
@@ -149,21 +130,15 @@ impl Model {
                 }
                 Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
                     let schema_change = schema_changes.next().context("schema changes")?;
-                    for table in &schema_change.tables {
-                        self.follow(shapes.get(&table.oid), table);
-                        if table.is_removed() {
-                            removed.push(table.oid); // after the truncate that follows
-                        } else {
-                            shapes.insert(table.oid, table.relation());
-                        }
+                    let before = shapes.follow(&schema_change);
+                    for (table, before) in schema_change.tables.iter().zip(before) {
+                        self.follow(before.as_ref(), table);
                     }
                 }
                 Op::Message { .. } => {}
             }
         }
-        for id in removed {
-            shapes.remove(&id);
-        }
+        shapes.end();
         self.shapes = shapes;
         Ok(())
     }

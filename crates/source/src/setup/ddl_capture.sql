@@ -6,7 +6,8 @@
 -- 'walproof.ddl.v1' describing each published table that was created, altered, published,
 -- unpublished or dropped (see crates/core/src/schema_change.rs), then — for a table whose
 -- values the stream cannot carry (rewritten, a column added with a default, a column type
--- changed, a table newly published or created by CREATE TABLE AS) — its post-DDL rows as
+-- or the key changed, a table newly published or created by CREATE TABLE AS) — its post-DDL
+-- rows as
 -- 'walproof.rows.v1' messages.
 -- The functions run as their owner (a superuser) so that every role's DDL is captured.
 
@@ -144,7 +145,14 @@ BEGIN
         -- a column whose type changed without a rewrite
         OR EXISTS (SELECT 1 FROM jsonb_array_elements(new->'columns') nc
                    JOIN jsonb_array_elements(old->'columns') oc ON oc->'attnum' = nc->'attnum'
-                   WHERE oc->'type_oid' <> nc->'type_oid');
+                   WHERE oc->'type_oid' <> nc->'type_oid')
+        -- other key columns: a row's new key needs its values, which a committer only holds
+        -- as hashes
+        OR (SELECT jsonb_agg(c->'attnum' ORDER BY (c->>'attnum')::int)
+            FROM jsonb_array_elements(old->'columns') c WHERE (c->>'key')::boolean)
+           IS DISTINCT FROM
+           (SELECT jsonb_agg(c->'attnum' ORDER BY (c->>'attnum')::int)
+            FROM jsonb_array_elements(new->'columns') c WHERE (c->>'key')::boolean);
       IF old = new AND NOT rows_follow THEN
         CONTINUE;
       END IF;
