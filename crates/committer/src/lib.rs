@@ -9,4 +9,16 @@
 //! **Guarantees** that no root is published for a partial or unverified transaction, and that
 //! no LSN is published twice or skipped across restarts.
 //!
-//! Status: the contract only; the committer arrives with the commitment issue.
+//! - [`state`]: the rows behind the tree and how each change moves them ([`CommitState`]).
+//! - [`tree`]: the tree itself and its root.
+//!
+//! Status: roots are computed in memory, from the ledger alone (`walproof roots`); the roots
+//! topic, the durable store, proofs and their API are still to come.
+
+pub mod error;
+pub mod state;
+pub mod tree;
+
+pub use error::{CommitError, Result};
+pub use state::{CommitState, Committed};
+pub use tree::{EMPTY_ROOT, StateTree};

@@ -1,0 +1,34 @@
+//! Why the committer cannot apply a transaction. Every error names the commit LSN.
+
+use walproof_core::Lsn;
+use walproof_core::schema_change::SchemaChangeError;
+
+/// Result alias of the committer.
+pub type Result<T, E = CommitError> = std::result::Result<T, E>;
+
+/// A transaction the committer cannot apply; no root is produced for it.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The transaction does not fit the state (a change to an undescribed relation, a row of
+    /// the wrong width, an unchanged value with no earlier row, a delete of a row not held).
+    #[error("transaction {commit_lsn}, change {ordinal}: {problem}")]
+    Change {
+        /// The transaction.
+        commit_lsn: Lsn,
+        /// The change.
+        ordinal: u32,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A schema-change message that does not parse.
+    #[error("transaction {commit_lsn}: {source}")]
+    SchemaChange {
+        /// The transaction.
+        commit_lsn: Lsn,
+        /// What is wrong.
+        source: SchemaChangeError,
+    },
+    /// The tree's store failed.
+    #[error("the state tree failed: {0}")]
+    Tree(String),
+}

@@ -1,0 +1,756 @@
+//! The state the roots commit to: every live row's tree key, its column hashes and its table,
+//! changed transaction by transaction exactly as design.md says.
+//!
+//! - insert, update, snapshot row: the row's leaf is set; an update that changes the key
+//!   removes the old key first;
+//! - delete: the key is removed (a multiset row: its count goes down, the key goes at 0);
+//! - truncate: every key of the table is removed (the state keeps each table's keys);
+//! - an unchanged TOASTed value resolves from the column hash held for that row;
+//! - a schema change that sends no rows (DROP, RENAME, ADD COLUMN without a default) reshapes
+//!   every row of the table from the hashes held: a column takes the hash of the column it
+//!   `was`, a new column is NULL; keys and leaves are recomputed under the new names. Where
+//!   the decoder sends rows instead, they arrive as a truncate and snapshot rows.
+//!
+//! The root after a transaction depends only on the set of (key, leaf) pairs, not on how the
+//! state got there: a Sparse Merkle Tree is history independent, which is what lets a
+//! validator or an offline rebuild reproduce every root.
+
+use std::collections::{HashMap, HashSet};
+
+use walproof_core::leaf::{column_hash, multiset_key, multiset_leaf, row_key, row_leaf};
+use walproof_core::schema_change::{
+    SCHEMA_CHANGE_PREFIX, SchemaChange, Shapes, TableChange, TableChangeKind,
+};
+use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
+
+use crate::error::{CommitError, Result};
+use crate::tree::StateTree;
+
+/// One transaction's place in the chain of roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The transaction's commit LSN.
+    pub commit_lsn: Lsn,
+    /// The root after it.
+    pub root: Digest,
+    /// The root before it.
+    pub previous_root: Digest,
+    /// Its number of changes.
+    pub changes: u32,
+}
+
+/// What the state holds for one key.
+#[derive(Debug, Clone)]
+struct StoredRow {
+    table: RelationId,
+    /// The key columns' text (keyed tables): a renamed table needs new keys from them.
+    key_values: Vec<String>,
+    /// `H(col)` of every column, in attribute order.
+    hashes: Vec<Digest>,
+    /// Identical rows under this key (multiset tables); 1 for a keyed table.
+    count: u64,
+}
+
+/// The tree, the rows behind it and the relations' shapes.
+#[derive(Debug, Default)]
+pub struct CommitState {
+    tree: StateTree,
+    rows: HashMap<Digest, StoredRow>,
+    tables: HashMap<RelationId, HashSet<Digest>>,
+    shapes: Shapes,
+    last: Option<Lsn>,
+}
+
+impl CommitState {
+    /// The current root.
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    /// The commit LSN of the last transaction applied.
+    pub fn last_applied(&self) -> Option<Lsn> {
+        self.last
+    }
+
+    /// Live keys (a multiset key counts once).
+    pub fn keys(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Applies one whole transaction and returns its root. After an error the state is not
+    /// usable any more: the committer stops and never publishes a root for that transaction.
+    pub fn apply(&mut self, transaction: &Transaction) -> Result<Committed> {
+        let commit_lsn = transaction.commit_lsn;
+        if let Some(last) = self.last.filter(|last| commit_lsn <= *last) {
+            return Err(CommitError::Change {
+                commit_lsn,
+                ordinal: 0,
+                problem: format!("not after the last transaction applied, {last}"),
+            });
+        }
+        let previous_root = self.root();
+        let mut shapes = std::mem::take(&mut self.shapes);
+        let schema_changes = shapes
+            .begin(transaction)
+            .map_err(|source| CommitError::SchemaChange { commit_lsn, source })?;
+        let mut schema_changes = schema_changes.into_iter();
+        self.tree.begin();
+        let applied = transaction.changes.iter().try_for_each(|change| {
+            self.change(&mut shapes, &mut schema_changes, commit_lsn, change)
+        });
+        self.tree.end();
+        shapes.end();
+        self.shapes = shapes;
+        applied?;
+        self.last = Some(commit_lsn);
+        Ok(Committed {
+            commit_lsn,
+            root: self.root(),
+            previous_root,
+            changes: transaction.changes.len() as u32,
+        })
+    }
+
+    fn change(
+        &mut self,
+        shapes: &mut Shapes,
+        schema_changes: &mut impl Iterator<Item = SchemaChange>,
+        commit_lsn: Lsn,
+        change: &Change,
+    ) -> Result<()> {
+        let problem = |problem: String| CommitError::Change {
+            commit_lsn,
+            ordinal: change.ordinal,
+            problem,
+        };
+        let relation = |id: RelationId| {
+            shapes
+                .get(id)
+                .cloned()
+                .ok_or_else(|| problem(format!("relation {id} is not described")))
+        };
+        match &change.op {
+            Op::Insert { relation: id, new }
+            | Op::Snapshot {
+                relation: id,
+                row: new,
+            } => {
+                let rel = relation(*id)?;
+                let hashes = hashes(&rel, new, None).map_err(problem)?;
+                if rel.has_key() {
+                    let key_values = key_values(&rel, new).map_err(problem)?;
+                    self.put_keyed(&rel, key_values, hashes)
+                } else {
+                    self.put_multiset(&rel, hashes, 1)
+                }
+            }
+            Op::Update {
+                relation: id,
+                old,
+                new,
+            } => {
+                let rel = relation(*id)?;
+                if rel.has_key() {
+                    let old_values = key_values(&rel, old.as_ref().map_or(new, |old| old.row()))
+                        .map_err(problem)?;
+                    let old_key = table_key(&rel, &old_values);
+                    let previous = self.rows.get(&old_key).map(|row| row.hashes.clone());
+                    let hashes = hashes(&rel, new, previous.as_deref()).map_err(problem)?;
+                    if !self.remove_key(&old_key)? {
+                        return Err(problem(format!(
+                            "an update of {}.{} row {old_values:?}, which is not held",
+                            rel.schema, rel.name
+                        )));
+                    }
+                    let key_values = key_values(&rel, new).map_err(problem)?;
+                    self.put_keyed(&rel, key_values, hashes)
+                } else {
+                    let Some(old) = old else {
+                        return Err(problem(format!(
+                            "an update of {}.{} (a multiset) without its old row",
+                            rel.schema, rel.name
+                        )));
+                    };
+                    let old_hashes = hashes(&rel, old.row(), None).map_err(problem)?;
+                    let new_hashes = hashes(&rel, new, Some(&old_hashes)).map_err(problem)?;
+                    self.take_multiset(&rel, &old_hashes).map_err(problem)?;
+                    self.put_multiset(&rel, new_hashes, 1)
+                }
+            }
+            Op::Delete { relation: id, old } => {
+                let rel = relation(*id)?;
+                if rel.has_key() {
+                    let values = key_values(&rel, old.row()).map_err(problem)?;
+                    if !self.remove_key(&table_key(&rel, &values))? {
+                        return Err(problem(format!(
+                            "a delete of {}.{} row {values:?}, which is not held",
+                            rel.schema, rel.name
+                        )));
+                    }
+                    Ok(())
+                } else {
+                    let old_hashes = hashes(&rel, old.row(), None).map_err(problem)?;
+                    self.take_multiset(&rel, &old_hashes).map_err(problem)
+                }
+            }
+            Op::Truncate { relations, .. } => {
+                for id in relations {
+                    self.clear_table(*id)?;
+                }
+                Ok(())
+            }
+            Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
+                let schema_change = schema_changes
+                    .next()
+                    .ok_or_else(|| problem("a schema change that did not parse".into()))?;
+                let before = shapes.follow(&schema_change);
+                for (table, before) in schema_change.tables.iter().zip(before) {
+                    let derivable = table.change == TableChangeKind::Altered && !table.rows_follow;
+                    if derivable && before.is_some() {
+                        self.reshape(table)?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Message { .. } => Ok(()),
+        }
+    }
+
+    fn put_keyed(
+        &mut self,
+        rel: &Relation,
+        key_values: Vec<String>,
+        hashes: Vec<Digest>,
+    ) -> Result<()> {
+        let key = table_key(rel, &key_values);
+        let leaf = row_leaf(names(rel).zip(&hashes));
+        self.tree.set(&key, &leaf)?;
+        self.tables.entry(rel.id).or_default().insert(key);
+        self.rows.insert(
+            key,
+            StoredRow {
+                table: rel.id,
+                key_values,
+                hashes,
+                count: 1,
+            },
+        );
+        Ok(())
+    }
+
+    fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
+        let key = multiset_key(&rel.schema, &rel.name, &hashes);
+        let row = self.rows.entry(key).or_insert(StoredRow {
+            table: rel.id,
+            key_values: Vec::new(),
+            hashes,
+            count: 0,
+        });
+        row.count += count;
+        let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
+        self.tree.set(&key, &leaf)?;
+        self.tables.entry(rel.id).or_default().insert(key);
+        Ok(())
+    }
+
+    fn take_multiset(&mut self, rel: &Relation, hashes: &[Digest]) -> Result<(), String> {
+        let key = multiset_key(&rel.schema, &rel.name, hashes);
+        let Some(row) = self.rows.get_mut(&key) else {
+            return Err(format!(
+                "a row of {}.{} (a multiset) that is not held",
+                rel.schema, rel.name
+            ));
+        };
+        row.count -= 1;
+        let outcome = if row.count == 0 {
+            self.rows.remove(&key);
+            if let Some(keys) = self.tables.get_mut(&rel.id) {
+                keys.remove(&key);
+            }
+            self.tree.remove(&key)
+        } else {
+            let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
+            self.tree.set(&key, &leaf)
+        };
+        outcome.map_err(|err| err.to_string())
+    }
+
+    /// Removes a keyed row; false when it is not held.
+    fn remove_key(&mut self, key: &Digest) -> Result<bool> {
+        let Some(row) = self.rows.remove(key) else {
+            return Ok(false);
+        };
+        if let Some(keys) = self.tables.get_mut(&row.table) {
+            keys.remove(key);
+        }
+        self.tree.remove(key)?;
+        Ok(true)
+    }
+
+    fn clear_table(&mut self, table: RelationId) -> Result<Vec<StoredRow>> {
+        let keys = self.tables.remove(&table).unwrap_or_default();
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(row) = self.rows.remove(&key) {
+                rows.push(row);
+            }
+            self.tree.remove(&key)?;
+        }
+        Ok(rows)
+    }
+
+    /// Every row of a table taken into its new shape (see the module comment).
+    fn reshape(&mut self, table: &TableChange) -> Result<()> {
+        let rel = table.relation();
+        for row in self.clear_table(table.oid)? {
+            let hashes = table
+                .columns
+                .iter()
+                .map(|column| {
+                    column
+                        .was
+                        .and_then(|i| row.hashes.get(i as usize).copied())
+                        .unwrap_or_else(|| column_hash(column.type_oid, None))
+                })
+                .collect();
+            if rel.has_key() {
+                self.put_keyed(&rel, row.key_values, hashes)?;
+            } else {
+                self.put_multiset(&rel, hashes, row.count)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn names(rel: &Relation) -> impl Iterator<Item = &str> {
+    rel.columns.iter().map(|c| c.name.as_str())
+}
+
+fn table_key(rel: &Relation, key_values: &[String]) -> Digest {
+    row_key(
+        &rel.schema,
+        &rel.name,
+        key_values.iter().map(String::as_str),
+    )
+}
+
+/// `H(col)` of each value; an unchanged value takes the hash held in `previous`.
+fn hashes(
+    rel: &Relation,
+    row: &Row,
+    previous: Option<&[Digest]>,
+) -> std::result::Result<Vec<Digest>, String> {
+    if row.0.len() != rel.columns.len() {
+        return Err(format!(
+            "a row of {} values for {}.{}, which has {} columns",
+            row.0.len(),
+            rel.schema,
+            rel.name,
+            rel.columns.len()
+        ));
+    }
+    rel.columns
+        .iter()
+        .zip(&row.0)
+        .enumerate()
+        .map(|(i, (column, value))| match value {
+            Value::Text(text) => Ok(column_hash(column.type_oid, Some(text))),
+            Value::Null => Ok(column_hash(column.type_oid, None)),
+            Value::Unchanged => previous.and_then(|p| p.get(i).copied()).ok_or_else(|| {
+                format!(
+                    "column {} of {}.{} is unchanged but no earlier value is held",
+                    column.name, rel.schema, rel.name
+                )
+            }),
+        })
+        .collect()
+}
+
+/// The key columns' text, in attribute order.
+fn key_values(rel: &Relation, row: &Row) -> std::result::Result<Vec<String>, String> {
+    rel.columns
+        .iter()
+        .zip(&row.0)
+        .filter(|(column, _)| column.key)
+        .map(|(column, value)| {
+            value.as_text().map(str::to_owned).ok_or_else(|| {
+                format!(
+                    "key column {} of {}.{} has no value",
+                    column.name, rel.schema, rel.name
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::cloned_ref_to_slice_refs)] // fixtures read better as `&[a.clone()]`
+mod tests {
+    use std::collections::BTreeMap;
+
+    use walproof_core::schema_change::{ColumnChange, SchemaChange};
+    use walproof_core::{Column, OldRow, ReplicaIdentity};
+
+    use super::*;
+
+    fn relation(
+        id: RelationId,
+        name: &str,
+        columns: &[(&str, bool)],
+        identity: ReplicaIdentity,
+    ) -> Relation {
+        Relation {
+            id,
+            schema: "public".into(),
+            name: name.into(),
+            replica_identity: identity,
+            columns: columns
+                .iter()
+                .map(|(name, key)| Column {
+                    name: (*name).into(),
+                    type_oid: 25,
+                    type_modifier: -1,
+                    key: *key,
+                })
+                .collect(),
+        }
+    }
+
+    fn accounts() -> Relation {
+        relation(
+            1,
+            "accounts",
+            &[("id", true), ("name", false), ("note", false)],
+            ReplicaIdentity::Default,
+        )
+    }
+
+    fn events() -> Relation {
+        relation(
+            2,
+            "events",
+            &[("kind", false), ("n", false)],
+            ReplicaIdentity::Full,
+        )
+    }
+
+    fn row(values: &[Option<&str>]) -> Row {
+        Row(values
+            .iter()
+            .map(|v| v.map_or(Value::Null, |t| Value::Text(t.into())))
+            .collect())
+    }
+
+    fn transaction(lsn: u64, relations: &[Relation], ops: Vec<Op>) -> Transaction {
+        Transaction {
+            commit_lsn: Lsn::new(lsn),
+            xid: 1,
+            commit_time_us: 0,
+            relations: relations
+                .iter()
+                .map(|r| (r.id, r.clone()))
+                .collect::<BTreeMap<_, _>>(),
+            changes: ops
+                .into_iter()
+                .enumerate()
+                .map(|(i, op)| Change {
+                    ordinal: i as u32,
+                    op,
+                })
+                .collect(),
+        }
+    }
+
+    fn insert(rel: &Relation, values: &[Option<&str>]) -> Op {
+        Op::Insert {
+            relation: rel.id,
+            new: row(values),
+        }
+    }
+
+    /// The root of a state holding exactly these rows, built from scratch.
+    fn root_of(relations: &[Relation], rows: &[(&Relation, &[Option<&str>])]) -> Digest {
+        let mut state = CommitState::default();
+        let ops = rows
+            .iter()
+            .map(|(rel, values)| insert(rel, values))
+            .collect();
+        state.apply(&transaction(1, relations, ops)).unwrap().root
+    }
+
+    #[test]
+    fn updates_deletes_and_key_changes_leave_the_root_of_the_rows_that_remain() {
+        let a = accounts();
+        let mut state = CommitState::default();
+        let first = state
+            .apply(&transaction(
+                10,
+                &[a.clone()],
+                vec![
+                    insert(&a, &[Some("1"), Some("ann"), None]),
+                    insert(&a, &[Some("2"), Some("bob"), None]),
+                    insert(&a, &[Some("3"), Some("cy"), None]),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(first.previous_root, crate::EMPTY_ROOT);
+        let second = state
+            .apply(&transaction(
+                20,
+                &[a.clone()],
+                vec![
+                    Op::Update {
+                        relation: 1,
+                        old: None,
+                        new: row(&[Some("1"), Some("ann"), Some("vip")]),
+                    },
+                    Op::Update {
+                        relation: 1,
+                        old: Some(OldRow::Key(row(&[Some("2"), None, None]))),
+                        new: row(&[Some("20"), Some("bob"), None]),
+                    },
+                    Op::Delete {
+                        relation: 1,
+                        old: OldRow::Key(row(&[Some("3"), None, None])),
+                    },
+                ],
+            ))
+            .unwrap();
+        assert_eq!(second.previous_root, first.root);
+        assert_eq!(second.changes, 3);
+        assert_eq!(
+            second.root,
+            root_of(
+                &[a.clone()],
+                &[
+                    (&a, &[Some("1"), Some("ann"), Some("vip")]),
+                    (&a, &[Some("20"), Some("bob"), None])
+                ]
+            )
+        );
+        assert_eq!(state.keys(), 2);
+    }
+
+    #[test]
+    fn an_unchanged_value_resolves_from_the_hash_held_for_the_row() {
+        let a = accounts();
+        let mut state = CommitState::default();
+        state
+            .apply(&transaction(
+                10,
+                &[a.clone()],
+                vec![insert(&a, &[Some("1"), Some("ann"), Some("long")])],
+            ))
+            .unwrap();
+        let new = Row(vec![
+            Value::Text("1".into()),
+            Value::Text("anne".into()),
+            Value::Unchanged,
+        ]);
+        let root = state
+            .apply(&transaction(
+                20,
+                &[a.clone()],
+                vec![Op::Update {
+                    relation: 1,
+                    old: None,
+                    new,
+                }],
+            ))
+            .unwrap()
+            .root;
+        assert_eq!(
+            root,
+            root_of(
+                &[a.clone()],
+                &[(&a, &[Some("1"), Some("anne"), Some("long")])]
+            )
+        );
+    }
+
+    #[test]
+    fn a_multiset_counts_identical_rows() {
+        let e = events();
+        let mut state = CommitState::default();
+        let full = |values: &[Option<&str>]| OldRow::Full(row(values));
+        let root = state
+            .apply(&transaction(
+                10,
+                &[e.clone()],
+                vec![
+                    insert(&e, &[Some("boot"), Some("1")]),
+                    insert(&e, &[Some("boot"), Some("1")]),
+                    insert(&e, &[Some("boot"), Some("1")]),
+                    Op::Delete {
+                        relation: 2,
+                        old: full(&[Some("boot"), Some("1")]),
+                    },
+                    Op::Update {
+                        relation: 2,
+                        old: Some(full(&[Some("boot"), Some("1")])),
+                        new: row(&[Some("tick"), Some("2")]),
+                    },
+                ],
+            ))
+            .unwrap()
+            .root;
+        assert_eq!(
+            root,
+            root_of(
+                &[e.clone()],
+                &[
+                    (&e, &[Some("boot"), Some("1")]),
+                    (&e, &[Some("tick"), Some("2")])
+                ]
+            )
+        );
+        assert_eq!(state.keys(), 2, "one key per distinct row");
+        let err = state
+            .apply(&transaction(
+                20,
+                &[e.clone()],
+                vec![Op::Delete {
+                    relation: 2,
+                    old: full(&[Some("nope"), None]),
+                }],
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("transaction 0/14, change 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncate_removes_every_key_of_the_table_only() {
+        let (a, e) = (accounts(), events());
+        let mut state = CommitState::default();
+        state
+            .apply(&transaction(
+                10,
+                &[a.clone(), e.clone()],
+                vec![
+                    insert(&a, &[Some("1"), Some("ann"), None]),
+                    insert(&e, &[Some("boot"), Some("1")]),
+                ],
+            ))
+            .unwrap();
+        let root = state
+            .apply(&transaction(
+                20,
+                &[a.clone()],
+                vec![Op::Truncate {
+                    relations: vec![1],
+                    cascade: false,
+                    restart_identity: false,
+                }],
+            ))
+            .unwrap()
+            .root;
+        assert_eq!(
+            root,
+            root_of(&[e.clone()], &[(&e, &[Some("boot"), Some("1")])])
+        );
+    }
+
+    #[test]
+    fn a_schema_change_without_rows_reshapes_what_is_held() {
+        let (a, e) = (accounts(), events());
+        let mut state = CommitState::default();
+        state
+            .apply(&transaction(
+                10,
+                &[a.clone(), e.clone()],
+                vec![
+                    insert(&a, &[Some("1"), Some("ann"), Some("x")]),
+                    insert(&a, &[Some("2"), Some("bob"), None]),
+                    insert(&e, &[Some("boot"), Some("1")]),
+                    insert(&e, &[Some("boot"), Some("2")]),
+                ],
+            ))
+            .unwrap();
+        // accounts: note dropped, name renamed to label, score added, the table renamed;
+        // events: n dropped, so its two rows become identical.
+        let column = |name: &str, key: bool, was: Option<u32>| ColumnChange {
+            name: name.into(),
+            type_oid: 25,
+            type_modifier: -1,
+            key,
+            was,
+        };
+        let change = SchemaChange {
+            publication: "p".into(),
+            tag: "ALTER TABLE".into(),
+            statement: "…".into(),
+            tables: vec![
+                TableChange {
+                    oid: 1,
+                    schema: "public".into(),
+                    name: "members".into(),
+                    change: TableChangeKind::Altered,
+                    replica_identity: "d".into(),
+                    columns: vec![
+                        column("id", true, Some(0)),
+                        column("label", false, Some(1)),
+                        column("score", false, None),
+                    ],
+                    rows_follow: false,
+                },
+                TableChange {
+                    oid: 2,
+                    schema: "public".into(),
+                    name: "events".into(),
+                    change: TableChangeKind::Altered,
+                    replica_identity: "f".into(),
+                    columns: vec![column("kind", false, Some(0))],
+                    rows_follow: false,
+                },
+            ],
+        };
+        let message = Op::Message {
+            prefix: SCHEMA_CHANGE_PREFIX.into(),
+            content: serde_json_bytes(&change),
+        };
+        let root = state
+            .apply(&transaction(20, &[], vec![message]))
+            .unwrap()
+            .root;
+        let members = relation(
+            1,
+            "members",
+            &[("id", true), ("label", false), ("score", false)],
+            ReplicaIdentity::Default,
+        );
+        let events = relation(2, "events", &[("kind", false)], ReplicaIdentity::Full);
+        assert_eq!(
+            root,
+            root_of(
+                &[members.clone(), events.clone()],
+                &[
+                    (&members, &[Some("1"), Some("ann"), None]),
+                    (&members, &[Some("2"), Some("bob"), None]),
+                    (&events, &[Some("boot")]),
+                    (&events, &[Some("boot")]),
+                ]
+            )
+        );
+    }
+
+    #[test]
+    fn a_transaction_not_after_the_last_one_is_refused() {
+        let a = accounts();
+        let mut state = CommitState::default();
+        state.apply(&transaction(10, &[a.clone()], vec![])).unwrap();
+        let err = state.apply(&transaction(10, &[a], vec![])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not after the last transaction applied"),
+            "{err}"
+        );
+    }
+
+    fn serde_json_bytes(change: &SchemaChange) -> Vec<u8> {
+        serde_json::to_vec(change).unwrap()
+    }
+}

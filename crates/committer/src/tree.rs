@@ -1,0 +1,364 @@
+//! The Sparse Merkle Tree itself: monotree (SHA-256, its node format and proofs), with keys and
+//! leaves from `walproof_core::leaf`.
+//!
+//! **Canonical removal.** monotree compresses paths: an inner node always has two children and
+//! a unit's bits skip the levels where nothing branches. Its own `remove` leaves a one-child
+//! node behind, so the root after insert + remove differs from the root of a tree that never
+//! held the key: the root would depend on history, not only on the rows. [`StateTree::remove`]
+//! removes a key the way insertion would never have added it — a lone sibling is merged into
+//! its parent's unit (their bits joined) — so the root is a function of the set of
+//! (key, leaf) pairs alone. Anyone holding the rows at an LSN (a shadow database, a Parquet
+//! archive) can recompute its root without replaying history. Inserts and proofs stay
+//! monotree's own.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use monotree::hasher::Sha2;
+use monotree::utils::bit;
+use monotree::{Bits, Database, Hash, Hasher, Monotree, Node, Unit};
+use walproof_core::Digest;
+
+use crate::error::{CommitError, Result};
+
+/// The root of the empty tree: 32 zero bytes (monotree has no root for it).
+pub const EMPTY_ROOT: Digest = Digest([0; 32]);
+
+/// Key length in bits.
+const KEY_BITS: u16 = 256;
+
+type Nodes = Arc<Mutex<HashMap<Hash, Vec<u8>>>>;
+
+/// Node stores being handed to the monotree that `Database::new` builds, by name.
+fn registry() -> MutexGuard<'static, HashMap<String, Nodes>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Nodes>>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// monotree's node store, shared with [`StateTree`] so that removal can read and write nodes.
+struct NodeStore {
+    nodes: Nodes,
+}
+
+impl Database for NodeStore {
+    fn new(name: &str) -> NodeStore {
+        let nodes = registry().entry(name.to_owned()).or_default().clone();
+        NodeStore { nodes }
+    }
+
+    fn get(&mut self, key: &[u8]) -> monotree::Result<Option<Vec<u8>>> {
+        let nodes = self
+            .nodes
+            .lock()
+            .map_err(|_| monotree::Errors::new("poisoned"))?;
+        Ok(Hash::try_from(key)
+            .ok()
+            .and_then(|k| nodes.get(&k).cloned()))
+    }
+
+    fn put(&mut self, key: &[u8], value: Vec<u8>) -> monotree::Result<()> {
+        let key = Hash::try_from(key).map_err(|_| monotree::Errors::new("a key of 32 bytes"))?;
+        let mut nodes = self
+            .nodes
+            .lock()
+            .map_err(|_| monotree::Errors::new("poisoned"))?;
+        nodes.insert(key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> monotree::Result<()> {
+        if let Ok(key) = Hash::try_from(key) {
+            let mut nodes = self
+                .nodes
+                .lock()
+                .map_err(|_| monotree::Errors::new("poisoned"))?;
+            nodes.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn init_batch(&mut self) -> monotree::Result<()> {
+        Ok(())
+    }
+
+    fn finish_batch(&mut self) -> monotree::Result<()> {
+        Ok(())
+    }
+}
+
+/// A tree of `key → leaf` and its current root.
+pub struct StateTree {
+    tree: Monotree<NodeStore, Sha2>,
+    nodes: Nodes,
+    hasher: Sha2,
+    root: Option<Hash>,
+}
+
+impl std::fmt::Debug for StateTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateTree")
+            .field("root", &self.root())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for StateTree {
+    fn default() -> StateTree {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("walproof-state-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let tree = Monotree::new(&name);
+        let nodes = registry().remove(&name).unwrap_or_default();
+        StateTree {
+            tree,
+            nodes,
+            hasher: Sha2::new(),
+            root: None,
+        }
+    }
+}
+
+/// A unit being rebuilt: its hash and its bits, absolute positions `start..end` of the key.
+struct OwnedUnit {
+    hash: Hash,
+    start: u16,
+    end: u16,
+    /// The key bits, valid at `start..end` (zero elsewhere).
+    path: Hash,
+}
+
+impl OwnedUnit {
+    fn from_unit(unit: &Unit<'_>, start: u16) -> OwnedUnit {
+        let mut owned = OwnedUnit {
+            hash: Hash::try_from(unit.hash).unwrap_or_default(),
+            start,
+            end: start,
+            path: [0; 32],
+        };
+        owned.extend(&unit.bits);
+        owned
+    }
+
+    /// Appends `bits` after `end`.
+    fn extend(&mut self, bits: &Bits<'_>) {
+        for i in bits.range.clone() {
+            if bit(bits.path, i) {
+                let at = usize::from(self.end);
+                self.path[at / 8] |= 0x80 >> (at % 8);
+            }
+            self.end += 1;
+        }
+    }
+
+    /// The bits as monotree writes them for a unit starting at `start`.
+    fn bits(&self) -> Bits<'_> {
+        let offset = self.start % 8;
+        Bits {
+            path: &self.path[usize::from(self.start / 8)..],
+            range: offset..offset + (self.end - self.start),
+        }
+    }
+
+    fn unit(&self) -> Unit<'_> {
+        Unit {
+            hash: &self.hash,
+            bits: self.bits(),
+        }
+    }
+}
+
+/// What is left of a subtree after a removal.
+enum Remains {
+    /// Nothing.
+    Empty,
+    /// The node is as it was.
+    Unchanged,
+    /// One unit (a node that would have one child: merged into its parent's unit).
+    One(OwnedUnit),
+    /// Two units (an inner node).
+    Two(OwnedUnit, OwnedUnit),
+}
+
+impl StateTree {
+    /// The current root ([`EMPTY_ROOT`] for the empty tree).
+    pub fn root(&self) -> Digest {
+        self.root.map_or(EMPTY_ROOT, Digest)
+    }
+
+    /// Sets `key`'s leaf.
+    pub fn set(&mut self, key: &Digest, leaf: &Digest) -> Result<()> {
+        self.root = self
+            .tree
+            .insert(self.root.as_ref(), key.as_bytes(), leaf.as_bytes())
+            .map_err(|err| CommitError::Tree(err.to_string()))?;
+        Ok(())
+    }
+
+    /// Removes `key`, leaving the tree as if it had never held it (absent: nothing changes).
+    pub fn remove(&mut self, key: &Digest) -> Result<()> {
+        let Some(root) = self.root else {
+            return Ok(());
+        };
+        self.root = match self.remove_below(&root, key.as_bytes(), 0)? {
+            Remains::Unchanged => Some(root),
+            Remains::Empty => None,
+            Remains::One(unit) => Some(self.put(&Node::new(Some(unit.unit()), None))?),
+            Remains::Two(a, b) => Some(self.put(&Node::new(Some(a.unit()), Some(b.unit())))?),
+        };
+        Ok(())
+    }
+
+    /// Removes `key` from the subtree at `node`, whose units start at key bit `depth`.
+    fn remove_below(&mut self, node: &Hash, key: &Hash, depth: u16) -> Result<Remains> {
+        let bytes = self
+            .nodes
+            .lock()
+            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
+            .get(node)
+            .cloned()
+            .ok_or_else(|| CommitError::Tree(format!("node {} is missing", Digest(*node))))?;
+        let tree_error = |err: monotree::Errors| CommitError::Tree(err.to_string());
+        let (own, other) = Node::cells_from_bytes(&bytes, bit(key, depth)).map_err(tree_error)?;
+        let Some(own) = own else {
+            return Ok(Remains::Unchanged);
+        };
+        let rest = Bits {
+            path: key,
+            range: depth..KEY_BITS,
+        };
+        let common = Bits::len_common_bits(&own.bits, &rest);
+        if common < own.bits.len() {
+            return Ok(Remains::Unchanged); // the key is not in this subtree
+        }
+        let other_start = depth;
+        let other = other.map(|unit| OwnedUnit::from_unit(&unit, other_start));
+        let below = depth + own.bits.len();
+        let replaced = if below == KEY_BITS {
+            None // `own` is the key's leaf
+        } else {
+            let child = Hash::try_from(own.hash).unwrap_or_default();
+            match self.remove_below(&child, key, below)? {
+                Remains::Unchanged => return Ok(Remains::Unchanged),
+                Remains::Empty => None,
+                Remains::One(lone) => {
+                    // Path compression: the lone unit joins its parent's unit.
+                    let mut merged = OwnedUnit::from_unit(&own, depth);
+                    merged.extend(&lone.bits());
+                    merged.hash = lone.hash;
+                    Some(merged)
+                }
+                Remains::Two(a, b) => {
+                    let hash = self.put(&Node::new(Some(a.unit()), Some(b.unit())))?;
+                    let mut unit = OwnedUnit::from_unit(&own, depth);
+                    unit.hash = hash;
+                    Some(unit)
+                }
+            }
+        };
+        Ok(match (replaced, other) {
+            (None, None) => Remains::Empty,
+            (Some(unit), None) | (None, Some(unit)) => Remains::One(unit),
+            (Some(a), Some(b)) => Remains::Two(a, b),
+        })
+    }
+
+    fn put(&mut self, node: &Node<'_>) -> Result<Hash> {
+        let bytes = node
+            .to_bytes()
+            .map_err(|err| CommitError::Tree(err.to_string()))?;
+        let hash = self.hasher.digest(&bytes);
+        self.nodes
+            .lock()
+            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
+            .insert(hash, bytes);
+        Ok(hash)
+    }
+
+    /// Groups the node writes of one transaction.
+    pub fn begin(&mut self) {
+        self.tree.prepare();
+    }
+
+    /// Ends [`StateTree::begin`].
+    pub fn end(&mut self) {
+        self.tree.commit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest([n; 32])
+    }
+
+    #[test]
+    fn the_root_depends_on_the_set_of_leaves_not_on_the_order() {
+        let mut a = StateTree::default();
+        let mut b = StateTree::default();
+        assert_eq!(a.root(), EMPTY_ROOT);
+        for n in 1..=5 {
+            a.set(&digest(n), &digest(n + 100)).unwrap();
+        }
+        for n in (1..=5).rev() {
+            b.set(&digest(n), &digest(0)).unwrap();
+            b.set(&digest(n), &digest(n + 100)).unwrap();
+        }
+        b.set(&digest(9), &digest(9)).unwrap();
+        b.remove(&digest(9)).unwrap();
+        assert_eq!(a.root(), b.root());
+        assert_ne!(a.root(), EMPTY_ROOT);
+        for n in 1..=5 {
+            a.remove(&digest(n)).unwrap();
+        }
+        assert_eq!(
+            a.root(),
+            EMPTY_ROOT,
+            "everything removed: the empty root again"
+        );
+    }
+
+    /// Random inserts, overwrites and removals (keys sharing long prefixes, too) always leave
+    /// the root of a tree built from the surviving pairs alone.
+    #[test]
+    fn after_any_history_the_root_is_that_of_the_live_pairs() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..40 {
+            let mut tree = StateTree::default();
+            let mut live: HashMap<[u8; 32], [u8; 32]> = HashMap::new();
+            for _ in 0..200 {
+                let r = next();
+                let mut key = [0u8; 32];
+                // Few distinct keys with shared prefixes: collisions, deep splits and merges.
+                key[0] = (r % 4) as u8;
+                key[31] = ((r >> 8) % 16) as u8;
+                key[7] = ((r >> 16) % 3) as u8;
+                if (r >> 24) % 3 == 0 {
+                    tree.remove(&Digest(key)).unwrap();
+                    live.remove(&key);
+                } else {
+                    let leaf = [((r >> 32) % 251) as u8; 32];
+                    tree.set(&Digest(key), &Digest(leaf)).unwrap();
+                    live.insert(key, leaf);
+                }
+                let mut fresh = StateTree::default();
+                let mut pairs: Vec<_> = live.iter().collect();
+                pairs.sort();
+                for (key, leaf) in pairs {
+                    fresh.set(&Digest(*key), &Digest(*leaf)).unwrap();
+                }
+                assert_eq!(tree.root(), fresh.root(), "round {round}");
+            }
+        }
+    }
+}
