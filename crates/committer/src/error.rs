@@ -28,7 +28,18 @@ pub enum CommitError {
         /// What is wrong.
         source: SchemaChangeError,
     },
+    /// The ledger could not be read or failed verification (a broken chain, an unknown
+    /// version, a record out of order).
+    #[error(transparent)]
+    Ledger(Box<walproof_transport::TransportError>),
     /// The tree's store failed.
     #[error("the state tree failed: {0}")]
     Tree(String),
+}
+
+impl CommitError {
+    /// Wraps a ledger error.
+    pub fn ledger(error: walproof_transport::TransportError) -> CommitError {
+        CommitError::Ledger(Box::new(error))
+    }
 }

@@ -11,11 +11,13 @@
 //!
 //! - [`state`]: the rows behind the tree and how each change moves them ([`CommitState`]).
 //! - [`tree`]: the tree itself and its root.
+//! - [`rebuild`]: every root recomputed from the ledger alone (`walproof roots`).
 //!
 //! Status: roots are computed in memory, from the ledger alone (`walproof roots`); the roots
 //! topic, the durable store, proofs and their API are still to come.
 
 pub mod error;
+pub mod rebuild;
 pub mod state;
 pub mod tree;
 

@@ -62,6 +62,16 @@ pub enum Command {
     /// on SIGTERM or Ctrl-C. Serves Prometheus metrics on --metrics-addr.
     Decode(Box<DecodeArgs>),
 
+    /// Recompute every state root from the ledger alone (the offline rebuild).
+    ///
+    /// Reads `<prefix>.ledger` from its first record to its end, verifying the hash chain,
+    /// applies each whole transaction to a Sparse Merkle Tree over every live row (keys and
+    /// leaves as design.md says; monotree, SHA-256) and prints one line per transaction:
+    /// commit LSN, root, changes. The root depends only on the rows live after the
+    /// transaction, so anyone holding the ledger gets the same roots. Exits non-zero, naming the
+    /// offset or LSN, on a broken chain or a transaction that does not apply.
+    Roots(RootsArgs),
+
     /// Verify and print one ledger record (a `<prefix>.ledger` Kafka value).
     ///
     /// Reads a walproof.ledger.v1.Envelope, checks that its hash matches its content, decodes
@@ -92,6 +102,20 @@ pub struct SourceArgs {
     /// Publication name [default: walproof]
     #[arg(long, env = "WALPROOF_PUBLICATION")]
     pub publication: Option<String>,
+}
+
+/// `walproof roots`.
+#[derive(Debug, Args)]
+pub struct RootsArgs {
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092]
+    #[arg(long, env = "WALPROOF_KAFKA_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// Topic prefix: reads <prefix>.ledger [default: walproof]
+    #[arg(long, env = "WALPROOF_TOPIC_PREFIX")]
+    pub topic_prefix: Option<String>,
+    /// Print only the last root (and the count of transactions).
+    #[arg(long)]
+    pub last: bool,
 }
 
 /// `walproof setup`.

@@ -57,6 +57,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             walproof::decode::run(*args, file, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Roots(args) => {
+            print!("{}", walproof::roots::run(args, &file).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { record, hex } => {
             print!("{}", walproof::inspect::run(&record, hex)?);
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,28 @@
+//! The offline rebuild: every root recomputed from the ledger alone, from its first record.
+
+use std::time::Duration;
+
+use walproof_core::{Reassembled, Transaction};
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::LedgerReader;
+
+use crate::error::{CommitError, Result};
+use crate::state::{CommitState, Committed};
+
+/// Reads `<prefix>.ledger` from its first record to its end (verifying the chain), applies
+/// every whole transaction and hands each root to `each`; returns the final state.
+pub async fn rebuild(
+    settings: &KafkaSettings,
+    wait: Duration,
+    mut each: impl FnMut(&Transaction, &Committed),
+) -> Result<CommitState> {
+    let mut reader = LedgerReader::from_start(settings).map_err(CommitError::ledger)?;
+    let mut state = CommitState::default();
+    while let Some((_, outcome)) = reader.next(wait).await.map_err(CommitError::ledger)? {
+        if let Reassembled::Complete(transaction) = outcome {
+            let committed = state.apply(&transaction)?;
+            each(&transaction, &committed);
+        }
+    }
+    Ok(state)
+}
