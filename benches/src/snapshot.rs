@@ -45,7 +45,7 @@ fn quote_ident(identifier: &str) -> String {
 }
 
 /// The statement walproof's snapshot runs to copy `schema.table`:
-/// `COPY (SELECT "c1", "c2", … FROM "schema"."table") TO STDOUT`.
+/// `COPY (SELECT "c1", "c2", … FROM ONLY "schema"."table") TO STDOUT`.
 pub async fn copy_statement(sql: &Client, schema: &str, table: &str) -> anyhow::Result<String> {
     let rows = sql
         .query(
@@ -59,7 +59,7 @@ pub async fn copy_statement(sql: &Client, schema: &str, table: &str) -> anyhow::
     let columns: Vec<String> = rows.iter().map(|row| quote_ident(row.get(0))).collect();
     anyhow::ensure!(!columns.is_empty(), "{schema}.{table} has no columns");
     Ok(format!(
-        "COPY (SELECT {} FROM {}.{}) TO STDOUT",
+        "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT",
         columns.join(", "),
         quote_ident(schema),
         quote_ident(table)

@@ -470,7 +470,19 @@ async fn hold_tables_unchanged(
         ))
         .await
     {
-        if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+        use tokio_postgres::error::SqlState;
+        if [
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ]
+        .iter()
+        .any(|state| err.code() == Some(state))
+        {
+            return Err(invalidated(format!(
+                "the published tables could not be locked for the copy ({err})"
+            )));
+        }
+        if err.code() == Some(&SqlState::UNDEFINED_TABLE) {
             return Err(invalidated(format!(
                 "a published table was dropped after the snapshot was taken ({err})"
             )));
@@ -519,7 +531,7 @@ async fn copy_table(
         .map(|c| quote_ident(&c.name))
         .collect();
     let statement = format!(
-        "COPY (SELECT {} FROM {}.{}) TO STDOUT",
+        "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT",
         if columns.is_empty() {
             "NULL".to_owned()
         } else {

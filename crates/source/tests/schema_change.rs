@@ -279,6 +279,25 @@ async fn a_table_added_to_the_publication_later_arrives_with_its_rows() {
     ] {
         sql.batch_execute(statement).await.unwrap();
     }
+    // What walproof cannot follow fails loudly instead of diverging: a row filter, and rows
+    // to send from a transaction that cannot see every committed row.
+    let refused = sql
+        .batch_execute("ALTER PUBLICATION ddl_pub SET TABLE outside WHERE (id > 5)")
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("row filter"), "{refused:?}");
+    let refused = sql
+        .batch_execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; \
+             ALTER TABLE outside ADD COLUMN c int DEFAULT 0; COMMIT",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("needs READ COMMITTED"),
+        "{refused:?}"
+    );
+    sql.batch_execute("ROLLBACK").await.unwrap();
     let ledger = ledger(&sql, &config, stop, decoder).await;
     let changes: Vec<SchemaChange> = ledger.iter().flat_map(schema_changes).collect();
     assert_eq!(changes.len(), 2, "{changes:?}");

@@ -9,9 +9,20 @@ use super::check::Check;
 use super::ident::{quote_ident, quote_literal};
 use super::problem::Problem;
 
-/// The comment on the installed `ddl_command_end` trigger, which says which version is in place.
+/// The comment on the installed `ddl_command_end` trigger, which says which version is in
+/// place: it names a hash of the install SQL, so any change to it reinstalls.
 pub(crate) fn version_comment(publication: &str) -> String {
-    format!("walproof DDL capture v1 for publication {publication}")
+    format!(
+        "walproof DDL capture v1 ({:016x}) for publication {publication}",
+        fnv1a(include_str!("ddl_capture.sql").as_bytes())
+    )
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The names of one publication's functions (in schema `walproof`) and event triggers.
@@ -36,11 +47,7 @@ impl DdlCaptureNames {
         let suffix = if plain {
             publication.to_owned()
         } else {
-            // FNV-1a: stable across versions and platforms.
-            let hash = publication.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
-            format!("{hash:016x}")
+            format!("{:016x}", fnv1a(publication.as_bytes()))
         };
         DdlCaptureNames {
             start_trigger: format!("walproof_ddl_start_{suffix}"),

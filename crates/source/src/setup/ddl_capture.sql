@@ -6,17 +6,48 @@
 -- 'walproof.ddl.v1' describing each published table that was created, altered, published,
 -- unpublished or dropped (see crates/core/src/schema_change.rs), then — for a table whose
 -- values the stream cannot carry (rewritten, a column added with a default, a column type
--- or the key changed, a table newly published or created by CREATE TABLE AS) — its post-DDL
--- rows as
+-- or the key changed, a table newly published) — its post-DDL rows as
 -- 'walproof.rows.v1' messages.
 -- The functions run as their owner (a superuser) so that every role's DDL is captured.
 
+-- The functions below run as a superuser: schema walproof must be a superuser's, or whoever
+-- owns it could swap a function for their own and have the triggers run it.
+DO $check$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'walproof' AND NOT r.rolsuper) THEN
+    RAISE EXCEPTION 'schema walproof exists and is not owned by a superuser; walproof DDL capture runs its functions as a superuser, so drop or reassign that schema first';
+  END IF;
+END
+$check$;
 CREATE SCHEMA IF NOT EXISTS walproof;
+REVOKE ALL ON SCHEMA walproof FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION walproof.refuse_publication(publication text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  RAISE EXCEPTION 'publication % has a row filter, a column list or publish_via_partition_root; walproof commits whole tables and cannot follow it', publication
+    USING HINT = 'remove it (ALTER PUBLICATION … SET TABLE …), or drop walproof''s event triggers for this publication';
+END
+$fn$;
 
 -- Published tables of a publication: OID -> {schema, name, replica_identity, columns}, the
 -- columns as pgoutput describes them (no dropped or generated columns) with design.md's key.
 CREATE OR REPLACE FUNCTION walproof.published_shapes(publication text) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  -- A publication whose rows walproof cannot follow exactly makes every DDL fail loudly.
+  SELECT CASE WHEN EXISTS (
+      SELECT 1 FROM pg_publication p WHERE p.pubname = publication AND p.pubviaroot
+      UNION ALL
+      SELECT 1 FROM pg_publication_tables t
+      JOIN pg_namespace n ON n.nspname = t.schemaname
+      JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
+      WHERE t.pubname = publication
+        AND (t.rowfilter IS NOT NULL
+             OR cardinality(t.attnames) <> (SELECT count(*) FROM pg_attribute a
+                                            WHERE a.attrelid = c.oid AND a.attnum > 0
+                                              AND NOT a.attisdropped AND a.attgenerated = '')))
+    THEN walproof.refuse_publication(publication) END;
   SELECT coalesce(jsonb_object_agg(c.oid::text, jsonb_build_object(
       'schema', n.nspname::text,
       'name', c.relname::text,
@@ -45,7 +76,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
   WHERE p.pubname = publication
 $fn$;
 
--- Emits a table's rows as 'walproof.rows.v1' messages of 500 rows: each value its type's
+-- Emits a table's rows as 'walproof.rows.v1' messages of about 1 MB: each value its type's
 -- text output under walproof's canonical settings (format('%s') calls the output function).
 CREATE OR REPLACE FUNCTION walproof.emit_rows(publication text, relid oid, shape jsonb)
 RETURNS bigint
@@ -62,9 +93,19 @@ BEGIN
                            c->>'name', '%s'), ', ' ORDER BY o)
     INTO select_list
     FROM jsonb_array_elements(shape->'columns') WITH ORDINALITY AS x(c, o);
+  -- Rows are read at a snapshot taken now (READ COMMITTED), under a lock that keeps writers
+  -- out until the DDL commits, so no row committed meanwhile is missed.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'walproof DDL capture: this DDL must send the rows of %.%, which needs READ COMMITTED; it runs in %',
+      shape->>'schema', shape->>'name', current_setting('transaction_isolation');
+  END IF;
+  EXECUTE format('LOCK TABLE ONLY %I.%I IN SHARE MODE', shape->>'schema', shape->>'name');
+  -- Batches of about 1 MB of JSON.
   FOR batch IN EXECUTE format(
-      'SELECT jsonb_agg(r) FROM (SELECT jsonb_build_array(%s) AS r, '
-      '(row_number() OVER () - 1) / 500 AS b FROM ONLY %I.%I) s GROUP BY b ORDER BY b',
+      'SELECT jsonb_agg(r ORDER BY i) FROM (SELECT r, i, '
+      '(sum(octet_length(r::text)) OVER (ORDER BY i) - octet_length(r::text)) / 1048576 AS b '
+      'FROM (SELECT jsonb_build_array(%s) AS r, row_number() OVER () AS i FROM ONLY %I.%I) t) s '
+      'GROUP BY b ORDER BY b',
       coalesce(select_list, ''), shape->>'schema', shape->>'name')
   LOOP
     PERFORM pg_logical_emit_message(true, 'walproof.rows.v1',
@@ -130,8 +171,8 @@ BEGIN
     IF old IS NULL THEN
       kind := CASE WHEN tg_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
                    THEN 'created' ELSE 'published' END;
-      -- logical decoding never sees the rows CREATE TABLE AS writes into its new table
-      rows_follow := kind = 'published' OR tg_tag IN ('CREATE TABLE AS', 'SELECT INTO');
+      -- (CREATE TABLE AS: pgoutput sends the rows it writes, like any insert)
+      rows_follow := kind = 'published';
     ELSIF new IS NULL THEN
       kind := CASE WHEN EXISTS (SELECT 1 FROM pg_class WHERE oid = relid::oid)
                    THEN 'unpublished' ELSE 'dropped' END;
@@ -206,4 +247,9 @@ CREATE EVENT TRIGGER __TRG_REWRITE__ ON table_rewrite
 DROP EVENT TRIGGER IF EXISTS __TRG_END__;
 CREATE EVENT TRIGGER __TRG_END__ ON ddl_command_end
   EXECUTE FUNCTION walproof.__FN_END__();
+-- Also under session_replication_role = replica (restores, some migration tools).
+ALTER EVENT TRIGGER __TRG_START__ ENABLE ALWAYS;
+ALTER EVENT TRIGGER __TRG_REWRITE__ ENABLE ALWAYS;
+ALTER EVENT TRIGGER __TRG_END__ ENABLE ALWAYS;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA walproof FROM PUBLIC;
 COMMENT ON EVENT TRIGGER __TRG_END__ IS __VERSION_COMMENT__;
