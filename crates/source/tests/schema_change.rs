@@ -193,6 +193,15 @@ async fn ddl_mid_stream_is_followed_and_replays_into_the_source() {
         "INSERT INTO doomed VALUES (1)",
         "DROP TABLE doomed",
         "UPDATE accounts SET label = 'changed' WHERE id = 7",
+        // A type's text changes with no table DDL: an enum value renamed.
+        "CREATE TYPE mood AS ENUM ('sad', 'ok')",
+        "CREATE TABLE feelings (id int PRIMARY KEY, m mood)",
+        "INSERT INTO feelings VALUES (1, 'sad'), (2, 'ok')",
+        "ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy'",
+        // A generated column that stops being generated keeps values the stream never had.
+        "CREATE TABLE sums (id int PRIMARY KEY, a int, twice int GENERATED ALWAYS AS (a * 2) STORED)",
+        "INSERT INTO sums (id, a) VALUES (1, 21)",
+        "ALTER TABLE sums ALTER COLUMN twice DROP EXPRESSION",
     ] {
         sql.batch_execute(statement).await.unwrap();
     }

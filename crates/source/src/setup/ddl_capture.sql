@@ -39,14 +39,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
   SELECT CASE WHEN EXISTS (
       SELECT 1 FROM pg_publication p WHERE p.pubname = publication AND p.pubviaroot
       UNION ALL
-      SELECT 1 FROM pg_publication_tables t
-      JOIN pg_namespace n ON n.nspname = t.schemaname
-      JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
-      WHERE t.pubname = publication
-        AND (t.rowfilter IS NOT NULL
-             OR cardinality(t.attnames) <> (SELECT count(*) FROM pg_attribute a
-                                            WHERE a.attrelid = c.oid AND a.attnum > 0
-                                              AND NOT a.attisdropped AND a.attgenerated = '')))
+      SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+      WHERE p.pubname = publication AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL))
     THEN walproof.refuse_publication(publication) END;
   SELECT coalesce(jsonb_object_agg(c.oid::text, jsonb_build_object(
       'schema', n.nspname::text,
@@ -68,7 +62,13 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
                 AND a.attnum = ANY (i.indkey::int2[])))
           ORDER BY a.attnum), '[]'::jsonb)
         FROM pg_attribute a
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''))),
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),
+      -- generated columns, which pgoutput leaves out: one that stops being generated (DROP
+      -- EXPRESSION) comes with values the stream never carried
+      'generated', (
+        SELECT coalesce(jsonb_agg(a.attnum), '[]'::jsonb) FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attgenerated <> ''))),
     '{}'::jsonb)
   FROM pg_publication_tables p
   JOIN pg_namespace n ON n.nspname = p.schemaname
@@ -153,6 +153,7 @@ DECLARE
   columns jsonb;
   tables jsonb := '[]';
   reload text[] := '{}';
+  retyped text[] := '{}';
 BEGIN
   IF coalesce(before_text, '') = '' THEN
     RETURN; -- the start trigger did not run for this command (capture installed meanwhile)
@@ -161,6 +162,17 @@ BEGIN
   after := walproof.published_shapes(publication);
   PERFORM set_config('walproof.before_' || md5(publication), '', true);
   PERFORM set_config('walproof.rewritten_' || md5(publication), '', true);
+  -- A type's text output can change without touching any table (an enum value renamed, an
+  -- attribute added to a composite): the tables with a column of that type send their rows.
+  IF tg_tag IN ('ALTER TYPE', 'ALTER DOMAIN') THEN
+    SELECT coalesce(array_agg(DISTINCT a.attrelid::text), '{}') INTO retyped
+    FROM pg_event_trigger_ddl_commands() d
+    JOIN pg_type t ON t.oid = d.objid
+    JOIN pg_attribute a
+      ON a.atttypid = t.oid OR a.atttypid = t.typarray
+      OR a.atttypid IN (SELECT b.oid FROM pg_type b WHERE b.typbasetype = t.oid)
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND after ? a.attrelid::text;
+  END IF;
   FOR relid IN
     SELECT k FROM (SELECT jsonb_object_keys(before) AS k
                    UNION SELECT jsonb_object_keys(after)) keys ORDER BY k::oid
@@ -177,7 +189,9 @@ BEGIN
       kind := CASE WHEN EXISTS (SELECT 1 FROM pg_class WHERE oid = relid::oid)
                    THEN 'unpublished' ELSE 'dropped' END;
     ELSE
-      rows_follow := relid = ANY (rewritten)
+      rows_follow := relid = ANY (rewritten) OR relid = ANY (retyped)
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(new->'columns') nc
+                   WHERE coalesce(old->'generated', '[]') @> jsonb_build_array(nc->'attnum'))
         -- a new column that has a value in existing rows: ADD COLUMN ... DEFAULT
         OR EXISTS (SELECT 1 FROM jsonb_array_elements(new->'columns') nc
                    WHERE (nc->>'has_missing')::boolean
