@@ -504,14 +504,63 @@ async fn hold_tables_unchanged(
         .map_err(DecoderError::sql(
             "checking the published tables for rewrites",
         ))?;
-    if rewritten.is_empty() {
-        Ok(())
-    } else {
+    if !rewritten.is_empty() {
         let names: Vec<String> = rewritten.iter().map(|row| row.get(0)).collect();
-        Err(invalidated(format!(
+        return Err(invalidated(format!(
             "{} was truncated or rewritten (TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL or \
              CLUSTER) after the snapshot was taken",
             names.join(", ")
+        )));
+    }
+    // The shapes the copy will write (read from the current catalog) must be the ones the
+    // snapshot sees, or a DDL committed since the consistent point would shift the columns
+    // of rows that the schema change following in the stream then reshapes again.
+    let seen = sql
+        .query(
+            "SELECT c.oid, n.nspname::text, c.relname::text, \
+                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) \
+                             FILTER (WHERE a.attnum IS NOT NULL), '{}'), \
+                    coalesce(array_agg(a.atttypid ORDER BY a.attnum) \
+                             FILTER (WHERE a.attnum IS NOT NULL), '{}') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 \
+                  AND NOT a.attisdropped AND a.attgenerated = '' \
+             WHERE c.oid = ANY ($1::oid[]) GROUP BY c.oid, n.nspname, c.relname",
+            &[&ids],
+        )
+        .await
+        .map_err(DecoderError::sql(
+            "reading the published tables' shapes at the snapshot",
+        ))?;
+    let mut changed = Vec::new();
+    for relation in relations {
+        let same = seen.iter().any(|row| {
+            row.get::<_, RelationId>(0) == relation.id
+                && row.get::<_, String>(1) == relation.schema
+                && row.get::<_, String>(2) == relation.name
+                && row.get::<_, Vec<String>>(3)
+                    == relation
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+                && row.get::<_, Vec<u32>>(4)
+                    == relation
+                        .columns
+                        .iter()
+                        .map(|c| c.type_oid)
+                        .collect::<Vec<_>>()
+        });
+        if !same {
+            changed.push(format!("{}.{}", relation.schema, relation.name));
+        }
+    }
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(invalidated(format!(
+            "the shape of {} changed (a DDL) after the snapshot was taken",
+            changed.join(", ")
         )))
     }
 }

@@ -395,6 +395,31 @@ async fn a_truncate_racing_the_copy_never_yields_a_wrong_snapshot() {
     invalidated(outcome, "an exclusive lock request on public.log");
     replication.abort();
     waiting.await.unwrap().unwrap();
+
+    // 4. A column dropped between the export and the copy, so the catalog the copy is
+    //     planned from (as the decoder reads it) differs from what the snapshot sees: refused
+    //     by name before anything is written.
+    let (mut replication, exported) = export().await;
+    sql.batch_execute("ALTER TABLE big DROP COLUMN at")
+        .await
+        .unwrap();
+    let relations_now = published_relations(&sql, &config.publication)
+        .await
+        .unwrap();
+    assert_ne!(relations_now, relations, "the catalog moved on");
+    let (sink, mut batches) = tokio::sync::mpsc::channel::<SnapshotBatch>(2);
+    let outcome = copy_tables(
+        &config.source,
+        &exported,
+        &relations_now,
+        &config.snapshot,
+        Arc::new(SnapshotProgress::default()),
+        sink,
+    )
+    .await;
+    invalidated(outcome, "the shape of public.big changed");
+    assert!(batches.recv().await.is_none(), "nothing copied");
+    replication.abort();
 }
 
 /// The decoder's side of the race: a TRUNCATE issued while the snapshot copies ends that
