@@ -32,6 +32,19 @@ pub enum CommitError {
     /// version, a record out of order).
     #[error(transparent)]
     Ledger(Box<walproof_transport::TransportError>),
+    /// The roots topic holds a root the ledger does not reproduce (or lacks one).
+    #[error(
+        "the roots topic disagrees with the ledger at {commit_lsn}: published {}, recomputed {recomputed}",
+        published.as_deref().unwrap_or("nothing")
+    )]
+    Disagrees {
+        /// The transaction.
+        commit_lsn: walproof_core::Lsn,
+        /// What the topic holds there.
+        published: Option<String>,
+        /// What the ledger gives.
+        recomputed: walproof_core::Digest,
+    },
     /// The tree's store failed.
     #[error("the state tree failed: {0}")]
     Tree(String),

@@ -12,12 +12,15 @@
 //! - [`state`]: the rows behind the tree and how each change moves them ([`CommitState`]).
 //! - [`tree`]: the tree itself and its root.
 //! - [`rebuild`]: every root recomputed from the ledger alone (`walproof roots`).
+//! - [`run`]: the service publishing `<prefix>.roots` (`walproof commit`).
 //!
-//! Status: roots are computed in memory, from the ledger alone (`walproof roots`); the roots
-//! topic, the durable store, proofs and their API are still to come.
+//! Status: roots are computed in memory and published to `<prefix>.roots`; a restart
+//! recomputes the state from the ledger's start. The durable store, retention and pruning,
+//! proofs and their API are still to come.
 
 pub mod error;
 pub mod rebuild;
+pub mod run;
 pub mod state;
 pub mod tree;
 

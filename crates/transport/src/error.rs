@@ -55,6 +55,16 @@ pub enum TransportError {
         /// What rule it breaks.
         problem: String,
     },
+    /// A record of the roots topic that does not parse or does not follow the one before it.
+    #[error("root record at offset {offset} of {topic}: {problem}")]
+    InvalidRoot {
+        /// The topic.
+        topic: String,
+        /// The record's offset.
+        offset: i64,
+        /// What is wrong.
+        problem: String,
+    },
     /// A transaction was handed to the writer at or below what the ledger already holds.
     #[error(
         "transaction {commit_lsn} is not after the ledger's last complete transaction {last_complete}"

@@ -17,6 +17,7 @@
 //! - [`kafka`]: connection settings and topic names.
 //! - [`ledger`]: the single writer, the tail it resumes from, and the verifying reader.
 //! - [`publisher`]: the ledger as Debezium events, at-least-once.
+//! - [`roots`]: the `<prefix>.roots` topic the committer publishes, one record per commit LSN.
 //! - [`error`]: typed errors.
 
 pub mod debezium;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod kafka;
 pub mod ledger;
 pub mod publisher;
+pub mod roots;
 
 pub use error::{Result, TransportError};
 pub use kafka::KafkaSettings;

@@ -62,6 +62,16 @@ pub enum Command {
     /// on SIGTERM or Ctrl-C. Serves Prometheus metrics on --metrics-addr.
     Decode(Box<DecodeArgs>),
 
+    /// Run the committer: publish a state root per transaction to `<prefix>.roots`.
+    ///
+    /// Follows `<prefix>.ledger` (verifying the hash chain), applies each whole transaction to
+    /// the Sparse Merkle Tree over every live row and publishes one JSON record per commit LSN
+    /// (root, previous root, ledger hash, changes). Exactly once in effect: on start it reads the
+    /// roots already published and recomputes the state from the ledger, publishing only what
+    /// follows and stopping, naming the LSN, if a published root is not reproduced. Stops
+    /// cleanly on SIGTERM or Ctrl-C.
+    Commit(KafkaArgs),
+
     /// Recompute every state root from the ledger alone (the offline rebuild).
     ///
     /// Reads `<prefix>.ledger` from its first record to its end, verifying the hash chain,
@@ -104,15 +114,38 @@ pub struct SourceArgs {
     pub publication: Option<String>,
 }
 
-/// `walproof roots`.
+/// Which Kafka and which topics.
 #[derive(Debug, Args)]
-pub struct RootsArgs {
+pub struct KafkaArgs {
     /// Kafka bootstrap servers [default: 127.0.0.1:9092]
     #[arg(long, env = "WALPROOF_KAFKA_BROKERS", value_name = "HOST:PORT,...")]
     pub brokers: Option<String>,
-    /// Topic prefix: reads <prefix>.ledger [default: walproof]
+    /// Topic prefix: <prefix>.ledger, <prefix>.roots, … [default: walproof]
     #[arg(long, env = "WALPROOF_TOPIC_PREFIX")]
     pub topic_prefix: Option<String>,
+}
+
+impl KafkaArgs {
+    /// The settings, flags first, then the config file, then defaults.
+    pub fn settings(self, file: &crate::config::FileConfig) -> walproof_transport::KafkaSettings {
+        use crate::config::pick;
+        walproof_transport::KafkaSettings::new(
+            pick(self.brokers, file.kafka.brokers.clone(), || {
+                "127.0.0.1:9092".into()
+            }),
+            pick(self.topic_prefix, file.kafka.topic_prefix.clone(), || {
+                "walproof".into()
+            }),
+        )
+    }
+}
+
+/// `walproof roots`.
+#[derive(Debug, Args)]
+pub struct RootsArgs {
+    /// Kafka and topics.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// Print only the last root (and the count of transactions).
     #[arg(long)]
     pub last: bool,

@@ -57,6 +57,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             walproof::decode::run(*args, file, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Commit(args) => {
+            let settings = args.settings(&file);
+            walproof_committer::run::run(&settings, shutdown_signal()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Roots(args) => {
             print!("{}", walproof::roots::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)

@@ -4,21 +4,13 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use walproof_committer::rebuild::rebuild;
-use walproof_transport::KafkaSettings;
 
 use crate::cli::RootsArgs;
-use crate::config::{FileConfig, pick};
+use crate::config::FileConfig;
 
 /// Recomputes every root; returns the text to print.
 pub async fn run(args: RootsArgs, file: &FileConfig) -> anyhow::Result<String> {
-    let settings = KafkaSettings::new(
-        pick(args.brokers, file.kafka.brokers.clone(), || {
-            "127.0.0.1:9092".into()
-        }),
-        pick(args.topic_prefix, file.kafka.topic_prefix.clone(), || {
-            "walproof".into()
-        }),
-    );
+    let settings = args.kafka.settings(file);
     let mut out = String::new();
     let mut transactions = 0u64;
     let state = rebuild(

@@ -177,6 +177,11 @@ impl LedgerReader {
             .map_err(TransportError::kafka("committing the ledger position"))
     }
 
+    /// The hash of the last record read (the chain's head).
+    pub fn chain_head(&self) -> walproof_core::Digest {
+        self.chain.head()
+    }
+
     /// The next record, verified and fed to the reassembler; `Ok(None)` at the end of the
     /// partition or when none arrives within `wait`. A record that fails verification is an
     /// error naming its offset, and nothing after it is read.

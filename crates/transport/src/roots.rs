@@ -1,0 +1,277 @@
+//! The `<prefix>.roots` topic: one record per commit LSN, in LSN order, one partition.
+//!
+//! A record's value is JSON (version 1), readable by any client:
+//!
+//! ```json
+//! {"version": 1, "commit_lsn": "0/16B3748", "root": "<64 hex>", "previous_root": "<64 hex>",
+//!  "ledger_hash": "<64 hex>", "changes": 3}
+//! ```
+//!
+//! `root` is the Sparse Merkle Tree root after the transaction (32 zero bytes for an empty
+//! tree), `previous_root` the root before it, `ledger_hash` the hash of the transaction's last
+//! ledger entry (the chain head it was computed from). The key is the commit LSN. Consecutive
+//! records chain: each `previous_root` is the `root` before it.
+
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use walproof_core::{Digest, Lsn};
+
+use crate::error::{Result, TransportError};
+use crate::kafka::{KafkaSettings, ReaderContext};
+use crate::ledger::create_topic;
+
+/// One published root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootRecord {
+    /// The transaction's commit LSN.
+    pub commit_lsn: Lsn,
+    /// The root after it.
+    pub root: Digest,
+    /// The root before it.
+    pub previous_root: Digest,
+    /// The hash of its last ledger entry.
+    pub ledger_hash: Digest,
+    /// Its number of changes.
+    pub changes: u32,
+}
+
+impl RootRecord {
+    /// The JSON value.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "version": 1,
+            "commit_lsn": self.commit_lsn.to_string(),
+            "root": self.root.to_string(),
+            "previous_root": self.previous_root.to_string(),
+            "ledger_hash": self.ledger_hash.to_string(),
+            "changes": self.changes,
+        })
+        .to_string()
+    }
+
+    /// Parses a JSON value; the error names the field.
+    pub fn from_json(bytes: &[u8]) -> std::result::Result<RootRecord, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|err| format!("not JSON: {err}"))?;
+        if value["version"] != 1 {
+            return Err(format!("unknown version {}", value["version"]));
+        }
+        let text = |field: &str| {
+            value[field]
+                .as_str()
+                .ok_or_else(|| format!("{field} is missing"))
+        };
+        let digest = |field: &str| -> std::result::Result<Digest, String> {
+            text(field)?
+                .parse()
+                .map_err(|err| format!("{field}: {err}"))
+        };
+        Ok(RootRecord {
+            commit_lsn: text("commit_lsn")?
+                .parse()
+                .map_err(|err| format!("commit_lsn: {err}"))?,
+            root: digest("root")?,
+            previous_root: digest("previous_root")?,
+            ledger_hash: digest("ledger_hash")?,
+            changes: value["changes"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or("changes is missing")?,
+        })
+    }
+}
+
+/// The roots topic's name.
+pub fn roots_topic(settings: &KafkaSettings) -> String {
+    format!("{}.roots", settings.topic_prefix)
+}
+
+/// Every published root, in order (creating the topic if it does not exist). Fails, naming
+/// the offset, on a record that does not parse or does not follow the one before it.
+pub async fn read_roots(settings: &KafkaSettings, timeout: Duration) -> Result<Vec<RootRecord>> {
+    let topic = roots_topic(settings);
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .map_err(TransportError::kafka("creating an admin client"))?;
+    create_topic(&admin, &topic, 1, timeout).await?;
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, timeout))
+        .await
+        .map_err(|_| TransportError::Kafka {
+            operation: "reading the roots topic (the reader stopped)".into(),
+            source: KafkaError::Canceled,
+        })?
+}
+
+fn read_blocking(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<RootRecord>> {
+    let consumer: BaseConsumer<ReaderContext> = settings
+        .client_config()
+        .set("group.id", format!("{}.roots-tail", settings.topic_prefix))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create_with_context(ReaderContext)
+        .map_err(TransportError::kafka("creating the roots reader"))?;
+    let mut partition = TopicPartitionList::new();
+    partition
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(TransportError::kafka("assigning the roots topic"))?;
+    consumer
+        .assign(&partition)
+        .map_err(TransportError::kafka("assigning the roots topic"))?;
+    let mut roots: Vec<RootRecord> = Vec::new();
+    loop {
+        let message = match consumer.poll(timeout) {
+            None => {
+                return Err(TransportError::Timeout {
+                    operation: format!("reading {topic} to its end"),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(roots),
+            Some(Err(err)) => return Err(TransportError::kafka(format!("reading {topic}"))(err)),
+            Some(Ok(message)) => message,
+        };
+        let offset = message.offset();
+        let invalid = |problem: String| TransportError::InvalidRoot {
+            topic: topic.to_owned(),
+            offset,
+            problem,
+        };
+        let record =
+            RootRecord::from_json(message.payload().unwrap_or_default()).map_err(invalid)?;
+        if let Some(before) = roots.last() {
+            if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
+                return Err(invalid(format!(
+                    "root of {} does not follow the root of {}",
+                    record.commit_lsn, before.commit_lsn
+                )));
+            }
+        }
+        roots.push(record);
+    }
+}
+
+/// Publishes roots: idempotent, acks=all, in order.
+pub struct RootsWriter {
+    producer: FutureProducer,
+    topic: String,
+    in_flight: Vec<DeliveryFuture>,
+}
+
+impl std::fmt::Debug for RootsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootsWriter")
+            .field("topic", &self.topic)
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RootsWriter {
+    /// A writer for `<prefix>.roots`.
+    pub fn new(settings: &KafkaSettings) -> Result<RootsWriter> {
+        let producer = settings
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "0")
+            .create()
+            .map_err(TransportError::kafka("creating the roots producer"))?;
+        Ok(RootsWriter {
+            producer,
+            topic: roots_topic(settings),
+            in_flight: Vec::new(),
+        })
+    }
+
+    /// Queues one root.
+    pub async fn publish(&mut self, record: &RootRecord) -> Result<()> {
+        let (key, value) = (record.commit_lsn.to_string(), record.to_json());
+        let delivery = loop {
+            let out = FutureRecord::to(&self.topic)
+                .partition(0)
+                .key(&key)
+                .payload(&value);
+            match self.producer.send_result(out) {
+                Ok(delivery) => break delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((source, _)) => {
+                    return Err(TransportError::Kafka {
+                        operation: format!("producing the root of {key}"),
+                        source,
+                    });
+                }
+            }
+        };
+        self.in_flight.push(delivery);
+        if self.in_flight.len() >= 1000 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker acknowledged every root queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        for delivery in self.in_flight.drain(..) {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((source, _))) => {
+                    return Err(TransportError::Kafka {
+                        operation: "delivering a root".into(),
+                        source,
+                    });
+                }
+                Err(_) => {
+                    return Err(TransportError::Kafka {
+                        operation: "delivering a root (producer gone)".into(),
+                        source: KafkaError::Canceled,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_json_and_bad_ones_name_the_field() {
+        let record = RootRecord {
+            commit_lsn: "0/16B3748".parse().unwrap(),
+            root: Digest([7; 32]),
+            previous_root: Digest([0; 32]),
+            ledger_hash: Digest([9; 32]),
+            changes: 3,
+        };
+        let json = record.to_json();
+        assert!(json.contains(r#""commit_lsn":"0/16B3748""#), "{json}");
+        assert_eq!(RootRecord::from_json(json.as_bytes()), Ok(record));
+        let broken = json.replace("\"root\"", "\"rot\"");
+        assert_eq!(
+            RootRecord::from_json(broken.as_bytes()),
+            Err("root is missing".into())
+        );
+        assert!(
+            RootRecord::from_json(b"{\"version\": 2}")
+                .unwrap_err()
+                .contains("unknown version 2")
+        );
+    }
+}

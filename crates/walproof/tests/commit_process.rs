@@ -1,0 +1,174 @@
+//! `walproof commit` as an operator runs it, killed with SIGKILL at random points while a
+//! workload streams through `walproof decode`, and restarted each time. The roots topic must
+//! hold one root per transaction — no LSN missing, none repeated — identical, LSN for LSN, to
+//! the offline rebuild of `walproof roots`.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
+use walproof_testkit::stack::wait_until;
+use walproof_testkit::topics::TestTopics;
+use walproof_testkit::{Stack, TestDatabase};
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::LedgerReader;
+use walproof_transport::roots::read_roots;
+
+const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+const KILLS: usize = 10;
+const WAIT: Duration = Duration::from_secs(90);
+
+fn walproof(env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+    command
+}
+
+fn sigterm(child: &mut Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild_does() {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, "commit_crash").await.unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric);
+         INSERT INTO orders SELECT g, 'new', g FROM generate_series(1, 100) g;
+         CREATE TABLE lines (order_id int, sku text);
+         ALTER TABLE lines REPLICA IDENTITY FULL;",
+    )
+    .await
+    .unwrap();
+    let topics = TestTopics::new(&stack, "commit_crash");
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let slot = db.slot_name("slot");
+    let env = [
+        ("WALPROOF_SOURCE_URL", url.as_str()),
+        ("WALPROOF_SLOT", slot.as_str()),
+        ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
+        ("WALPROOF_TOPIC_PREFIX", topics.prefix()),
+    ];
+    assert!(
+        walproof(&env, &["setup"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let commit = || {
+        walproof(&env, &["commit"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut committer = commit();
+
+    // The workload, with the committer killed (SIGKILL) and restarted at random points.
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let mut published_before = 0;
+    for round in 0..KILLS {
+        for i in 0..4 {
+            let n = round * 4 + i;
+            sql.batch_execute(&format!(
+                "UPDATE orders SET status = 'paid', total = total + {n} WHERE id % 9 = {m};
+                 DELETE FROM orders WHERE id = {n} + 1;
+                 INSERT INTO orders VALUES ({n} + 1000, 'new', {n});
+                 INSERT INTO lines VALUES ({n}, 'sku' || {m}), ({n}, 'sku' || {m});
+                 DELETE FROM lines WHERE ctid IN (SELECT ctid FROM lines WHERE order_id = {n} LIMIT 1);",
+                m = n % 9
+            ))
+            .await
+            .unwrap();
+        }
+        // Killed only once it has published something of this round, at a random moment
+        // after that (mid-publishing, often).
+        wait_until("the committer to publish a root", WAIT, || async {
+            let roots = read_roots(&settings, Duration::from_secs(30)).await?;
+            Ok(roots.len() > published_before)
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(random(300))).await;
+        committer.kill().unwrap();
+        published_before = read_roots(&settings, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .len();
+        committer.wait().unwrap();
+        committer = commit();
+    }
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, WAIT)
+        .await
+        .unwrap();
+
+    // Let the last committer catch up, then stop everything cleanly.
+    let ledger = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let last = ledger.transactions.last().unwrap().commit_lsn;
+    wait_until("the roots of every transaction", WAIT, || async {
+        let roots = read_roots(&settings, Duration::from_secs(30)).await?;
+        Ok(roots.last().is_some_and(|r| r.commit_lsn >= last))
+    })
+    .await
+    .unwrap();
+    sigterm(&mut committer);
+    sigterm(&mut decoder);
+
+    // read_roots refuses a repeated or out-of-order LSN and a broken chain of roots.
+    let published = read_roots(&settings, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let rebuilt = walproof(&env, &["roots"]).output().unwrap();
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let rebuilt: Vec<String> = String::from_utf8(rebuilt.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let published: Vec<String> = published
+        .iter()
+        .map(|r| format!("{} {} {}", r.commit_lsn, r.root, r.changes))
+        .collect();
+    assert_eq!(
+        published.len(),
+        ledger.transactions.len(),
+        "one root per transaction"
+    );
+    assert_eq!(
+        published, rebuilt,
+        "the published roots are the offline rebuild's"
+    );
+}
