@@ -28,7 +28,25 @@ pub const EMPTY_ROOT: Digest = Digest([0; 32]);
 /// Key length in bits.
 const KEY_BITS: u16 = 256;
 
-type Nodes = Arc<Mutex<HashMap<Hash, Vec<u8>>>>;
+/// The nodes by hash, and the ones first written in the open transaction.
+#[derive(Default)]
+struct Store {
+    nodes: HashMap<Hash, Vec<u8>>,
+    fresh: Option<std::collections::HashSet<Hash>>,
+}
+
+impl Store {
+    fn put(&mut self, key: Hash, value: Vec<u8>) {
+        if let Some(fresh) = &mut self.fresh {
+            if !self.nodes.contains_key(&key) {
+                fresh.insert(key);
+            }
+        }
+        self.nodes.insert(key, value);
+    }
+}
+
+type Nodes = Arc<Mutex<Store>>;
 
 /// Node stores being handed to the monotree that `Database::new` builds, by name.
 fn registry() -> MutexGuard<'static, HashMap<String, Nodes>> {
@@ -57,7 +75,7 @@ impl Database for NodeStore {
             .map_err(|_| monotree::Errors::new("poisoned"))?;
         Ok(Hash::try_from(key)
             .ok()
-            .and_then(|k| nodes.get(&k).cloned()))
+            .and_then(|k| nodes.nodes.get(&k).cloned()))
     }
 
     fn put(&mut self, key: &[u8], value: Vec<u8>) -> monotree::Result<()> {
@@ -66,7 +84,7 @@ impl Database for NodeStore {
             .nodes
             .lock()
             .map_err(|_| monotree::Errors::new("poisoned"))?;
-        nodes.insert(key, value);
+        nodes.put(key, value);
         Ok(())
     }
 
@@ -76,7 +94,7 @@ impl Database for NodeStore {
                 .nodes
                 .lock()
                 .map_err(|_| monotree::Errors::new("poisoned"))?;
-            nodes.remove(&key);
+            nodes.nodes.remove(&key);
         }
         Ok(())
     }
@@ -96,7 +114,12 @@ pub struct StateTree {
     nodes: Nodes,
     hasher: Sha2,
     root: Option<Hash>,
+    /// Tracked new nodes that trigger a sweep inside a transaction.
+    sweep_at: usize,
 }
+
+/// The fewest tracked nodes that trigger a sweep inside a transaction.
+const MIN_SWEEP: usize = 1 << 20;
 
 impl std::fmt::Debug for StateTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,6 +140,7 @@ impl Default for StateTree {
             nodes,
             hasher: Sha2::new(),
             root: None,
+            sweep_at: MIN_SWEEP,
         }
     }
 }
@@ -194,6 +218,7 @@ impl StateTree {
             .tree
             .insert(self.root.as_ref(), key.as_bytes(), leaf.as_bytes())
             .map_err(|err| CommitError::Tree(err.to_string()))?;
+        self.sweep_if_big();
         Ok(())
     }
 
@@ -217,6 +242,7 @@ impl StateTree {
             .nodes
             .lock()
             .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
+            .nodes
             .get(node)
             .cloned()
             .ok_or_else(|| CommitError::Tree(format!("node {} is missing", Digest(*node))))?;
@@ -273,18 +299,85 @@ impl StateTree {
         self.nodes
             .lock()
             .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
-            .insert(hash, bytes);
+            .put(hash, bytes);
         Ok(hash)
     }
 
-    /// Groups the node writes of one transaction.
+    /// Starts a transaction: nodes written from here on that the root after it does not
+    /// reach are intermediate states nobody can ask for, and [`StateTree::end`] drops them.
     pub fn begin(&mut self) {
-        self.tree.prepare();
+        if let Ok(mut store) = self.nodes.lock() {
+            store.fresh = Some(Default::default());
+        }
     }
 
-    /// Ends [`StateTree::begin`].
+    /// Ends [`StateTree::begin`]: keeps the new nodes the root reaches, drops the others
+    /// (nodes that existed before are never dropped: earlier roots may reach them).
     pub fn end(&mut self) {
-        self.tree.commit();
+        self.sweep(false);
+    }
+
+    /// Inside a big transaction, from time to time: the nodes new in this transaction that the
+    /// current root does not reach can never be reached again (later nodes only point to
+    /// what the root reaches), so memory stays bounded by the live tree.
+    /// (A sweep walks the new nodes the root reaches, so it waits until the tracked nodes are
+    /// twice as many as the last sweep kept: amortised constant work per write.)
+    fn sweep_if_big(&mut self) {
+        let sweep_at = self.sweep_at;
+        let big = self
+            .nodes
+            .lock()
+            .is_ok_and(|store| store.fresh.as_ref().is_some_and(|f| f.len() > sweep_at));
+        if big {
+            self.sweep(true);
+        }
+    }
+
+    fn sweep(&mut self, keep_tracking: bool) {
+        let Ok(mut store) = self.nodes.lock() else {
+            return;
+        };
+        let Some(mut fresh) = store.fresh.take() else {
+            return;
+        };
+        let mut kept = std::collections::HashSet::new();
+        let mut reach: Vec<Hash> = self
+            .root
+            .into_iter()
+            .filter(|r| fresh.contains(r))
+            .collect();
+        while let Some(hash) = reach.pop() {
+            fresh.remove(&hash);
+            if keep_tracking {
+                kept.insert(hash);
+            }
+            let Some(bytes) = store.nodes.get(&hash) else {
+                continue;
+            };
+            let children: Vec<Hash> = match Node::from_bytes(bytes) {
+                Ok(Node::Soft(cell)) => cell.into_iter().collect::<Vec<_>>(),
+                Ok(Node::Hard(left, right)) => left.into_iter().chain(right).collect(),
+                Err(_) => Vec::new(),
+            }
+            .iter()
+            .filter_map(|unit| Hash::try_from(unit.hash).ok())
+            .collect();
+            reach.extend(children.into_iter().filter(|child| fresh.contains(child)));
+        }
+        for garbage in fresh {
+            store.nodes.remove(&garbage);
+        }
+        if keep_tracking {
+            self.sweep_at = MIN_SWEEP.max(2 * kept.len());
+            store.fresh = Some(kept);
+        } else {
+            self.sweep_at = MIN_SWEEP;
+        }
+    }
+
+    /// Nodes held (every retained root's, for proofs at earlier LSNs).
+    pub fn nodes(&self) -> usize {
+        self.nodes.lock().map_or(0, |store| store.nodes.len())
     }
 }
 
@@ -320,6 +413,32 @@ mod tests {
             EMPTY_ROOT,
             "everything removed: the empty root again"
         );
+    }
+
+    #[test]
+    fn a_transaction_keeps_only_the_nodes_its_root_reaches_and_every_earlier_node() {
+        let mut tree = StateTree::default();
+        tree.begin();
+        for n in 1..=50 {
+            tree.set(&digest(n), &digest(n)).unwrap();
+        }
+        tree.end();
+        let after_first = tree.nodes();
+        let mut once = StateTree::default();
+        once.begin();
+        for n in (1..=50).rev() {
+            once.set(&digest(n), &digest(n)).unwrap();
+        }
+        once.end();
+        assert_eq!(after_first, once.nodes(), "the same nodes, however built");
+        assert!(after_first < 50 * 3, "{after_first} nodes for 50 keys");
+        // A second transaction keeps the first one's nodes (its root stays provable).
+        tree.begin();
+        tree.set(&digest(7), &digest(70)).unwrap();
+        tree.remove(&digest(8)).unwrap();
+        tree.end();
+        assert!(tree.nodes() > after_first);
+        assert!(tree.nodes() < after_first + 2 * 20);
     }
 
     /// Random inserts, overwrites and removals (keys sharing long prefixes, too) always leave
