@@ -202,6 +202,13 @@ async fn ddl_mid_stream_is_followed_and_replays_into_the_source() {
         "CREATE TABLE sums (id int PRIMARY KEY, a int, twice int GENERATED ALWAYS AS (a * 2) STORED)",
         "INSERT INTO sums (id, a) VALUES (1, 21)",
         "ALTER TABLE sums ALTER COLUMN twice DROP EXPRESSION",
+        // A DDL inside another one: CREATE TABLE AS calls a function that creates a table.
+        "CREATE FUNCTION make_side() RETURNS int LANGUAGE plpgsql AS \
+         $$ BEGIN CREATE TABLE side (k int PRIMARY KEY); INSERT INTO side VALUES (1); \
+         RETURN 1; END $$",
+        "CREATE TABLE outer_t AS SELECT make_side() AS one, 'x' AS label",
+        "ALTER TABLE outer_t ADD PRIMARY KEY (one)",
+        "INSERT INTO side VALUES (2)",
     ] {
         sql.batch_execute(statement).await.unwrap();
     }
@@ -251,6 +258,20 @@ async fn ddl_mid_stream_is_followed_and_replays_into_the_source() {
     assert!(
         rekeyed[0].tables[0].rows_follow,
         "a new key: the rows follow"
+    );
+    // Both DDLs of the nested pair are described, each once.
+    let nested: Vec<(String, String)> = ledger
+        .iter()
+        .flat_map(schema_changes)
+        .filter(|c| c.statement.contains("make_side()") && c.tag != "CREATE FUNCTION")
+        .flat_map(|c| c.tables.into_iter().map(move |t| (c.tag.clone(), t.name)))
+        .collect();
+    assert_eq!(
+        nested,
+        [
+            ("CREATE TABLE".to_owned(), "side".to_owned()),
+            ("CREATE TABLE AS".to_owned(), "outer_t".to_owned())
+        ]
     );
     let kinds: Vec<TableChangeKind> = ledger
         .iter()

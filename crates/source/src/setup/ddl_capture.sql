@@ -118,10 +118,16 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION walproof.__FN_START__() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  stack jsonb := coalesce(
+    nullif(current_setting('walproof.before_' || md5(__PUB__), true), '')::jsonb, '[]');
 BEGIN
+  -- A stack: a DDL may run inside another one (a function called by CREATE TABLE AS).
   PERFORM set_config('walproof.before_' || md5(__PUB__),
-                     walproof.published_shapes(__PUB__)::text, true);
-  PERFORM set_config('walproof.rewritten_' || md5(__PUB__), '', true);
+    (stack || jsonb_build_array(walproof.published_shapes(__PUB__)))::text, true);
+  IF jsonb_array_length(stack) = 0 THEN
+    PERFORM set_config('walproof.rewritten_' || md5(__PUB__), '', true);
+  END IF;
 END
 $fn$;
 
@@ -142,6 +148,7 @@ DECLARE
   before_text text := current_setting('walproof.before_' || md5(__PUB__), true);
   rewritten text[] := string_to_array(
     btrim(coalesce(current_setting('walproof.rewritten_' || md5(__PUB__), true), '')), ' ');
+  stack jsonb;
   before jsonb;
   after jsonb;
   relid text;
@@ -158,10 +165,14 @@ BEGIN
   IF coalesce(before_text, '') = '' THEN
     RETURN; -- the start trigger did not run for this command (capture installed meanwhile)
   END IF;
-  before := before_text::jsonb;
+  stack := before_text::jsonb;
+  before := stack -> -1;
+  stack := stack - (-1);
   after := walproof.published_shapes(publication);
-  PERFORM set_config('walproof.before_' || md5(publication), '', true);
-  PERFORM set_config('walproof.rewritten_' || md5(publication), '', true);
+  PERFORM set_config('walproof.before_' || md5(publication), stack::text, true);
+  IF jsonb_array_length(stack) = 0 THEN
+    PERFORM set_config('walproof.rewritten_' || md5(publication), '', true);
+  END IF;
   -- A type's text output can change without touching any table (an enum value renamed, an
   -- attribute added to a composite): the tables with a column of that type send their rows.
   IF tg_tag IN ('ALTER TYPE', 'ALTER DOMAIN') THEN
@@ -237,7 +248,15 @@ BEGIN
     IF rows_follow THEN
       reload := reload || relid;
     END IF;
+    -- An enclosing DDL must not describe this change again: its "before" takes it.
+    IF jsonb_array_length(stack) > 0 THEN
+      stack := jsonb_set(stack, '{-1}', CASE WHEN new IS NULL THEN (stack -> -1) - relid
+                                             ELSE jsonb_set(stack -> -1, ARRAY[relid], new) END);
+    END IF;
   END LOOP;
+  IF jsonb_array_length(stack) > 0 THEN
+    PERFORM set_config('walproof.before_' || md5(publication), stack::text, true);
+  END IF;
   IF jsonb_array_length(tables) = 0 THEN
     RETURN;
   END IF;
