@@ -45,6 +45,14 @@ pub enum CommitError {
         /// What the ledger gives.
         recomputed: walproof_core::Digest,
     },
+    /// There is no ledger to rebuild from.
+    #[error(
+        "topic {topic} does not exist: no ledger to compute roots from (is the topic prefix right?)"
+    )]
+    NoLedger {
+        /// The ledger topic looked for.
+        topic: String,
+    },
     /// The tree's store failed.
     #[error("the state tree failed: {0}")]
     Tree(String),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use walproof_core::{Reassembled, Transaction};
 use walproof_transport::KafkaSettings;
-use walproof_transport::ledger::LedgerReader;
+use walproof_transport::ledger::{LedgerReader, ledger_topic_exists};
 
 use crate::error::{CommitError, Result};
 use crate::state::{CommitState, Committed};
@@ -16,6 +16,14 @@ pub async fn rebuild(
     wait: Duration,
     mut each: impl FnMut(&Transaction, &Committed),
 ) -> Result<CommitState> {
+    if !ledger_topic_exists(settings, wait)
+        .await
+        .map_err(CommitError::ledger)?
+    {
+        return Err(CommitError::NoLedger {
+            topic: settings.ledger_topic(),
+        });
+    }
     let mut reader = LedgerReader::from_start(settings).map_err(CommitError::ledger)?;
     let mut state = CommitState::default();
     while let Some((_, outcome)) = reader.next(wait).await.map_err(CommitError::ledger)? {

@@ -172,3 +172,24 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
         "the published roots are the offline rebuild's"
     );
 }
+
+#[test]
+fn roots_of_a_prefix_without_a_ledger_is_an_error_naming_the_topic() {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let prefix = walproof_testkit::names::unique_name("noledger");
+    let out = walproof(
+        &[
+            ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
+            ("WALPROOF_TOPIC_PREFIX", prefix.as_str()),
+        ],
+        &["roots"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("topic {prefix}.ledger does not exist")),
+        "{stderr}"
+    );
+}

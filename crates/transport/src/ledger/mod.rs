@@ -8,5 +8,5 @@ mod writer;
 pub use reader::{LedgerContents, LedgerReader};
 pub use tail::{LedgerTail, OpenRun, read_tail};
 pub(crate) use topic::create_topic;
-pub use topic::ensure_ledger_topic;
+pub use topic::{ensure_ledger_topic, ledger_topic_exists};
 pub use writer::{AckState, LedgerWriter, WriterOptions};

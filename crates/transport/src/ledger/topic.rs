@@ -38,6 +38,20 @@ pub async fn ensure_ledger_topic(settings: &KafkaSettings, timeout: Duration) ->
     Ok(topic)
 }
 
+/// Whether `<prefix>.ledger` exists (nothing is created).
+pub async fn ledger_topic_exists(settings: &KafkaSettings, timeout: Duration) -> Result<bool> {
+    let topic = settings.ledger_topic();
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .map_err(TransportError::kafka("creating an admin client"))?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .map_err(TransportError::kafka("fetching topic metadata"))?;
+    Ok(metadata.topics().iter().any(|t| t.name() == topic))
+}
+
 /// Creates `topic` with `partitions` partitions (replication factor 1 here; the cluster's
 /// defaults apply otherwise); a topic that already exists is fine.
 pub(crate) async fn create_topic(
