@@ -11,6 +11,7 @@
 //!
 //! - [`state`]: the rows behind the tree and how each change moves them ([`CommitState`]).
 //! - [`tree`]: the tree itself and its root.
+//! - [`proof`]: inclusion and exclusion proofs, verified with SHA-256 and the node layout alone.
 //! - [`rebuild`]: every root recomputed from the ledger alone (`walproof roots`).
 //! - [`run`]: the service publishing `<prefix>.roots` (`walproof commit`).
 //!
@@ -19,6 +20,7 @@
 //! proofs and their API are still to come.
 
 pub mod error;
+pub mod proof;
 pub mod rebuild;
 pub mod run;
 pub mod state;

@@ -222,6 +222,43 @@ impl StateTree {
         Ok(())
     }
 
+    /// The proof that `key` holds its leaf, or holds nothing, under the current root.
+    pub fn prove(&self, key: &Digest) -> Result<crate::proof::PathProof> {
+        let mut nodes = Vec::new();
+        let Some(mut next) = self.root else {
+            return Ok(crate::proof::PathProof { nodes });
+        };
+        let key = key.as_bytes();
+        let store = self
+            .nodes
+            .lock()
+            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?;
+        let mut depth = 0u16;
+        loop {
+            let bytes = store
+                .nodes
+                .get(&next)
+                .ok_or_else(|| CommitError::Tree(format!("node {} is missing", Digest(next))))?;
+            nodes.push(bytes.clone());
+            let (own, _) = Node::cells_from_bytes(bytes, bit(key, depth))
+                .map_err(|err| CommitError::Tree(err.to_string()))?;
+            let Some(own) = own else { break };
+            let rest = Bits {
+                path: key,
+                range: depth..KEY_BITS,
+            };
+            if Bits::len_common_bits(&own.bits, &rest) < own.bits.len() {
+                break; // the key leaves the tree here
+            }
+            depth += own.bits.len();
+            if depth >= KEY_BITS {
+                break; // the key's leaf
+            }
+            next = Hash::try_from(own.hash).unwrap_or_default();
+        }
+        Ok(crate::proof::PathProof { nodes })
+    }
+
     /// Removes `key`, leaving the tree as if it had never held it (absent: nothing changes).
     pub fn remove(&mut self, key: &Digest) -> Result<()> {
         let Some(root) = self.root else {
@@ -439,6 +476,66 @@ mod tests {
         tree.end();
         assert!(tree.nodes() > after_first);
         assert!(tree.nodes() < after_first + 2 * 20);
+    }
+
+    #[test]
+    fn every_key_proves_its_leaf_or_its_absence_and_a_tampered_proof_fails() {
+        use crate::proof::ProofError;
+        let mut tree = StateTree::default();
+        let empty = tree.prove(&digest(1)).unwrap();
+        assert_eq!(empty.verify(&EMPTY_ROOT, &digest(1)), Ok(None));
+        let key_of = |n: u8, salt: u8| {
+            let mut key = [n; 32];
+            key[5] = n % 7 + salt; // shared prefixes
+            Digest(key)
+        };
+        for n in 0..200u8 {
+            tree.set(&key_of(n, 0), &Digest([n.wrapping_add(1); 32]))
+                .unwrap();
+        }
+        for n in (0..200u8).step_by(3) {
+            tree.remove(&key_of(n, 0)).unwrap();
+        }
+        let root = tree.root();
+        for n in 0..200u8 {
+            let key = key_of(n, 0);
+            let proof = tree.prove(&key).unwrap();
+            let expected = (n % 3 != 0).then_some(Digest([n.wrapping_add(1); 32]));
+            assert_eq!(proof.verify(&root, &key), Ok(expected), "key {n}");
+            assert!(proof.nodes.len() <= 24, "{} nodes", proof.nodes.len());
+            // A key that was never there, next to it.
+            let absent = key_of(n, 1);
+            assert_eq!(
+                tree.prove(&absent).unwrap().verify(&root, &absent),
+                Ok(None)
+            );
+            // A proof for one key says nothing about another.
+            if n % 3 != 0 {
+                assert_ne!(proof.verify(&root, &absent), Ok(expected));
+            }
+        }
+        // Tampering: a flipped byte anywhere, a dropped node, another root.
+        let mut key = [10u8; 32];
+        key[5] = 3;
+        let key = Digest(key);
+        let proof = tree.prove(&key).unwrap();
+        for node in 0..proof.nodes.len() {
+            for byte in 0..proof.nodes[node].len() {
+                let mut bad = proof.clone();
+                bad.nodes[node][byte] ^= 0x01;
+                assert!(
+                    bad.verify(&root, &key).is_err(),
+                    "flip at node {node} byte {byte}"
+                );
+            }
+        }
+        let mut short = proof.clone();
+        short.nodes.pop();
+        assert!(short.verify(&root, &key).is_err());
+        assert!(matches!(
+            proof.verify(&Digest([1; 32]), &key),
+            Err(ProofError::HashMismatch { index: 0, .. })
+        ));
     }
 
     /// Random inserts, overwrites and removals (keys sharing long prefixes, too) always leave
