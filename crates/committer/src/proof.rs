@@ -123,3 +123,200 @@ impl PathProof {
         ))
     }
 }
+
+/// One column of a proved row: what its leaf commits to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvedColumn {
+    /// Column name.
+    pub name: String,
+    /// Type OID.
+    pub type_oid: u32,
+    /// `H(col)`.
+    pub hash: Digest,
+}
+
+/// A row of a keyed table at a root: present with its column hashes, or absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProof {
+    /// The commit LSN of the root.
+    pub commit_lsn: Option<walproof_core::Lsn>,
+    /// The root.
+    pub root: Digest,
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// The key columns' text, in attribute order.
+    pub key_values: Vec<String>,
+    /// The row's columns (empty when absent).
+    pub columns: Vec<ProvedColumn>,
+    /// Whether the row exists.
+    pub present: bool,
+    /// The path down the key.
+    pub path: PathProof,
+}
+
+impl RowProof {
+    /// The tree key the proof is about.
+    pub fn key(&self) -> Digest {
+        walproof_core::leaf::row_key(
+            &self.schema,
+            &self.table,
+            self.key_values.iter().map(String::as_str),
+        )
+    }
+
+    /// The leaf the columns commit to.
+    pub fn leaf(&self) -> Digest {
+        walproof_core::leaf::row_leaf(self.columns.iter().map(|c| (c.name.as_str(), &c.hash)))
+    }
+
+    /// Checks the proof against a trusted `root`; with `values` (column name → text, `None`
+    /// for NULL) also that the row holds exactly those values. Returns what it shows.
+    pub fn verify(
+        &self,
+        root: &Digest,
+        values: Option<&[(String, Option<String>)]>,
+    ) -> Result<String, String> {
+        if self.root != *root {
+            return Err(format!(
+                "the proof is for root {}, not the trusted root {root}",
+                self.root
+            ));
+        }
+        let shown = self
+            .path
+            .verify(root, &self.key())
+            .map_err(|err| err.to_string())?;
+        let row = format!("{}.{} {:?}", self.schema, self.table, self.key_values);
+        match (shown, self.present) {
+            (Some(leaf), true) if leaf == self.leaf() => {}
+            (Some(leaf), true) => {
+                return Err(format!(
+                    "row {row}: the tree holds leaf {leaf}, but the columns give {}",
+                    self.leaf()
+                ));
+            }
+            (None, false) => return Ok(format!("row {row} does not exist at root {root}")),
+            (Some(_), false) => return Err(format!("row {row} exists, but the proof says absent")),
+            (None, true) => {
+                return Err(format!(
+                    "row {row} does not exist, but the proof says present"
+                ));
+            }
+        }
+        if let Some(values) = values {
+            for (name, value) in values {
+                let column = self
+                    .columns
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .ok_or_else(|| format!("row {row} has no column {name}"))?;
+                let hash = walproof_core::leaf::column_hash(column.type_oid, value.as_deref());
+                if hash != column.hash {
+                    return Err(format!(
+                        "row {row}: column {name} does not hold {}",
+                        value
+                            .as_deref()
+                            .map_or("NULL".to_owned(), |v| format!("{v:?}"))
+                    ));
+                }
+            }
+        }
+        Ok(format!(
+            "row {row} exists with leaf {} at root {root}",
+            self.leaf()
+        ))
+    }
+
+    /// The JSON form (version 1), every digest and node in hex.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "version": 1,
+            "commit_lsn": self.commit_lsn.map(|l| l.to_string()),
+            "root": self.root.to_string(),
+            "schema": self.schema,
+            "table": self.table,
+            "key_values": self.key_values,
+            "key": self.key().to_string(),
+            "present": self.present,
+            "leaf": self.present.then(|| self.leaf().to_string()),
+            "columns": self.columns.iter().map(|c| serde_json::json!({
+                "name": c.name, "type_oid": c.type_oid, "hash": c.hash.to_string()
+            })).collect::<Vec<_>>(),
+            "nodes": self.path.nodes.iter().map(hex::encode).collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
+    /// Parses the JSON form; the error names the field.
+    pub fn from_json(bytes: &[u8]) -> Result<RowProof, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|err| format!("not JSON: {err}"))?;
+        if v["version"] != 1 {
+            return Err(format!("unknown proof version {}", v["version"]));
+        }
+        let text = |field: &str| {
+            v[field]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{field} is missing"))
+        };
+        let digest = |value: &serde_json::Value, field: &str| -> Result<Digest, String> {
+            value
+                .as_str()
+                .ok_or_else(|| format!("{field} is missing"))?
+                .parse()
+                .map_err(|err| format!("{field}: {err}"))
+        };
+        let list = |field: &str| {
+            v[field]
+                .as_array()
+                .cloned()
+                .ok_or_else(|| format!("{field} is missing"))
+        };
+        Ok(RowProof {
+            commit_lsn: match v["commit_lsn"].as_str() {
+                Some(lsn) => Some(lsn.parse().map_err(|err| format!("commit_lsn: {err}"))?),
+                None => None,
+            },
+            root: digest(&v["root"], "root")?,
+            schema: text("schema")?,
+            table: text("table")?,
+            key_values: list("key_values")?
+                .iter()
+                .map(|k| {
+                    k.as_str()
+                        .map(str::to_owned)
+                        .ok_or("key_values holds a non-string")
+                })
+                .collect::<Result<_, _>>()?,
+            present: v["present"].as_bool().ok_or("present is missing")?,
+            columns: list("columns")?
+                .iter()
+                .map(|c| {
+                    Ok(ProvedColumn {
+                        name: c["name"]
+                            .as_str()
+                            .ok_or("a column without name")?
+                            .to_owned(),
+                        type_oid: c["type_oid"]
+                            .as_u64()
+                            .and_then(|t| u32::try_from(t).ok())
+                            .ok_or("a column without type_oid")?,
+                        hash: digest(&c["hash"], "column hash")?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            path: PathProof {
+                nodes: list("nodes")?
+                    .iter()
+                    .map(|n| {
+                        hex::decode(n.as_str().ok_or("a node that is not text")?)
+                            .map_err(|err| format!("nodes: {err}"))
+                    })
+                    .collect::<Result<_, String>>()?,
+            },
+        })
+    }
+}

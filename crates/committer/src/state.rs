@@ -77,6 +77,59 @@ impl CommitState {
         self.rows.len()
     }
 
+    /// The proof of a keyed table's row (by its key columns' text) at the current root.
+    pub fn prove_row(
+        &self,
+        schema: &str,
+        table: &str,
+        key_values: &[String],
+    ) -> Result<crate::proof::RowProof> {
+        let missing = |problem: String| CommitError::Change {
+            commit_lsn: self.last.unwrap_or(Lsn::ZERO),
+            ordinal: 0,
+            problem,
+        };
+        let rel = self
+            .shapes
+            .relations()
+            .find(|r| r.schema == schema && r.name == table)
+            .ok_or_else(|| missing(format!("no table {schema}.{table} is committed")))?;
+        if !rel.has_key() {
+            return Err(missing(format!(
+                "{schema}.{table} has no key (a multiset): its rows are proved by value"
+            )));
+        }
+        let wanted = rel.columns.iter().filter(|c| c.key).count();
+        if key_values.len() != wanted {
+            return Err(missing(format!(
+                "{schema}.{table} has {wanted} key columns, {} values were given",
+                key_values.len()
+            )));
+        }
+        let key = table_key(rel, key_values);
+        let row = self.rows.get(&key);
+        Ok(crate::proof::RowProof {
+            commit_lsn: self.last,
+            root: self.root(),
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            key_values: key_values.to_vec(),
+            columns: row.map_or_else(Vec::new, |row| {
+                rel.columns
+                    .iter()
+                    .zip(&row.hashes)
+                    .map(|(c, hash)| crate::proof::ProvedColumn {
+                        name: c.name.clone(),
+                        type_oid: c.type_oid,
+                        hash: *hash,
+                    })
+                    .collect()
+            }),
+            present: row.is_some(),
+            path: self.tree.prove(&key)?,
+        })
+    }
+
     /// Applies one whole transaction and returns its root. After an error the state is not
     /// usable any more: the committer stops and never publishes a root for that transaction.
     pub fn apply(&mut self, transaction: &Transaction) -> Result<Committed> {
@@ -735,6 +788,81 @@ mod tests {
                 ]
             )
         );
+    }
+
+    #[test]
+    fn a_row_proof_survives_json_and_shows_presence_values_and_absence() {
+        let a = accounts();
+        let mut state = CommitState::default();
+        state
+            .apply(&transaction(
+                10,
+                &[a.clone()],
+                vec![
+                    insert(&a, &[Some("1"), Some("ann"), None]),
+                    insert(&a, &[Some("2"), Some("bob"), Some("x")]),
+                ],
+            ))
+            .unwrap();
+        let root = state.root();
+        let proof = state
+            .prove_row("public", "accounts", &["2".into()])
+            .unwrap();
+        let proof = crate::proof::RowProof::from_json(proof.to_json().as_bytes()).unwrap();
+        let values = |name: Option<&str>| {
+            vec![
+                ("id".to_owned(), Some("2".to_owned())),
+                ("name".to_owned(), name.map(str::to_owned)),
+                ("note".to_owned(), Some("x".to_owned())),
+            ]
+        };
+        assert!(
+            proof
+                .verify(&root, Some(&values(Some("bob"))))
+                .unwrap()
+                .contains("exists")
+        );
+        let wrong = proof.verify(&root, Some(&values(Some("eve")))).unwrap_err();
+        assert!(
+            wrong.contains("column name does not hold \"eve\""),
+            "{wrong}"
+        );
+        assert!(
+            proof.verify(&root, Some(&values(None))).is_err(),
+            "NULL is not 'bob'"
+        );
+        assert!(
+            proof
+                .verify(&Digest([3; 32]), None)
+                .unwrap_err()
+                .contains("not the trusted root")
+        );
+        let mut forged = proof.clone();
+        forged.columns[1].hash = column_hash(25, Some("eve"));
+        assert!(
+            forged
+                .verify(&root, None)
+                .unwrap_err()
+                .contains("the columns give")
+        );
+
+        let absent = state
+            .prove_row("public", "accounts", &["3".into()])
+            .unwrap();
+        assert!(!absent.present);
+        assert!(
+            absent
+                .verify(&root, None)
+                .unwrap()
+                .contains("does not exist")
+        );
+        let mut lying = absent.clone();
+        lying.key_values = vec!["1".into()];
+        assert!(
+            lying.verify(&root, None).is_err(),
+            "key 1 exists: not provably absent"
+        );
+        assert!(state.prove_row("public", "nope", &["1".into()]).is_err());
     }
 
     #[test]

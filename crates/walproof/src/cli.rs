@@ -82,6 +82,30 @@ pub enum Command {
     /// offset or LSN, on a broken chain or a transaction that does not apply.
     Roots(RootsArgs),
 
+    /// Print the proof of a row at the latest root (or at --at), recomputed from the ledger.
+    ///
+    /// For a keyed table, by its key columns' text (--key, once per key column, in attribute
+    /// order): whether the row exists, its column hashes and the path of tree nodes from the
+    /// root down the row's key. Prints the proof as JSON; check it with `walproof verify`.
+    Prove(ProveArgs),
+
+    /// Check a row proof offline against a root you trust.
+    ///
+    /// Recomputes the row's key and leaf, walks the proof's nodes from --root with SHA-256 and
+    /// says whether the row exists. With --values (a JSON object of column name to text or
+    /// null) it also checks the row holds exactly those values. Exits 1, saying why, when the
+    /// proof does not hold.
+    Verify {
+        /// The trusted root, 64 hex digits.
+        #[arg(long)]
+        root: String,
+        /// The row's values to check, e.g. '{"id": "7", "name": "ann", "note": null}'.
+        #[arg(long)]
+        values: Option<String>,
+        /// The proof file (`-` reads standard input).
+        proof: PathBuf,
+    },
+
     /// Verify and print one ledger record (a `<prefix>.ledger` Kafka value).
     ///
     /// Reads a walproof.ledger.v1.Envelope, checks that its hash matches its content, decodes
@@ -138,6 +162,23 @@ impl KafkaArgs {
             }),
         )
     }
+}
+
+/// `walproof prove`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// Kafka and topics.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The table, `schema.table`.
+    #[arg(long)]
+    pub table: String,
+    /// A key column's text, once per key column in attribute order.
+    #[arg(long = "key", required = true)]
+    pub key: Vec<String>,
+    /// Prove at this commit LSN (default: the latest).
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 /// `walproof roots`.

@@ -17,7 +17,7 @@
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
-//!   and [`roots`] only wire a command to the crates above; [`metrics_http`] serves `/metrics`;
+//!   [`roots`] and [`proofs`] only wire a command to the crates above; [`metrics_http`] serves `/metrics`;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
 //! Outside `crates/`: `deploy/` (the local stack and the two README commands), `tests/`
@@ -30,5 +30,6 @@ pub mod decode;
 pub mod inspect;
 pub mod metrics_http;
 pub mod progress_bar;
+pub mod proofs;
 pub mod roots;
 pub mod setup;

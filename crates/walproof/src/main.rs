@@ -66,6 +66,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", walproof::roots::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Prove(args) => {
+            print!("{}", walproof::proofs::prove(args, &file).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            root,
+            values,
+            proof,
+        } => {
+            println!(
+                "{}",
+                walproof::proofs::verify(&root, values.as_deref(), &proof)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { record, hex } => {
             print!("{}", walproof::inspect::run(&record, hex)?);
             Ok(ExitCode::SUCCESS)

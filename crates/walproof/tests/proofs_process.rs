@@ -1,0 +1,194 @@
+//! `walproof prove` and `walproof verify` as a user runs them: a row's proof from the ledger
+//! of a real decode, checked offline against the root `walproof roots` prints — present with
+//! its values, absent, at an earlier LSN, and refused when tampered with or given wrong values.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
+use walproof_testkit::stack::wait_until;
+use walproof_testkit::topics::TestTopics;
+use walproof_testkit::{Stack, TestDatabase};
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::LedgerReader;
+
+const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+
+fn walproof(env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, "proofs").await.unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, name text, note text);
+         INSERT INTO accounts SELECT g, 'acct ' || g, NULL FROM generate_series(1, 100) g;",
+    )
+    .await
+    .unwrap();
+    let topics = TestTopics::new(&stack, "proofs");
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let slot = db.slot_name("slot");
+    let env = [
+        ("WALPROOF_SOURCE_URL", url.as_str()),
+        ("WALPROOF_SLOT", slot.as_str()),
+        ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
+        ("WALPROOF_TOPIC_PREFIX", topics.prefix()),
+    ];
+    stdout(&walproof(&env, &["setup"]));
+    let mut decoder = Command::new(BIN)
+        .args(["decode", "--metrics-addr", "off", "--no-debezium"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // After the snapshot: one update and one delete.
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    wait_until(
+        "the snapshot in the ledger",
+        Duration::from_secs(60),
+        || async {
+            let ledger = LedgerReader::from_start(&settings)?
+                .read_to_end(Duration::from_secs(10))
+                .await?;
+            Ok(!ledger.transactions.is_empty())
+        },
+    )
+    .await
+    .unwrap();
+    sql.batch_execute("UPDATE accounts SET note = 'vip' WHERE id = 7")
+        .await
+        .unwrap();
+    sql.batch_execute("DELETE FROM accounts WHERE id = 8")
+        .await
+        .unwrap();
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, Duration::from_secs(60))
+        .await
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &decoder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(decoder.wait().unwrap().success());
+
+    let roots = stdout(&walproof(&env, &["roots"]));
+    let roots: Vec<Vec<String>> = roots
+        .lines()
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .collect();
+    let (latest_lsn, latest) = (&roots.last().unwrap()[0], &roots.last().unwrap()[1]);
+    let dir = std::env::temp_dir().join(db.name());
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    // Present, with its values.
+    let proof = stdout(&walproof(
+        &env,
+        &["prove", "--table", "public.accounts", "--key", "7"],
+    ));
+    let file = save("seven.json", &proof);
+    let values = r#"{"id": "7", "name": "acct 7", "note": "vip"}"#;
+    let ok = stdout(&walproof(
+        &[],
+        &["verify", "--root", latest, "--values", values, &file],
+    ));
+    assert!(ok.contains("exists"), "{ok}");
+    let wrong = walproof(
+        &[],
+        &[
+            "verify",
+            "--root",
+            latest,
+            "--values",
+            r#"{"note": null}"#,
+            &file,
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("column note does not hold NULL"));
+
+    // Absent (deleted).
+    let proof = stdout(&walproof(
+        &env,
+        &["prove", "--table", "public.accounts", "--key", "8"],
+    ));
+    let ok = stdout(&walproof(
+        &[],
+        &["verify", "--root", latest, &save("eight.json", &proof)],
+    ));
+    assert!(ok.contains("does not exist"), "{ok}");
+
+    // At an earlier LSN (the snapshot's): the row before the update, under that root.
+    let (first_lsn, first) = (&roots[0][0], &roots[0][1]);
+    assert_ne!(first_lsn, latest_lsn);
+    let proof = stdout(&walproof(
+        &env,
+        &[
+            "prove",
+            "--table",
+            "public.accounts",
+            "--key",
+            "8",
+            "--at",
+            first_lsn,
+        ],
+    ));
+    let file = save("eight-then.json", &proof);
+    let values = r#"{"id": "8", "name": "acct 8", "note": null}"#;
+    let ok = stdout(&walproof(
+        &[],
+        &["verify", "--root", first, "--values", values, &file],
+    ));
+    assert!(ok.contains("exists"), "{ok}");
+    // … which does not hold under the latest root.
+    assert!(
+        !walproof(&[], &["verify", "--root", latest, &file])
+            .status
+            .success()
+    );
+
+    // Tampered: one hex digit of a node changed.
+    let proof = std::fs::read_to_string(dir.join("seven.json")).unwrap();
+    let at = proof.find("\"nodes\":[\"").unwrap() + 20;
+    let mut tampered = proof.into_bytes();
+    tampered[at] = if tampered[at] == b'0' { b'1' } else { b'0' };
+    let file = save("tampered.json", &String::from_utf8(tampered).unwrap());
+    let refused = walproof(&[], &["verify", "--root", latest, &file]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the proof does not hold"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
