@@ -48,6 +48,8 @@ cargo fmt --all -- --check
 
 step "hash vectors, second implementation (python)"
 python3 crates/core/testdata/verify_vectors.py
+step "proof vectors, second implementation (python)"
+python3 crates/committer/testdata/verify_proofs.py
 
 step "fuzzing the pgoutput parser for ${WALPROOF_FUZZ_SECONDS:-20} s (cargo-fuzz)"
 if ! CARGO_TARGET_DIR="$cache/fuzz-target" bash crates/source/fuzz/run.sh "${WALPROOF_FUZZ_SECONDS:-20}" >"$cache/fuzz.log" 2>&1; then

@@ -538,6 +538,86 @@ mod tests {
         ));
     }
 
+    /// The proofs in `testdata/proof_vectors.json` (checked there by `verify_proofs.py`, a
+    /// second implementation) are what this tree gives: set `WALPROOF_WRITE_PROOF_VECTORS=1` to
+    /// rewrite the file after an intended change of the tree or proof format.
+    #[test]
+    fn proofs_match_the_pinned_vectors() {
+        use sha2::{Digest as _, Sha256};
+        let hash = |tag: &str, n: u32| {
+            let mut hasher = Sha256::new();
+            hasher.update(tag.as_bytes());
+            hasher.update(n.to_be_bytes());
+            Digest(hasher.finalize().into())
+        };
+        let mut tree = StateTree::default();
+        let mut vectors = Vec::new();
+        let mut vector = |name: &str, tree: &StateTree, key: Digest| {
+            let proof = tree.prove(&key).unwrap();
+            let leaf = proof.verify(&tree.root(), &key).unwrap();
+            vectors.push(serde_json::json!({
+                "name": name,
+                "root": tree.root().to_string(),
+                "key": key.to_string(),
+                "leaf": leaf.map(|l| l.to_string()),
+                "nodes": proof.nodes.iter().map(hex::encode).collect::<Vec<_>>(),
+            }));
+        };
+        vector("empty tree", &tree, hash("walproof/test/key", 1));
+        tree.set(
+            &hash("walproof/test/key", 1),
+            &hash("walproof/test/leaf", 1),
+        )
+        .unwrap();
+        vector("one key, present", &tree, hash("walproof/test/key", 1));
+        vector(
+            "one key, another absent",
+            &tree,
+            hash("walproof/test/key", 2),
+        );
+        for n in 0..64 {
+            tree.set(
+                &hash("walproof/test/key", n),
+                &hash("walproof/test/leaf", n),
+            )
+            .unwrap();
+        }
+        for n in (0..64).step_by(5) {
+            tree.remove(&hash("walproof/test/key", n)).unwrap();
+        }
+        for n in [1, 7, 63] {
+            vector(
+                &format!("64 keys less every fifth, key {n} present"),
+                &tree,
+                hash("walproof/test/key", n),
+            );
+        }
+        for n in [0, 5, 1000] {
+            vector(
+                &format!("64 keys less every fifth, key {n} absent"),
+                &tree,
+                hash("walproof/test/key", n),
+            );
+        }
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "description": "walproof SMT proofs: node paths from the root down a key (see README, Proofs). \
+                            Keys are SHA-256(\"walproof/test/key\" || n u32 BE), leaves \
+                            SHA-256(\"walproof/test/leaf\" || n u32 BE); leaf null = absent.",
+            "vectors": vectors,
+        }))
+        .unwrap()
+            + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/proof_vectors.json");
+        if std::env::var_os("WALPROOF_WRITE_PROOF_VECTORS").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            text,
+            "the pinned proof vectors"
+        );
+    }
+
     /// Random inserts, overwrites and removals (keys sharing long prefixes, too) always leave
     /// the root of a tree built from the surviving pairs alone.
     #[test]
