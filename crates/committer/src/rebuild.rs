@@ -2,18 +2,20 @@
 
 use std::time::Duration;
 
-use walproof_core::{Reassembled, Transaction};
+use walproof_core::{Lsn, Reassembled, Transaction};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::{LedgerReader, ledger_topic_exists};
 
 use crate::error::{CommitError, Result};
 use crate::state::{CommitState, Committed};
 
-/// Reads `<prefix>.ledger` from its first record to its end (verifying the chain), applies
-/// every whole transaction and hands each root to `each`; returns the final state.
+/// Reads `<prefix>.ledger` from its first record to its end — or up to the transaction at
+/// `until` — verifying the chain, applies every whole transaction and hands each root to
+/// `each`; returns the final state.
 pub async fn rebuild(
     settings: &KafkaSettings,
     wait: Duration,
+    until: Option<Lsn>,
     mut each: impl FnMut(&Transaction, &Committed),
 ) -> Result<CommitState> {
     if !ledger_topic_exists(settings, wait)
@@ -28,6 +30,9 @@ pub async fn rebuild(
     let mut state = CommitState::default();
     while let Some((_, outcome)) = reader.next(wait).await.map_err(CommitError::ledger)? {
         if let Reassembled::Complete(transaction) = outcome {
+            if until.is_some_and(|until| transaction.commit_lsn > until) {
+                break;
+            }
             let committed = state.apply(&transaction)?;
             each(&transaction, &committed);
         }

@@ -176,83 +176,8 @@ impl CommitState {
             ordinal: change.ordinal,
             problem,
         };
-        let relation = |id: RelationId| {
-            shapes
-                .get(id)
-                .cloned()
-                .ok_or_else(|| problem(format!("relation {id} is not described")))
-        };
-        match &change.op {
-            Op::Insert { relation: id, new }
-            | Op::Snapshot {
-                relation: id,
-                row: new,
-            } => {
-                let rel = relation(*id)?;
-                let hashes = hashes(&rel, new, None).map_err(problem)?;
-                if rel.has_key() {
-                    let key_values = key_values(&rel, new).map_err(problem)?;
-                    self.put_keyed(&rel, key_values, hashes)
-                } else {
-                    self.put_multiset(&rel, hashes, 1)
-                }
-            }
-            Op::Update {
-                relation: id,
-                old,
-                new,
-            } => {
-                let rel = relation(*id)?;
-                if rel.has_key() {
-                    let old_values = key_values(&rel, old.as_ref().map_or(new, |old| old.row()))
-                        .map_err(problem)?;
-                    let old_key = table_key(&rel, &old_values);
-                    let previous = self.rows.get(&old_key).map(|row| row.hashes.clone());
-                    let hashes = hashes(&rel, new, previous.as_deref()).map_err(problem)?;
-                    if !self.remove_key(&old_key)? {
-                        return Err(problem(format!(
-                            "an update of {}.{} row {old_values:?}, which is not held",
-                            rel.schema, rel.name
-                        )));
-                    }
-                    let key_values = key_values(&rel, new).map_err(problem)?;
-                    self.put_keyed(&rel, key_values, hashes)
-                } else {
-                    let Some(old) = old else {
-                        return Err(problem(format!(
-                            "an update of {}.{} (a multiset) without its old row",
-                            rel.schema, rel.name
-                        )));
-                    };
-                    let old_hashes = hashes(&rel, old.row(), None).map_err(problem)?;
-                    let new_hashes = hashes(&rel, new, Some(&old_hashes)).map_err(problem)?;
-                    self.take_multiset(&rel, &old_hashes).map_err(problem)?;
-                    self.put_multiset(&rel, new_hashes, 1)
-                }
-            }
-            Op::Delete { relation: id, old } => {
-                let rel = relation(*id)?;
-                if rel.has_key() {
-                    let values = key_values(&rel, old.row()).map_err(problem)?;
-                    if !self.remove_key(&table_key(&rel, &values))? {
-                        return Err(problem(format!(
-                            "a delete of {}.{} row {values:?}, which is not held",
-                            rel.schema, rel.name
-                        )));
-                    }
-                    Ok(())
-                } else {
-                    let old_hashes = hashes(&rel, old.row(), None).map_err(problem)?;
-                    self.take_multiset(&rel, &old_hashes).map_err(problem)
-                }
-            }
-            Op::Truncate { relations, .. } => {
-                for id in relations {
-                    self.clear_table(*id)?;
-                }
-                Ok(())
-            }
-            Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
+        if let Op::Message { prefix, .. } = &change.op {
+            if prefix == SCHEMA_CHANGE_PREFIX {
                 let schema_change = schema_changes
                     .next()
                     .ok_or_else(|| problem("a schema change that did not parse".into()))?;
@@ -263,9 +188,87 @@ impl CommitState {
                         self.reshape(table)?;
                     }
                 }
+            }
+            return Ok(());
+        }
+        let shapes: &Shapes = shapes;
+        let relation = |id: RelationId| {
+            shapes
+                .get(id)
+                .ok_or_else(|| problem(format!("relation {id} is not described")))
+        };
+        match &change.op {
+            Op::Insert { relation: id, new }
+            | Op::Snapshot {
+                relation: id,
+                row: new,
+            } => {
+                let rel = relation(*id)?;
+                let hashes = hashes(rel, new, None).map_err(problem)?;
+                if rel.has_key() {
+                    let key_values = key_values(rel, new).map_err(problem)?;
+                    self.put_keyed(rel, key_values, hashes)
+                } else {
+                    self.put_multiset(rel, hashes, 1)
+                }
+            }
+            Op::Update {
+                relation: id,
+                old,
+                new,
+            } => {
+                let rel = relation(*id)?;
+                if rel.has_key() {
+                    let old_values = key_values(rel, old.as_ref().map_or(new, |old| old.row()))
+                        .map_err(problem)?;
+                    let old_key = table_key(rel, &old_values);
+                    // Unchanged TOAST values resolve from the hashes held for the row.
+                    let previous = self.rows.get(&old_key).map(|row| row.hashes.as_slice());
+                    let hashes = hashes(rel, new, previous).map_err(problem)?;
+                    if !self.remove_key(&old_key)? {
+                        return Err(problem(format!(
+                            "an update of {}.{} row {old_values:?}, which is not held",
+                            rel.schema, rel.name
+                        )));
+                    }
+                    let key_values = key_values(rel, new).map_err(problem)?;
+                    self.put_keyed(rel, key_values, hashes)
+                } else {
+                    let Some(old) = old else {
+                        return Err(problem(format!(
+                            "an update of {}.{} (a multiset) without its old row",
+                            rel.schema, rel.name
+                        )));
+                    };
+                    let old_hashes = hashes(rel, old.row(), None).map_err(problem)?;
+                    let new_hashes = hashes(rel, new, Some(&old_hashes)).map_err(problem)?;
+                    self.take_multiset(rel, &old_hashes).map_err(problem)?;
+                    self.put_multiset(rel, new_hashes, 1)
+                }
+            }
+            Op::Delete { relation: id, old } => {
+                let rel = relation(*id)?;
+                if rel.has_key() {
+                    let values = key_values(rel, old.row()).map_err(problem)?;
+                    if !self.remove_key(&table_key(rel, &values))? {
+                        return Err(problem(format!(
+                            "a delete of {}.{} row {values:?}, which is not held",
+                            rel.schema, rel.name
+                        )));
+                    }
+                    Ok(())
+                } else {
+                    let old_hashes = hashes(rel, old.row(), None).map_err(problem)?;
+                    self.take_multiset(rel, &old_hashes).map_err(problem)
+                }
+            }
+            Op::Truncate { relations, .. } => {
+                for id in relations {
+                    self.clear_table(*id)?;
+                }
                 Ok(())
             }
-            Op::Message { .. } => Ok(()),
+            Op::Message { .. } => Ok(()), // schema changes are followed above
         }
     }
 

@@ -130,13 +130,15 @@ async fn the_last_root_is_the_root_of_the_source_tables_and_every_rebuild_agrees
 
     // The offline rebuild, twice: the same root for every LSN.
     let mut first = Vec::new();
-    let state = rebuild(&kafka, Duration::from_secs(20), |_, c| first.push(*c))
+    let state = rebuild(&kafka, Duration::from_secs(20), None, |_, c| first.push(*c))
         .await
         .unwrap();
     let mut second = Vec::new();
-    rebuild(&kafka, Duration::from_secs(20), |_, c| second.push(*c))
-        .await
-        .unwrap();
+    rebuild(&kafka, Duration::from_secs(20), None, |_, c| {
+        second.push(*c)
+    })
+    .await
+    .unwrap();
     assert_eq!(first, second);
     assert!(first.len() > 15, "a root per transaction");
     for pair in first.windows(2) {

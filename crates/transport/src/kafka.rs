@@ -61,3 +61,60 @@ impl ClientContext for ReaderContext {
 }
 
 impl ConsumerContext for ReaderContext {}
+
+/// Queues `record`, waiting while librdkafka's queue is full (it drains as the broker
+/// acknowledges); any other refusal is an error naming `operation`.
+pub(crate) async fn send<K, P>(
+    producer: &rdkafka::producer::FutureProducer,
+    mut record: rdkafka::producer::FutureRecord<'_, K, P>,
+    operation: impl FnOnce() -> String,
+) -> crate::Result<rdkafka::producer::DeliveryFuture>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                back,
+            )) => {
+                record = back;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err((source, _)) => {
+                return Err(crate::TransportError::Kafka {
+                    operation: operation(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Waits until the broker acknowledged every delivery in `in_flight` (emptying it); the first
+/// failure is an error naming `what` was being delivered.
+pub(crate) async fn delivered(
+    in_flight: &mut Vec<rdkafka::producer::DeliveryFuture>,
+    what: &str,
+) -> crate::Result<()> {
+    for delivery in in_flight.drain(..) {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((source, _))) => {
+                return Err(crate::TransportError::Kafka {
+                    operation: format!("delivering {what}"),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(crate::TransportError::Kafka {
+                    operation: format!("delivering {what} (producer gone)"),
+                    source: KafkaError::Canceled,
+                });
+            }
+        }
+    }
+    Ok(())
+}

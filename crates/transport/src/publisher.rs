@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 use walproof_core::{EntryBody, Progress};
@@ -140,24 +139,7 @@ async fn produce(producer: &FutureProducer, record: &Record) -> Result<DeliveryF
     if let Some(value) = &record.value {
         out = out.payload(value);
     }
-    loop {
-        match producer.send_result(out) {
-            Ok(delivery) => return Ok(delivery),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                back,
-            )) => {
-                out = back;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Err((source, _)) => {
-                return Err(TransportError::Kafka {
-                    operation: format!("producing to {}", record.topic),
-                    source,
-                });
-            }
-        }
-    }
+    crate::kafka::send(producer, out, || format!("producing to {}", record.topic)).await
 }
 
 /// Waits for every record in flight, then commits the reader's position (when given: only
@@ -166,22 +148,6 @@ async fn settle(in_flight: &mut Vec<DeliveryFuture>, reader: Option<&LedgerReade
     if in_flight.is_empty() {
         return Ok(());
     }
-    for delivery in in_flight.drain(..) {
-        match delivery.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((source, _))) => {
-                return Err(TransportError::Kafka {
-                    operation: "delivering a Debezium event".into(),
-                    source,
-                });
-            }
-            Err(_) => {
-                return Err(TransportError::Kafka {
-                    operation: "delivering a Debezium event (producer gone)".into(),
-                    source: rdkafka::error::KafkaError::Canceled,
-                });
-            }
-        }
-    }
+    crate::kafka::delivered(in_flight, "a Debezium event").await?;
     reader.map_or(Ok(()), LedgerReader::commit)
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::{Digest, Lsn};
@@ -199,24 +199,14 @@ impl RootsWriter {
     /// Queues one root.
     pub async fn publish(&mut self, record: &RootRecord) -> Result<()> {
         let (key, value) = (record.commit_lsn.to_string(), record.to_json());
-        let delivery = loop {
-            let out = FutureRecord::to(&self.topic)
-                .partition(0)
-                .key(&key)
-                .payload(&value);
-            match self.producer.send_result(out) {
-                Ok(delivery) => break delivery,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err((source, _)) => {
-                    return Err(TransportError::Kafka {
-                        operation: format!("producing the root of {key}"),
-                        source,
-                    });
-                }
-            }
-        };
+        let out = FutureRecord::to(&self.topic)
+            .partition(0)
+            .key(&key)
+            .payload(&value);
+        let delivery = crate::kafka::send(&self.producer, out, || {
+            format!("producing the root of {key}")
+        })
+        .await?;
         self.in_flight.push(delivery);
         if self.in_flight.len() >= 1000 {
             self.flush().await?;
@@ -226,24 +216,7 @@ impl RootsWriter {
 
     /// Waits until the broker acknowledged every root queued.
     pub async fn flush(&mut self) -> Result<()> {
-        for delivery in self.in_flight.drain(..) {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((source, _))) => {
-                    return Err(TransportError::Kafka {
-                        operation: "delivering a root".into(),
-                        source,
-                    });
-                }
-                Err(_) => {
-                    return Err(TransportError::Kafka {
-                        operation: "delivering a root (producer gone)".into(),
-                        source: KafkaError::Canceled,
-                    });
-                }
-            }
-        }
-        Ok(())
+        crate::kafka::delivered(&mut self.in_flight, "a root").await
     }
 }
 

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use walproof_committer::proof::RowProof;
-use walproof_committer::state::CommitState;
-use walproof_core::{Digest, Lsn, Reassembled};
-use walproof_transport::ledger::{LedgerReader, ledger_topic_exists};
+use walproof_committer::rebuild::rebuild;
+use walproof_core::{Digest, Lsn};
 
 use crate::cli::ProveArgs;
 use crate::config::FileConfig;
@@ -24,22 +23,7 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
         .transpose()
         .map_err(|err| anyhow::anyhow!("--at: {err}"))?;
     let settings = args.kafka.settings(file);
-    if !ledger_topic_exists(&settings, Duration::from_secs(30)).await? {
-        bail!(
-            "topic {} does not exist: no ledger to prove from",
-            settings.ledger_topic()
-        );
-    }
-    let mut reader = LedgerReader::from_start(&settings)?;
-    let mut state = CommitState::default();
-    while let Some((_, outcome)) = reader.next(Duration::from_secs(30)).await? {
-        if let Reassembled::Complete(transaction) = outcome {
-            if at.is_some_and(|at| transaction.commit_lsn > at) {
-                break;
-            }
-            state.apply(&transaction)?;
-        }
-    }
+    let state = rebuild(&settings, Duration::from_secs(30), at, |_, _| {}).await?;
     if let Some(at) = at {
         if state.last_applied() != Some(at) {
             bail!(

@@ -16,6 +16,7 @@ pub async fn run(args: RootsArgs, file: &FileConfig) -> anyhow::Result<String> {
     let state = rebuild(
         &settings,
         Duration::from_secs(30),
+        None,
         |transaction, committed| {
             transactions += 1;
             if !args.last {

@@ -5,63 +5,33 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use walproof_testkit::Stack;
 use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::stack::wait_until;
-use walproof_testkit::topics::TestTopics;
-use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::LedgerReader;
 use walproof_transport::roots::read_roots;
 
-const BIN: &str = env!("CARGO_BIN_EXE_walproof");
 const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
-fn walproof(env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied());
-    command
-}
-
-fn sigterm(child: &mut Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "a clean stop");
-}
+mod common;
+use common::{sigterm, source, walproof};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild_does() {
-    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
-    let db = TestDatabase::create(&stack, "commit_crash").await.unwrap();
-    let sql = db.connect().await.unwrap();
-    sql.batch_execute(
+    let (stack, _db, topics, sql, env) = source(
+        "commit_crash",
         "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric);
          INSERT INTO orders SELECT g, 'new', g FROM generate_series(1, 100) g;
          CREATE TABLE lines (order_id int, sku text);
          ALTER TABLE lines REPLICA IDENTITY FULL;",
     )
-    .await
-    .unwrap();
-    let topics = TestTopics::new(&stack, "commit_crash");
-    let (host, port, user) = db.host_port_user();
-    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let slot = db.slot_name("slot");
-    let env = [
-        ("WALPROOF_SOURCE_URL", url.as_str()),
-        ("WALPROOF_SLOT", slot.as_str()),
-        ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
-        ("WALPROOF_TOPIC_PREFIX", topics.prefix()),
-    ];
+    .await;
+    let slot = env[1].1.clone();
     assert!(
         walproof(&env, &["setup"])
             .stdout(Stdio::null())
@@ -179,8 +149,8 @@ fn roots_of_a_prefix_without_a_ledger_is_an_error_naming_the_topic() {
     let prefix = walproof_testkit::names::unique_name("noledger");
     let out = walproof(
         &[
-            ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
-            ("WALPROOF_TOPIC_PREFIX", prefix.as_str()),
+            ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.clone()),
+            ("WALPROOF_TOPIC_PREFIX", prefix.clone()),
         ],
         &["roots"],
     )

@@ -4,27 +4,19 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::stack::wait_until;
-use walproof_testkit::topics::TestTopics;
-use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::LedgerReader;
 
-const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+mod common;
+use common::{sigterm, source, walproof};
 
-fn walproof(env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+fn run(env: &[(&str, String)], args: &[&str]) -> Output {
+    walproof(env, args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -38,32 +30,15 @@ fn stdout(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
-    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
-    let db = TestDatabase::create(&stack, "proofs").await.unwrap();
-    let sql = db.connect().await.unwrap();
-    sql.batch_execute(
+    let (stack, db, topics, sql, env) = source(
+        "proofs",
         "CREATE TABLE accounts (id int PRIMARY KEY, name text, note text);
          INSERT INTO accounts SELECT g, 'acct ' || g, NULL FROM generate_series(1, 100) g;",
     )
-    .await
-    .unwrap();
-    let topics = TestTopics::new(&stack, "proofs");
-    let (host, port, user) = db.host_port_user();
-    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let slot = db.slot_name("slot");
-    let env = [
-        ("WALPROOF_SOURCE_URL", url.as_str()),
-        ("WALPROOF_SLOT", slot.as_str()),
-        ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.as_str()),
-        ("WALPROOF_TOPIC_PREFIX", topics.prefix()),
-    ];
-    stdout(&walproof(&env, &["setup"]));
-    let mut decoder = Command::new(BIN)
-        .args(["decode", "--metrics-addr", "off", "--no-debezium"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
+    .await;
+    let slot = env[1].1.clone();
+    stdout(&run(&env, &["setup"]));
+    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -91,13 +66,9 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     wait_slot_confirmed(&sql, &slot, target, Duration::from_secs(60))
         .await
         .unwrap();
-    Command::new("kill")
-        .args(["-TERM", &decoder.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(decoder.wait().unwrap().success());
+    sigterm(&mut decoder);
 
-    let roots = stdout(&walproof(&env, &["roots"]));
+    let roots = stdout(&run(&env, &["roots"]));
     let roots: Vec<Vec<String>> = roots
         .lines()
         .map(|l| l.split(' ').map(str::to_owned).collect())
@@ -112,18 +83,18 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     };
 
     // Present, with its values.
-    let proof = stdout(&walproof(
+    let proof = stdout(&run(
         &env,
         &["prove", "--table", "public.accounts", "--key", "7"],
     ));
     let file = save("seven.json", &proof);
     let values = r#"{"id": "7", "name": "acct 7", "note": "vip"}"#;
-    let ok = stdout(&walproof(
+    let ok = stdout(&run(
         &[],
         &["verify", "--root", latest, "--values", values, &file],
     ));
     assert!(ok.contains("exists"), "{ok}");
-    let wrong = walproof(
+    let wrong = run(
         &[],
         &[
             "verify",
@@ -138,11 +109,11 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("column note does not hold NULL"));
 
     // Absent (deleted).
-    let proof = stdout(&walproof(
+    let proof = stdout(&run(
         &env,
         &["prove", "--table", "public.accounts", "--key", "8"],
     ));
-    let ok = stdout(&walproof(
+    let ok = stdout(&run(
         &[],
         &["verify", "--root", latest, &save("eight.json", &proof)],
     ));
@@ -151,7 +122,7 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     // At an earlier LSN (the snapshot's): the row before the update, under that root.
     let (first_lsn, first) = (&roots[0][0], &roots[0][1]);
     assert_ne!(first_lsn, latest_lsn);
-    let proof = stdout(&walproof(
+    let proof = stdout(&run(
         &env,
         &[
             "prove",
@@ -165,14 +136,14 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     ));
     let file = save("eight-then.json", &proof);
     let values = r#"{"id": "8", "name": "acct 8", "note": null}"#;
-    let ok = stdout(&walproof(
+    let ok = stdout(&run(
         &[],
         &["verify", "--root", first, "--values", values, &file],
     ));
     assert!(ok.contains("exists"), "{ok}");
     // … which does not hold under the latest root.
     assert!(
-        !walproof(&[], &["verify", "--root", latest, &file])
+        !run(&[], &["verify", "--root", latest, &file])
             .status
             .success()
     );
@@ -183,7 +154,7 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     let mut tampered = proof.into_bytes();
     tampered[at] = if tampered[at] == b'0' { b'1' } else { b'0' };
     let file = save("tampered.json", &String::from_utf8(tampered).unwrap());
-    let refused = walproof(&[], &["verify", "--root", latest, &file]);
+    let refused = run(&[], &["verify", "--root", latest, &file]);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("the proof does not hold"),

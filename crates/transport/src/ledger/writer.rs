@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tokio::sync::{mpsc, watch};
 use walproof_core::{Digest, EncodedEntry, EntryBody, LedgerEntry, Lsn, SealedEntry};
@@ -211,25 +211,14 @@ impl LedgerWriter {
         let hash = sealed.hash;
         let value = sealed.into_bytes();
         let key = format!("{commit_lsn}#{part}");
-        let delivery = loop {
-            let record = FutureRecord::to(&self.topic)
-                .partition(0)
-                .key(&key)
-                .payload(&value);
-            match self.producer.send_result(record) {
-                Ok(delivery) => break delivery,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    // librdkafka's queue is full: let it drain.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err((source, _)) => {
-                    return Err(TransportError::Kafka {
-                        operation: format!("producing {key} to {}", self.topic),
-                        source,
-                    });
-                }
-            }
-        };
+        let record = FutureRecord::to(&self.topic)
+            .partition(0)
+            .key(&key)
+            .payload(&value);
+        let delivery = crate::kafka::send(&self.producer, record, || {
+            format!("producing {key} to {}", self.topic)
+        })
+        .await?;
         self.head = hash;
         self.appended += 1;
         let pending = Pending {

@@ -1,0 +1,62 @@
+//! What the process tests of the `walproof` binary share: running it as an operator would,
+//! and a private source database with walproof's settings pointing at it.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::process::{Child, Command};
+
+use walproof_testkit::topics::TestTopics;
+use walproof_testkit::{Stack, TestDatabase};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_walproof");
+
+/// `walproof <args>` with a clean environment: `PATH`, warnings only, and `env`.
+pub(crate) fn walproof(env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
+/// Stops a `walproof` process with SIGTERM and asserts it stopped cleanly.
+pub(crate) fn sigterm(child: &mut Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "a clean stop");
+}
+
+/// A private database with `schema`, a topic prefix, a session, and the `WALPROOF_*`
+/// settings (source, slot, brokers, prefix) pointing at them.
+pub(crate) async fn source(
+    test: &str,
+    schema: &str,
+) -> (
+    Stack,
+    TestDatabase,
+    TestTopics,
+    tokio_postgres::Client,
+    Vec<(&'static str, String)>,
+) {
+    let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
+    let db = TestDatabase::create(&stack, test).await.unwrap();
+    let sql = db.connect().await.unwrap();
+    sql.batch_execute(schema).await.unwrap();
+    let topics = TestTopics::new(&stack, test);
+    let (host, port, user) = db.host_port_user();
+    let env = vec![
+        (
+            "WALPROOF_SOURCE_URL",
+            format!("postgres://{user}@{host}:{port}/{}", db.name()),
+        ),
+        ("WALPROOF_SLOT", db.slot_name("slot")),
+        ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.clone()),
+        ("WALPROOF_TOPIC_PREFIX", topics.prefix().to_owned()),
+    ];
+    (stack, db, topics, sql, env)
+}
