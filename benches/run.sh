@@ -3,6 +3,7 @@
 #
 #   bash benches/run.sh [decoder] [flags]   the decoder vs pg_recvlogical (the default)
 #   bash benches/run.sh snapshot [flags]    the initial snapshot vs COPY … TO of the same table
+#   bash benches/run.sh committer [flags]   the committer's apply path vs SHA-256 and stock monotree
 #   bash benches/run.sh [snapshot] --help   every knob of a benchmark
 #
 # Loads the local stack's settings (.stack/env; start the stack with `bash deploy/stack.sh up`),
@@ -15,10 +16,20 @@ benchmark=decoder_vs_recvlogical
 case "${1:-}" in
     decoder) shift ;;
     snapshot) benchmark=snapshot_vs_copy; shift ;;
+    committer) benchmark=committer_apply; shift ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+if [[ "$benchmark" == committer_apply ]]; then
+    # In process, no services: the committer's state and trees only.
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${WALPROOF_CACHE_DIR:-/var/cache/walproof}/target}"
+    echo "==> building the committer benchmark into $CARGO_TARGET_DIR (a few minutes the first time)"
+    cargo build --release --locked -p walproof-benches --bin "$benchmark"
+    echo "==> running the benchmark (built from $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    exec "$CARGO_TARGET_DIR/release/$benchmark" "$@"
+fi
 
 env_file="${WALPROOF_STACK_ENV:-$root/.stack/env}"
 if [[ ! -f "$env_file" ]]; then

@@ -9,12 +9,15 @@
 //!   with CPU and memory read from `/proc`.
 //! - [`snapshot`]: `COPY … TO STDOUT` and `walproof decode --snapshot-mode initial_only` of the
 //!   same table, timed, and the snapshot's ledger read back.
+//! - [`committer`]: the committer's apply path, stock monotree and the SHA-256 bound on the
+//!   same keys.
 //! - [`broker`]: the broker's raw ceiling for the ledger's own records.
 //! - [`procfs`]: resident memory and CPU time of a process.
 //! - [`report`]: printing figures.
 
 pub mod broker;
 pub mod clients;
+pub mod committer;
 pub mod env;
 pub mod procfs;
 pub mod report;

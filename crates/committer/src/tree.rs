@@ -1,26 +1,31 @@
-//! The Sparse Merkle Tree itself: monotree (SHA-256, its node format and proofs), with keys and
-//! leaves from `walproof_core::leaf`.
+//! The Sparse Merkle Tree itself: monotree's tree (SHA-256, its node format, its proofs) over
+//! keys and leaves from `walproof_core::leaf`, held as a mutable tree in memory and hashed
+//! once per transaction.
 //!
-//! **Canonical removal.** monotree compresses paths: an inner node always has two children and
-//! a unit's bits skip the levels where nothing branches. Its own `remove` leaves a one-child
-//! node behind, so the root after insert + remove differs from the root of a tree that never
-//! held the key: the root would depend on history, not only on the rows. [`StateTree::remove`]
-//! removes a key the way insertion would never have added it — a lone sibling is merged into
-//! its parent's unit (their bits joined) — so the root is a function of the set of
-//! (key, leaf) pairs alone. Anyone holding the rows at an LSN (a shadow database, a Parquet
-//! archive) can recompute its root without replaying history. Inserts and proofs stay
-//! monotree's own.
+//! **The tree.** monotree compresses paths: an inner node branches where the keys under it
+//! first differ, and each of its two cells names a child and the key bits leading to it. Only
+//! the root may be a one-cell ("soft") node, when every key shares a first bit. The root is
+//! the SHA-256 of the root node's bytes, exactly as monotree writes nodes (see
+//! [`crate::proof`]); a test builds the same keys in stock monotree and compares every root.
+//!
+//! **Hashed once per transaction.** A change only marks the nodes on its path stale;
+//! [`StateTree::end`] hashes each stale node once, bottom up, so the nodes near the root that
+//! a transaction's rows share are hashed once per transaction, not once per row. The nodes it
+//! writes are handed to a sink ([`StateTree::end_with`]): the durable store keeps them, so a
+//! proof at an earlier root can still be built.
+//!
+//! **Canonical removal.** Removing a key drops its leaf and its parent, whose other child
+//! takes the parent's place (its cell then spans the parent's bits too): the tree is exactly
+//! the one that never held the key. monotree's own `remove` leaves a one-cell node behind, so
+//! its root would depend on history; here the root is a function of the set of (key, leaf)
+//! pairs alone. Anyone holding the rows at an LSN (a shadow database, a Parquet archive) can
+//! recompute its root without replaying history.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-use monotree::hasher::Sha2;
-use monotree::utils::bit;
-use monotree::{Bits, Database, Hash, Hasher, Monotree, Node, Unit};
+use sha2::{Digest as _, Sha256};
 use walproof_core::Digest;
 
 use crate::error::{CommitError, Result};
+use crate::proof::PathProof;
 
 /// The root of the empty tree: 32 zero bytes (monotree has no root for it).
 pub const EMPTY_ROOT: Digest = Digest([0; 32]);
@@ -28,398 +33,431 @@ pub const EMPTY_ROOT: Digest = Digest([0; 32]);
 /// Key length in bits.
 const KEY_BITS: u16 = 256;
 
-/// The nodes by hash, and the ones first written in the open transaction.
+type Hash = [u8; 32];
+
+/// A child: a leaf or an inner node, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Leaf(u32),
+    Inner(u32),
+}
+
+/// A key and its leaf.
+#[derive(Debug, Clone, Copy)]
+struct Leaf {
+    key: Hash,
+    leaf: Hash,
+}
+
+/// An inner node: two children that part at key bit `depth`.
+#[derive(Debug, Clone, Copy)]
+struct Inner {
+    /// The key bits of every key below, valid before `depth` (a copy of one such key).
+    path: Hash,
+    /// The hash of the node's bytes, when not `stale`.
+    hash: Hash,
+    /// The child whose key has a 0 at `depth`, and the one with a 1.
+    children: [Child; 2],
+    depth: u16,
+    stale: bool,
+}
+
+/// Where a child hangs: the top of the tree or one side of an inner node.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Top,
+    Side(u32, usize),
+}
+
+/// A tree of `key → leaf`, its root, and the nodes written since the last root.
 #[derive(Default)]
-struct Store {
-    nodes: HashMap<Hash, Vec<u8>>,
-    fresh: Option<std::collections::HashSet<Hash>>,
-}
-
-impl Store {
-    fn put(&mut self, key: Hash, value: Vec<u8>) {
-        if let Some(fresh) = &mut self.fresh {
-            if !self.nodes.contains_key(&key) {
-                fresh.insert(key);
-            }
-        }
-        self.nodes.insert(key, value);
-    }
-}
-
-type Nodes = Arc<Mutex<Store>>;
-
-/// Node stores being handed to the monotree that `Database::new` builds, by name.
-fn registry() -> MutexGuard<'static, HashMap<String, Nodes>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<String, Nodes>>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// monotree's node store, shared with [`StateTree`] so that removal can read and write nodes.
-struct NodeStore {
-    nodes: Nodes,
-}
-
-impl Database for NodeStore {
-    fn new(name: &str) -> NodeStore {
-        let nodes = registry().entry(name.to_owned()).or_default().clone();
-        NodeStore { nodes }
-    }
-
-    fn get(&mut self, key: &[u8]) -> monotree::Result<Option<Vec<u8>>> {
-        let nodes = self
-            .nodes
-            .lock()
-            .map_err(|_| monotree::Errors::new("poisoned"))?;
-        Ok(Hash::try_from(key)
-            .ok()
-            .and_then(|k| nodes.nodes.get(&k).cloned()))
-    }
-
-    fn put(&mut self, key: &[u8], value: Vec<u8>) -> monotree::Result<()> {
-        let key = Hash::try_from(key).map_err(|_| monotree::Errors::new("a key of 32 bytes"))?;
-        let mut nodes = self
-            .nodes
-            .lock()
-            .map_err(|_| monotree::Errors::new("poisoned"))?;
-        nodes.put(key, value);
-        Ok(())
-    }
-
-    fn delete(&mut self, key: &[u8]) -> monotree::Result<()> {
-        if let Ok(key) = Hash::try_from(key) {
-            let mut nodes = self
-                .nodes
-                .lock()
-                .map_err(|_| monotree::Errors::new("poisoned"))?;
-            nodes.nodes.remove(&key);
-        }
-        Ok(())
-    }
-
-    fn init_batch(&mut self) -> monotree::Result<()> {
-        Ok(())
-    }
-
-    fn finish_batch(&mut self) -> monotree::Result<()> {
-        Ok(())
-    }
-}
-
-/// A tree of `key → leaf` and its current root.
 pub struct StateTree {
-    tree: Monotree<NodeStore, Sha2>,
-    nodes: Nodes,
-    hasher: Sha2,
-    root: Option<Hash>,
-    /// Tracked new nodes that trigger a sweep inside a transaction.
-    sweep_at: usize,
+    leaves: Vec<Leaf>,
+    free_leaves: Vec<u32>,
+    inners: Vec<Inner>,
+    free_inners: Vec<u32>,
+    top: Option<Child>,
+    root: Hash,
+    /// Changed since the root was computed.
+    changed: bool,
+    /// The inner nodes on the path being changed.
+    path: Vec<u32>,
+    /// Node bytes being built.
+    scratch: Vec<u8>,
 }
-
-/// The fewest tracked nodes that trigger a sweep inside a transaction.
-const MIN_SWEEP: usize = 1 << 20;
 
 impl std::fmt::Debug for StateTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateTree")
-            .field("root", &self.root())
+            .field("root", &Digest(self.root))
+            .field("keys", &self.keys())
             .finish_non_exhaustive()
     }
 }
 
-impl Default for StateTree {
-    fn default() -> StateTree {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!("walproof-state-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let tree = Monotree::new(&name);
-        let nodes = registry().remove(&name).unwrap_or_default();
-        StateTree {
-            tree,
-            nodes,
-            hasher: Sha2::new(),
-            root: None,
-            sweep_at: MIN_SWEEP,
+/// Key bit `i` (0 is the most significant bit of the first byte).
+fn bit(key: &Hash, i: u16) -> usize {
+    usize::from(key[usize::from(i / 8)] >> (7 - i % 8) & 1)
+}
+
+/// The first bit in `from..to` where `a` and `b` differ.
+fn first_difference(a: &Hash, b: &Hash, from: u16, to: u16) -> Option<u16> {
+    let mut byte = usize::from(from / 8);
+    let mut mask = 0xffu8 >> (from % 8);
+    while byte * 8 < usize::from(to) {
+        let differ = (a[byte] ^ b[byte]) & mask;
+        if differ != 0 {
+            let at = (byte * 8) as u16 + differ.leading_zeros() as u16;
+            return (at < to).then_some(at);
         }
+        mask = 0xff;
+        byte += 1;
+    }
+    None
+}
+
+/// Appends monotree's bytes for key bits `start..end` of `path`: the range relative to the
+/// byte holding `start` (`u16` BE each), then those bytes with the bits outside it cleared.
+fn push_bits(out: &mut Vec<u8>, path: &Hash, start: u16, end: u16) {
+    let offset = start % 8;
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&(offset + (end - start)).to_be_bytes());
+    let first = out.len();
+    out.extend_from_slice(&path[usize::from(start / 8)..usize::from(end.div_ceil(8))]);
+    out[first] &= 0xff >> offset;
+    if end % 8 != 0 {
+        let last = out.len() - 1;
+        out[last] &= 0xff << (8 - end % 8);
     }
 }
 
-/// A unit being rebuilt: its hash and its bits, absolute positions `start..end` of the key.
-struct OwnedUnit {
-    hash: Hash,
-    start: u16,
-    end: u16,
-    /// The key bits, valid at `start..end` (zero elsewhere).
-    path: Hash,
-}
-
-impl OwnedUnit {
-    fn from_unit(unit: &Unit<'_>, start: u16) -> OwnedUnit {
-        let mut owned = OwnedUnit {
-            hash: Hash::try_from(unit.hash).unwrap_or_default(),
-            start,
-            end: start,
-            path: [0; 32],
-        };
-        owned.extend(&unit.bits);
-        owned
-    }
-
-    /// Appends `bits` after `end`.
-    fn extend(&mut self, bits: &Bits<'_>) {
-        for i in bits.range.clone() {
-            if bit(bits.path, i) {
-                let at = usize::from(self.end);
-                self.path[at / 8] |= 0x80 >> (at % 8);
-            }
-            self.end += 1;
-        }
-    }
-
-    /// The bits as monotree writes them for a unit starting at `start`.
-    fn bits(&self) -> Bits<'_> {
-        let offset = self.start % 8;
-        Bits {
-            path: &self.path[usize::from(self.start / 8)..],
-            range: offset..offset + (self.end - self.start),
-        }
-    }
-
-    fn unit(&self) -> Unit<'_> {
-        Unit {
-            hash: &self.hash,
-            bits: self.bits(),
-        }
-    }
-}
-
-/// What is left of a subtree after a removal.
-enum Remains {
-    /// Nothing.
-    Empty,
-    /// The node is as it was.
-    Unchanged,
-    /// One unit (a node that would have one child: merged into its parent's unit).
-    One(OwnedUnit),
-    /// Two units (an inner node).
-    Two(OwnedUnit, OwnedUnit),
+fn sha256(bytes: &[u8]) -> Hash {
+    Sha256::digest(bytes).into()
 }
 
 impl StateTree {
-    /// The current root ([`EMPTY_ROOT`] for the empty tree).
+    /// The root as of the last [`StateTree::end`] ([`EMPTY_ROOT`] for the empty tree).
     pub fn root(&self) -> Digest {
-        self.root.map_or(EMPTY_ROOT, Digest)
+        debug_assert!(!self.changed, "the root is asked for before end()");
+        Digest(self.root)
+    }
+
+    /// Keys held.
+    pub fn keys(&self) -> usize {
+        self.leaves.len() - self.free_leaves.len()
+    }
+
+    /// Starts a transaction (changes may also come without it: [`StateTree::end`] is what
+    /// computes the root).
+    pub fn begin(&mut self) {}
+
+    /// Computes the root after the changes since the last one.
+    pub fn end(&mut self) {
+        self.end_with(&mut |_, _| {});
+    }
+
+    /// Computes the root after the changes since the last one, handing every node it hashes
+    /// (hash, monotree bytes) to `written`, children before parents, the root node last.
+    pub fn end_with(&mut self, written: &mut dyn FnMut(&Digest, &[u8])) {
+        if !self.changed {
+            return;
+        }
+        self.changed = false;
+        self.root = match self.top {
+            None => EMPTY_ROOT.0,
+            Some(Child::Leaf(leaf)) => {
+                let Leaf { key, leaf } = self.leaves[leaf as usize];
+                self.soft(&leaf, &key, KEY_BITS, written)
+            }
+            Some(Child::Inner(inner)) => {
+                let hash = self.rehash(inner, written);
+                let Inner { depth, path, .. } = self.inners[inner as usize];
+                if depth == 0 {
+                    hash
+                } else {
+                    self.soft(&hash, &path, depth, written)
+                }
+            }
+        };
+    }
+
+    /// The root node when every key shares bits `0..end`: one cell.
+    fn soft(
+        &mut self,
+        hash: &Hash,
+        path: &Hash,
+        end: u16,
+        written: &mut dyn FnMut(&Digest, &[u8]),
+    ) -> Hash {
+        let bytes = soft_bytes(hash, path, end);
+        let root = sha256(&bytes);
+        written(&Digest(root), &bytes);
+        root
+    }
+
+    /// Hashes the stale nodes below and at `inner`.
+    fn rehash(&mut self, inner: u32, written: &mut dyn FnMut(&Digest, &[u8])) -> Hash {
+        let node = self.inners[inner as usize];
+        if !node.stale {
+            return node.hash;
+        }
+        for child in node.children {
+            if let Child::Inner(child) = child {
+                self.rehash(child, written);
+            }
+        }
+        let mut bytes = std::mem::take(&mut self.scratch);
+        self.hard_bytes(&node, &mut bytes);
+        let hash = sha256(&bytes);
+        written(&Digest(hash), &bytes);
+        self.scratch = bytes;
+        let node = &mut self.inners[inner as usize];
+        node.hash = hash;
+        node.stale = false;
+        hash
+    }
+
+    /// A child's cell below a node branching at `depth`: its hash, its key bits and where they
+    /// end.
+    fn cell(&self, child: Child) -> (&Hash, &Hash, u16) {
+        match child {
+            Child::Leaf(leaf) => {
+                let leaf = &self.leaves[leaf as usize];
+                (&leaf.leaf, &leaf.key, KEY_BITS)
+            }
+            Child::Inner(inner) => {
+                let inner = &self.inners[inner as usize];
+                (&inner.hash, &inner.path, inner.depth)
+            }
+        }
+    }
+
+    /// monotree's bytes of a two-cell node: `hash_L ‖ bits_L ‖ bits_R ‖ hash_R ‖ 0x01`.
+    fn hard_bytes(&self, node: &Inner, out: &mut Vec<u8>) {
+        out.clear();
+        let (left_hash, left_path, left_end) = self.cell(node.children[0]);
+        let (right_hash, right_path, right_end) = self.cell(node.children[1]);
+        out.extend_from_slice(left_hash);
+        push_bits(out, left_path, node.depth, left_end);
+        push_bits(out, right_path, node.depth, right_end);
+        out.extend_from_slice(right_hash);
+        out.push(0x01);
+    }
+
+    fn at(&self, slot: Slot) -> Option<Child> {
+        match slot {
+            Slot::Top => self.top,
+            Slot::Side(inner, side) => Some(self.inners[inner as usize].children[side]),
+        }
+    }
+
+    fn place(&mut self, slot: Slot, child: Option<Child>) {
+        match (slot, child) {
+            (Slot::Top, child) => self.top = child,
+            (Slot::Side(inner, side), Some(child)) => {
+                self.inners[inner as usize].children[side] = child;
+            }
+            (Slot::Side(..), None) => unreachable!("an inner node always has two children"),
+        }
+    }
+
+    fn new_leaf(&mut self, key: &Hash, leaf: &Hash) -> Child {
+        let node = Leaf {
+            key: *key,
+            leaf: *leaf,
+        };
+        Child::Leaf(match self.free_leaves.pop() {
+            Some(at) => {
+                self.leaves[at as usize] = node;
+                at
+            }
+            None => {
+                self.leaves.push(node);
+                u32::try_from(self.leaves.len() - 1).expect("fewer than 2^32 keys")
+            }
+        })
+    }
+
+    /// A new inner node parting `existing` from a new leaf for `key` at bit `depth`.
+    fn split(&mut self, existing: Child, key: &Hash, leaf: &Hash, depth: u16) -> Child {
+        let new = self.new_leaf(key, leaf);
+        let mut children = [existing, new];
+        if bit(key, depth) == 0 {
+            children.swap(0, 1);
+        }
+        let node = Inner {
+            path: *key,
+            hash: [0; 32],
+            children,
+            depth,
+            stale: true,
+        };
+        Child::Inner(match self.free_inners.pop() {
+            Some(at) => {
+                self.inners[at as usize] = node;
+                at
+            }
+            None => {
+                self.inners.push(node);
+                u32::try_from(self.inners.len() - 1).expect("fewer than 2^32 nodes")
+            }
+        })
+    }
+
+    /// Marks the nodes on the path just walked stale.
+    fn touch_path(&mut self) {
+        for &inner in &self.path {
+            self.inners[inner as usize].stale = true;
+        }
+        self.changed = true;
     }
 
     /// Sets `key`'s leaf.
     pub fn set(&mut self, key: &Digest, leaf: &Digest) -> Result<()> {
-        self.root = self
-            .tree
-            .insert(self.root.as_ref(), key.as_bytes(), leaf.as_bytes())
-            .map_err(|err| CommitError::Tree(err.to_string()))?;
-        self.sweep_if_big();
-        Ok(())
-    }
-
-    /// The proof that `key` holds its leaf, or holds nothing, under the current root.
-    pub fn prove(&self, key: &Digest) -> Result<crate::proof::PathProof> {
-        let mut nodes = Vec::new();
-        let Some(mut next) = self.root else {
-            return Ok(crate::proof::PathProof { nodes });
-        };
-        let key = key.as_bytes();
-        let store = self
-            .nodes
-            .lock()
-            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?;
-        let mut depth = 0u16;
+        let (key, leaf) = (&key.0, &leaf.0);
+        self.path.clear();
+        let mut slot = Slot::Top;
+        let mut from = 0;
         loop {
-            let bytes = store
-                .nodes
-                .get(&next)
-                .ok_or_else(|| CommitError::Tree(format!("node {} is missing", Digest(next))))?;
-            nodes.push(bytes.clone());
-            let (own, _) = Node::cells_from_bytes(bytes, bit(key, depth))
-                .map_err(|err| CommitError::Tree(err.to_string()))?;
-            let Some(own) = own else { break };
-            let rest = Bits {
-                path: key,
-                range: depth..KEY_BITS,
+            let Some(child) = self.at(slot) else {
+                let new = self.new_leaf(key, leaf);
+                self.place(slot, Some(new));
+                break;
             };
-            if Bits::len_common_bits(&own.bits, &rest) < own.bits.len() {
-                break; // the key leaves the tree here
+            match child {
+                Child::Leaf(at) => {
+                    let held = &mut self.leaves[at as usize];
+                    match first_difference(&held.key, key, from, KEY_BITS) {
+                        None if held.leaf == *leaf => return Ok(()), // nothing changes
+                        None => held.leaf = *leaf,
+                        Some(depth) => {
+                            let new = self.split(child, key, leaf, depth);
+                            self.place(slot, Some(new));
+                        }
+                    }
+                    break;
+                }
+                Child::Inner(at) => {
+                    let Inner { path, depth, .. } = self.inners[at as usize];
+                    if let Some(part) = first_difference(&path, key, from, depth) {
+                        let new = self.split(child, key, leaf, part);
+                        self.place(slot, Some(new));
+                        break;
+                    }
+                    self.path.push(at);
+                    slot = Slot::Side(at, bit(key, depth));
+                    from = depth + 1;
+                }
             }
-            depth += own.bits.len();
-            if depth >= KEY_BITS {
-                break; // the key's leaf
-            }
-            next = Hash::try_from(own.hash).unwrap_or_default();
         }
-        Ok(crate::proof::PathProof { nodes })
+        self.touch_path();
+        Ok(())
     }
 
     /// Removes `key`, leaving the tree as if it had never held it (absent: nothing changes).
     pub fn remove(&mut self, key: &Digest) -> Result<()> {
-        let Some(root) = self.root else {
-            return Ok(());
+        let key = &key.0;
+        self.path.clear();
+        let mut slot = Slot::Top;
+        let mut parent: Option<(Slot, u32, usize)> = None;
+        let mut from = 0;
+        let leaf = loop {
+            match self.at(slot) {
+                None => return Ok(()),
+                Some(Child::Leaf(at)) => {
+                    if first_difference(&self.leaves[at as usize].key, key, from, KEY_BITS)
+                        .is_some()
+                    {
+                        return Ok(());
+                    }
+                    break at;
+                }
+                Some(Child::Inner(at)) => {
+                    let Inner { path, depth, .. } = self.inners[at as usize];
+                    if first_difference(&path, key, from, depth).is_some() {
+                        return Ok(());
+                    }
+                    let side = bit(key, depth);
+                    parent = Some((slot, at, side));
+                    self.path.push(at);
+                    slot = Slot::Side(at, side);
+                    from = depth + 1;
+                }
+            }
         };
-        self.root = match self.remove_below(&root, key.as_bytes(), 0)? {
-            Remains::Unchanged => Some(root),
-            Remains::Empty => None,
-            Remains::One(unit) => Some(self.put(&Node::new(Some(unit.unit()), None))?),
-            Remains::Two(a, b) => Some(self.put(&Node::new(Some(a.unit()), Some(b.unit())))?),
-        };
+        self.free_leaves.push(leaf);
+        match parent {
+            None => self.top = None,
+            Some((parent_slot, inner, side)) => {
+                // The sibling takes the parent's place.
+                let sibling = self.inners[inner as usize].children[1 - side];
+                self.place(parent_slot, Some(sibling));
+                self.free_inners.push(inner);
+                self.path.pop();
+            }
+        }
+        self.touch_path();
         Ok(())
     }
 
-    /// Removes `key` from the subtree at `node`, whose units start at key bit `depth`.
-    fn remove_below(&mut self, node: &Hash, key: &Hash, depth: u16) -> Result<Remains> {
-        let bytes = self
-            .nodes
-            .lock()
-            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
-            .nodes
-            .get(node)
-            .cloned()
-            .ok_or_else(|| CommitError::Tree(format!("node {} is missing", Digest(*node))))?;
-        let tree_error = |err: monotree::Errors| CommitError::Tree(err.to_string());
-        let (own, other) = Node::cells_from_bytes(&bytes, bit(key, depth)).map_err(tree_error)?;
-        let Some(own) = own else {
-            return Ok(Remains::Unchanged);
-        };
-        let rest = Bits {
-            path: key,
-            range: depth..KEY_BITS,
-        };
-        let common = Bits::len_common_bits(&own.bits, &rest);
-        if common < own.bits.len() {
-            return Ok(Remains::Unchanged); // the key is not in this subtree
+    /// The proof that `key` holds its leaf, or holds nothing, under the root of the last
+    /// [`StateTree::end`] (changes since are not in it).
+    pub fn prove(&self, key: &Digest) -> Result<PathProof> {
+        if self.changed {
+            return Err(CommitError::Tree(
+                "a proof was asked for in the middle of a transaction".into(),
+            ));
         }
-        let other_start = depth;
-        let other = other.map(|unit| OwnedUnit::from_unit(&unit, other_start));
-        let below = depth + own.bits.len();
-        let replaced = if below == KEY_BITS {
-            None // `own` is the key's leaf
-        } else {
-            let child = Hash::try_from(own.hash).unwrap_or_default();
-            match self.remove_below(&child, key, below)? {
-                Remains::Unchanged => return Ok(Remains::Unchanged),
-                Remains::Empty => None,
-                Remains::One(lone) => {
-                    // Path compression: the lone unit joins its parent's unit.
-                    let mut merged = OwnedUnit::from_unit(&own, depth);
-                    merged.extend(&lone.bits());
-                    merged.hash = lone.hash;
-                    Some(merged)
-                }
-                Remains::Two(a, b) => {
-                    let hash = self.put(&Node::new(Some(a.unit()), Some(b.unit())))?;
-                    let mut unit = OwnedUnit::from_unit(&own, depth);
-                    unit.hash = hash;
-                    Some(unit)
+        let key = &key.0;
+        let mut nodes = Vec::new();
+        let mut next = match self.top {
+            None => return Ok(PathProof { nodes }),
+            Some(Child::Leaf(at)) => {
+                let Leaf { key: held, leaf } = self.leaves[at as usize];
+                nodes.push(soft_bytes(&leaf, &held, KEY_BITS));
+                return Ok(PathProof { nodes });
+            }
+            Some(Child::Inner(at)) => at,
+        };
+        let Inner { path, depth, .. } = self.inners[next as usize];
+        if depth > 0 {
+            nodes.push(soft_bytes(&self.inners[next as usize].hash, &path, depth));
+            if first_difference(&path, key, 0, depth).is_some() {
+                return Ok(PathProof { nodes });
+            }
+        }
+        loop {
+            let node = self.inners[next as usize];
+            let mut bytes = Vec::new();
+            self.hard_bytes(&node, &mut bytes);
+            nodes.push(bytes);
+            match node.children[bit(key, node.depth)] {
+                Child::Leaf(_) => break,
+                Child::Inner(child) => {
+                    let Inner { path, depth, .. } = self.inners[child as usize];
+                    if first_difference(&path, key, node.depth, depth).is_some() {
+                        break; // the key leaves the tree here
+                    }
+                    next = child;
                 }
             }
-        };
-        Ok(match (replaced, other) {
-            (None, None) => Remains::Empty,
-            (Some(unit), None) | (None, Some(unit)) => Remains::One(unit),
-            (Some(a), Some(b)) => Remains::Two(a, b),
-        })
-    }
-
-    fn put(&mut self, node: &Node<'_>) -> Result<Hash> {
-        let bytes = node
-            .to_bytes()
-            .map_err(|err| CommitError::Tree(err.to_string()))?;
-        let hash = self.hasher.digest(&bytes);
-        self.nodes
-            .lock()
-            .map_err(|_| CommitError::Tree("the node store is poisoned".into()))?
-            .put(hash, bytes);
-        Ok(hash)
-    }
-
-    /// Starts a transaction: nodes written from here on that the root after it does not
-    /// reach are intermediate states nobody can ask for, and [`StateTree::end`] drops them.
-    pub fn begin(&mut self) {
-        if let Ok(mut store) = self.nodes.lock() {
-            store.fresh = Some(Default::default());
         }
+        Ok(PathProof { nodes })
     }
+}
 
-    /// Ends [`StateTree::begin`]: keeps the new nodes the root reaches, drops the others
-    /// (nodes that existed before are never dropped: earlier roots may reach them).
-    pub fn end(&mut self) {
-        self.sweep(false);
-    }
-
-    /// Inside a big transaction, from time to time: the nodes new in this transaction that the
-    /// current root does not reach can never be reached again (later nodes only point to
-    /// what the root reaches), so memory stays bounded by the live tree.
-    /// (A sweep walks the new nodes the root reaches, so it waits until the tracked nodes are
-    /// twice as many as the last sweep kept: amortised constant work per write.)
-    fn sweep_if_big(&mut self) {
-        let sweep_at = self.sweep_at;
-        let big = self
-            .nodes
-            .lock()
-            .is_ok_and(|store| store.fresh.as_ref().is_some_and(|f| f.len() > sweep_at));
-        if big {
-            self.sweep(true);
-        }
-    }
-
-    fn sweep(&mut self, keep_tracking: bool) {
-        let Ok(mut store) = self.nodes.lock() else {
-            return;
-        };
-        let Some(mut fresh) = store.fresh.take() else {
-            return;
-        };
-        let mut kept = std::collections::HashSet::new();
-        let mut reach: Vec<Hash> = self
-            .root
-            .into_iter()
-            .filter(|r| fresh.contains(r))
-            .collect();
-        while let Some(hash) = reach.pop() {
-            fresh.remove(&hash);
-            if keep_tracking {
-                kept.insert(hash);
-            }
-            let Some(bytes) = store.nodes.get(&hash) else {
-                continue;
-            };
-            let children: Vec<Hash> = match Node::from_bytes(bytes) {
-                Ok(Node::Soft(cell)) => cell.into_iter().collect::<Vec<_>>(),
-                Ok(Node::Hard(left, right)) => left.into_iter().chain(right).collect(),
-                Err(_) => Vec::new(),
-            }
-            .iter()
-            .filter_map(|unit| Hash::try_from(unit.hash).ok())
-            .collect();
-            reach.extend(children.into_iter().filter(|child| fresh.contains(child)));
-        }
-        for garbage in fresh {
-            store.nodes.remove(&garbage);
-        }
-        if keep_tracking {
-            self.sweep_at = MIN_SWEEP.max(2 * kept.len());
-            store.fresh = Some(kept);
-        } else {
-            self.sweep_at = MIN_SWEEP;
-        }
-    }
-
-    /// Nodes held (every retained root's, for proofs at earlier LSNs).
-    pub fn nodes(&self) -> usize {
-        self.nodes.lock().map_or(0, |store| store.nodes.len())
-    }
+/// monotree's bytes of a one-cell node: `hash ‖ bits ‖ 0x00`.
+fn soft_bytes(hash: &Hash, path: &Hash, end: u16) -> Vec<u8> {
+    let mut bytes = hash.to_vec();
+    push_bits(&mut bytes, path, 0, end);
+    bytes.push(0x00);
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn digest(n: u8) -> Digest {
@@ -440,11 +478,14 @@ mod tests {
         }
         b.set(&digest(9), &digest(9)).unwrap();
         b.remove(&digest(9)).unwrap();
+        a.end();
+        b.end();
         assert_eq!(a.root(), b.root());
         assert_ne!(a.root(), EMPTY_ROOT);
         for n in 1..=5 {
             a.remove(&digest(n)).unwrap();
         }
+        a.end();
         assert_eq!(
             a.root(),
             EMPTY_ROOT,
@@ -452,30 +493,99 @@ mod tests {
         );
     }
 
+    /// The same keys and leaves in stock monotree (its MemoryDB, its inserts) give the same
+    /// root after every batch: the node format and the hashing are monotree's.
     #[test]
-    fn a_transaction_keeps_only_the_nodes_its_root_reaches_and_every_earlier_node() {
+    fn roots_are_stock_monotrees() {
+        use monotree::Monotree;
+        use monotree::database::MemoryDB;
+        use monotree::hasher::Sha2;
+        let mut stock: Monotree<MemoryDB, Sha2> = Monotree::new("stock");
+        let mut stock_root = None;
         let mut tree = StateTree::default();
-        tree.begin();
-        for n in 1..=50 {
-            tree.set(&digest(n), &digest(n)).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for batch in 0..60 {
+            let mut keys = Vec::new();
+            let mut leaves = Vec::new();
+            for _ in 0..(1 + batch * 7) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&seed.to_be_bytes());
+                key[8] = (seed % 3) as u8; // some keys share long prefixes
+                key[31] = (batch % 5) as u8;
+                keys.push(key);
+                leaves.push([(seed >> 3) as u8; 32]);
+            }
+            stock_root = stock.inserts(stock_root.as_ref(), &keys, &leaves).unwrap();
+            for (key, leaf) in keys.iter().zip(&leaves) {
+                tree.set(&Digest(*key), &Digest(*leaf)).unwrap();
+            }
+            tree.end();
+            assert_eq!(tree.root(), Digest(stock_root.unwrap()), "batch {batch}");
         }
-        tree.end();
-        let after_first = tree.nodes();
-        let mut once = StateTree::default();
-        once.begin();
-        for n in (1..=50).rev() {
-            once.set(&digest(n), &digest(n)).unwrap();
+    }
+
+    /// A transaction hands every node it hashes to the sink, children first and the root last;
+    /// with those of earlier transactions they are every node its root reaches.
+    #[test]
+    fn a_transaction_writes_the_nodes_its_root_reaches() {
+        let mut tree = StateTree::default();
+        let mut held: HashMap<[u8; 32], Vec<u8>> = HashMap::new();
+        for round in 0..20u8 {
+            let mut order = Vec::new();
+            for n in 0..=round {
+                tree.set(&digest(n.wrapping_mul(37)), &digest(round))
+                    .unwrap();
+            }
+            if round % 3 == 0 {
+                tree.remove(&digest(round.wrapping_mul(37) / 2)).unwrap();
+            }
+            tree.end_with(&mut |hash, bytes| {
+                held.insert(hash.0, bytes.to_vec());
+                order.push(hash.0);
+            });
+            if tree.root() == EMPTY_ROOT {
+                assert!(order.is_empty(), "the empty tree has no nodes");
+                continue;
+            }
+            assert_eq!(
+                order.last(),
+                Some(&tree.root().0),
+                "the root node comes last"
+            );
+            // Every node the root reaches is held: walk them all down to the leaves.
+            let mut reach = vec![tree.root().0];
+            let mut leaves = 0;
+            while let Some(hash) = reach.pop() {
+                let bytes = held.get(&hash).expect("a node the root reaches is held");
+                for child in cells(bytes) {
+                    if held.contains_key(&child) {
+                        reach.push(child);
+                    } else {
+                        assert!(child.iter().all(|b| *b == child[0]), "a leaf");
+                        leaves += 1;
+                    }
+                }
+            }
+            assert_eq!(leaves, tree.keys(), "round {round}");
         }
-        once.end();
-        assert_eq!(after_first, once.nodes(), "the same nodes, however built");
-        assert!(after_first < 50 * 3, "{after_first} nodes for 50 keys");
-        // A second transaction keeps the first one's nodes (its root stays provable).
-        tree.begin();
-        tree.set(&digest(7), &digest(70)).unwrap();
-        tree.remove(&digest(8)).unwrap();
-        tree.end();
-        assert!(tree.nodes() > after_first);
-        assert!(tree.nodes() < after_first + 2 * 20);
+        // Nothing changed: nothing is written.
+        let mut count = 0;
+        tree.end_with(&mut |_, _| count += 1);
+        assert_eq!(count, 0);
+    }
+
+    /// The hashes a node's cells name.
+    fn cells(bytes: &[u8]) -> Vec<[u8; 32]> {
+        use monotree::Node;
+        let hash = |h: &[u8]| <[u8; 32]>::try_from(h).unwrap();
+        match Node::from_bytes(bytes).unwrap() {
+            Node::Soft(Some(cell)) => vec![hash(cell.hash)],
+            Node::Hard(Some(l), Some(r)) => vec![hash(l.hash), hash(r.hash)],
+            _ => unreachable!(),
+        }
     }
 
     #[test]
@@ -496,6 +606,7 @@ mod tests {
         for n in (0..200u8).step_by(3) {
             tree.remove(&key_of(n, 0)).unwrap();
         }
+        tree.end();
         let root = tree.root();
         for n in 0..200u8 {
             let key = key_of(n, 0);
@@ -569,6 +680,7 @@ mod tests {
             &hash("walproof/test/leaf", 1),
         )
         .unwrap();
+        tree.end();
         vector("one key, present", &tree, hash("walproof/test/key", 1));
         vector(
             "one key, another absent",
@@ -585,6 +697,7 @@ mod tests {
         for n in (0..64).step_by(5) {
             tree.remove(&hash("walproof/test/key", n)).unwrap();
         }
+        tree.end();
         for n in [1, 7, 63] {
             vector(
                 &format!("64 keys less every fifth, key {n} present"),
@@ -653,6 +766,8 @@ mod tests {
                 for (key, leaf) in pairs {
                     fresh.set(&Digest(*key), &Digest(*leaf)).unwrap();
                 }
+                tree.end();
+                fresh.end();
                 assert_eq!(tree.root(), fresh.root(), "round {round}");
             }
         }
