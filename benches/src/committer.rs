@@ -25,6 +25,9 @@ pub enum Phase {
     Monotree,
     /// The committer's apply path, in memory.
     Memory,
+    /// The committer's apply path with its durable store, synced every 500 ms as the service
+    /// does.
+    Durable,
 }
 
 impl Phase {
@@ -33,6 +36,7 @@ impl Phase {
         match self {
             Phase::Monotree => "monotree",
             Phase::Memory => "memory",
+            Phase::Durable => "durable",
         }
     }
 
@@ -41,6 +45,7 @@ impl Phase {
         match self {
             Phase::Monotree => "(b) stock monotree 0.4 (MemoryDB, a batch per transaction)",
             Phase::Memory => "(c) the committer's apply path in memory",
+            Phase::Durable => "(c) the committer's apply path with its durable store",
         }
     }
 }
@@ -68,6 +73,14 @@ pub struct Measured {
     pub proof_bytes: f64,
     /// Peak resident set of the process, bytes.
     pub peak_rss: u64,
+    /// Store bytes written per row change while measured.
+    pub store_bytes_per_update: Option<f64>,
+    /// Store bytes written while measured.
+    pub store_bytes_measured: u64,
+    /// Store bytes in all (fill included).
+    pub store_bytes_total: u64,
+    /// Seconds to reopen the store after the measured part (read the tree back, check it).
+    pub reopen_s: Option<f64>,
 }
 
 const TABLE: RelationId = 16_384;
@@ -236,12 +249,25 @@ pub fn run_phase(
     keys: u64,
     updates: u64,
     rows: usize,
-    _store_dir: Option<&Path>,
+    store_dir: Option<&Path>,
 ) -> anyhow::Result<Measured> {
     let transactions = workload(keys, updates, rows);
     let measured = match phase {
         Phase::Monotree => monotree_phase(keys, &transactions)?,
         Phase::Memory => memory_phase(keys, &transactions)?,
+        Phase::Durable => {
+            let dir = store_dir.map_or_else(
+                || {
+                    std::env::temp_dir()
+                        .join(format!("walproof-bench-store-{}", std::process::id()))
+                },
+                Path::to_path_buf,
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            let measured = durable_phase(keys, &transactions, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            measured?
+        }
     };
     Ok(Measured {
         peak_rss: peak_rss(),
@@ -308,8 +334,13 @@ fn monotree_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measu
     Ok(finish(keys, fill_s, transactions, measured_s))
 }
 
-fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measured> {
-    let mut state = CommitState::default();
+/// The fill and the measured transactions of the apply path, as ledger transactions.
+fn fill_and_prepare(
+    state: &mut CommitState,
+    keys: u64,
+    transactions: &[Vec<Step>],
+    mut each: impl FnMut(&mut CommitState) -> anyhow::Result<()>,
+) -> anyhow::Result<(f64, Vec<Transaction>, u64)> {
     let mut lsn = 0;
     let started = Instant::now();
     let mut id = 0;
@@ -317,12 +348,14 @@ fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measure
         let end = (id + FILL_BATCH).min(keys);
         let steps: Vec<Step> = (id..end).map(|id| Step::Set { id, balance: 0 }).collect();
         lsn += 1;
-        state.apply(&transaction(lsn, &steps, &|_| true))?;
+        let committed = state.apply(&transaction(lsn, &steps, &|_| true))?;
+        state.keep(&committed, Digest::ZERO, lsn as i64);
+        each(state)?;
         id = end;
     }
     let fill_s = started.elapsed().as_secs_f64();
     let mut next_new = keys;
-    let prepared: Vec<Transaction> = transactions
+    let prepared = transactions
         .iter()
         .map(|steps| {
             lsn += 1;
@@ -335,6 +368,55 @@ fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measure
             transaction(lsn, steps, &|id| id >= first_new)
         })
         .collect();
+    Ok((fill_s, prepared, next_new))
+}
+
+fn durable_phase(keys: u64, transactions: &[Vec<Step>], dir: &Path) -> anyhow::Result<Measured> {
+    let mut state = CommitState::open(dir)?;
+    let sync_every = std::time::Duration::from_millis(500);
+    let mut last_sync = Instant::now();
+    let mut sync = |state: &mut CommitState| -> anyhow::Result<()> {
+        if last_sync.elapsed() >= sync_every {
+            state.sync()?;
+            last_sync = Instant::now();
+        }
+        Ok(())
+    };
+    let (fill_s, prepared, _) = fill_and_prepare(&mut state, keys, transactions, &mut sync)?;
+    state.sync()?;
+    let before = state.store().map_or(0, |s| s.bytes());
+    let started = Instant::now();
+    for (n, transaction) in prepared.iter().enumerate() {
+        let committed = state.apply(transaction)?;
+        state.keep(&committed, Digest::ZERO, n as i64);
+        sync(&mut state)?;
+    }
+    state.sync()?;
+    let measured_s = started.elapsed().as_secs_f64();
+    let total = state.store().map_or(0, |s| s.bytes());
+    let root = state.root();
+    drop(state);
+    let started = Instant::now();
+    let reopened = CommitState::open(dir)?;
+    let reopen_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        reopened.root() == root,
+        "the reopened store has another root"
+    );
+    let measured = finish(keys, fill_s, transactions, measured_s);
+    Ok(Measured {
+        store_bytes_per_update: Some((total - before) as f64 / measured.updates.max(1) as f64),
+        store_bytes_measured: total - before,
+        store_bytes_total: total,
+        reopen_s: Some(reopen_s),
+        ..measured
+    })
+}
+
+fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measured> {
+    let mut state = CommitState::default();
+    let (fill_s, prepared, next_new) =
+        fill_and_prepare(&mut state, keys, transactions, |_| Ok(()))?;
     let started = Instant::now();
     for transaction in &prepared {
         state.apply(transaction)?;

@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut results: BTreeMap<(u64, &str), Measured> = BTreeMap::new();
     for &keys in &args.keys {
-        let mut phases = vec![Phase::Memory];
+        let mut phases = vec![Phase::Memory, Phase::Durable];
         if keys <= args.monotree_max_keys {
             phases.insert(0, Phase::Monotree);
         }
@@ -95,6 +95,16 @@ fn main() -> anyhow::Result<()> {
             mib(memory.peak_rss)
         );
         println!("{line}");
+        if let Some(durable) = get(Phase::Durable) {
+            println!(
+                "    {} keys: durable {} updates/s ({:.2} × in memory), {:.0} store bytes per update, reopen {:.1} s",
+                thousands(keys as f64),
+                thousands(durable.updates_per_s),
+                durable.updates_per_s / memory.updates_per_s,
+                durable.store_bytes_per_update.unwrap_or(0.0),
+                durable.reopen_s.unwrap_or(0.0)
+            );
+        }
     }
     Ok(())
 }
@@ -157,6 +167,15 @@ fn print_measured(m: &Measured, bound: f64) {
         println!(
             "    proofs: {:.0} bytes as nodes on average (over {} keys, live and absent)",
             m.proof_bytes, m.proofs
+        );
+    }
+    if let Some(bytes) = m.store_bytes_per_update {
+        println!(
+            "    store: {:.0} bytes per update ({:.1} MiB written while measured, {:.1} MiB in all); reopened (tree read back and checked) in {:.1} s",
+            bytes,
+            mib(m.store_bytes_measured),
+            mib(m.store_bytes_total),
+            m.reopen_s.unwrap_or(0.0)
         );
     }
     println!("    peak RSS {:.0} MiB", mib(m.peak_rss));

@@ -53,9 +53,17 @@ pub enum CommitError {
         /// The ledger topic looked for.
         topic: String,
     },
-    /// The tree's store failed.
+    /// The tree failed (a proof asked for mid-transaction, a stored tree that does not hash
+    /// to its root).
     #[error("the state tree failed: {0}")]
     Tree(String),
+    /// A proof that cannot be given: an unknown table, a wrong number of key values, an LSN
+    /// outside the roots kept.
+    #[error("cannot prove: {0}")]
+    NoProof(String),
+    /// The durable store failed or is damaged; the message names the file and place.
+    #[error("the committer's store: {0}")]
+    Store(String),
 }
 
 impl CommitError {

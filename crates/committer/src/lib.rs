@@ -11,19 +11,23 @@
 //!
 //! - [`state`]: the rows behind the tree and how each change moves them ([`CommitState`]).
 //! - [`tree`]: the tree itself and its root.
+//! - [`store`]: the durable store: every node and row version written, the root of every LSN,
+//!   where to resume.
 //! - [`proof`]: inclusion and exclusion proofs, verified with SHA-256 and the node layout alone.
 //! - [`rebuild`]: every root recomputed from the ledger alone (`walproof roots`).
 //! - [`run`]: the service publishing `<prefix>.roots` (`walproof commit`).
 //!
-//! Status: roots are computed in memory and published to `<prefix>.roots`; a restart
-//! recomputes the state from the ledger's start. The durable store, retention and pruning,
-//! proofs and their API are still to come.
+//! Status: roots are published exactly once; the tree, rows, root history and position live
+//! in a durable store that a restart resumes from; proofs at any kept LSN come from it.
+//! Retention and pruning, the proof HTTP API and the compact proof encoding are still to
+//! come.
 
 pub mod error;
 pub mod proof;
 pub mod rebuild;
 pub mod run;
 pub mod state;
+pub mod store;
 pub mod tree;
 
 pub use error::{CommitError, Result};

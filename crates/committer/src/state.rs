@@ -24,7 +24,8 @@ use walproof_core::schema_change::{
 use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
 
 use crate::error::{CommitError, Result};
-use crate::tree::StateTree;
+use crate::store::{Checkpoint, KeptRoot, KeptRow, Store};
+use crate::tree::{Kept, StateTree, prove_stored};
 
 /// One transaction's place in the chain of roots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +50,12 @@ struct StoredRow {
     hashes: Vec<Digest>,
     /// Identical rows under this key (multiset tables); 1 for a keyed table.
     count: u64,
+    /// Where the store keeps this version of the row (0: no store).
+    place: u64,
 }
 
-/// The tree, the rows behind it and the relations' shapes.
+/// The tree, the rows behind it and the relations' shapes — in memory, or kept in a durable
+/// [`Store`] as well ([`CommitState::open`]).
 #[derive(Debug, Default)]
 pub struct CommitState {
     tree: StateTree,
@@ -59,9 +63,131 @@ pub struct CommitState {
     tables: HashMap<RelationId, HashSet<Digest>>,
     shapes: Shapes,
     last: Option<Lsn>,
+    /// The durable store, when there is one.
+    store: Option<Store>,
+    /// Where the current root node is kept.
+    root_node: u64,
+    /// Each relation's shape as last kept, and where.
+    kept_shapes: HashMap<RelationId, (Relation, u64)>,
 }
 
 impl CommitState {
+    /// The state kept in the store at `dir` (created empty when there is none): the tree of its
+    /// last checkpoint, read back and checked against that checkpoint's root.
+    pub fn open(dir: &std::path::Path) -> Result<CommitState> {
+        let store = Store::open(dir)?;
+        let mut state = CommitState::default();
+        if let Some(checkpoint) = store.checkpoint()? {
+            let mut relations = Vec::new();
+            for (id, place) in &checkpoint.shapes {
+                let shape = store.shape(*place)?;
+                state.kept_shapes.insert(*id, (shape.clone(), *place));
+                relations.push(shape);
+            }
+            state.shapes = Shapes::resume(relations);
+            let last = checkpoint.last;
+            let mut rows = Vec::new();
+            state.tree = StateTree::load(&last.root, last.root_node, &mut |place| {
+                let (stored, row) = store.read_tree(place)?;
+                if let Some(row) = row {
+                    rows.push((place, row));
+                }
+                Ok(stored)
+            })
+            .map_err(|err| {
+                CommitError::Store(format!(
+                    "{}: {err}; the store is damaged (move the directory aside to rebuild it from the ledger)",
+                    dir.display()
+                ))
+            })?;
+            for (place, row) in rows {
+                state.tables.entry(row.table).or_default().insert(row.key);
+                state.rows.insert(
+                    row.key,
+                    StoredRow {
+                        table: row.table,
+                        key_values: row.key_values,
+                        hashes: row.hashes,
+                        count: row.count,
+                        place,
+                    },
+                );
+            }
+            state.root_node = last.root_node;
+            state.last = Some(last.commit_lsn);
+        }
+        state.store = Some(store);
+        Ok(state)
+    }
+
+    /// The last transaction kept in the store (committed or pending), with where it ends in
+    /// the ledger.
+    pub fn last_kept(&self) -> Option<KeptRoot> {
+        self.store.as_ref().and_then(Store::last_root)
+    }
+
+    /// The store, when there is one.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Records `committed` (whose last ledger record is at `ledger_offset`, with hash
+    /// `ledger_hash`) in the store, to be made durable by [`CommitState::sync`].
+    pub fn keep(&mut self, committed: &Committed, ledger_hash: Digest, ledger_offset: i64) {
+        if let Some(store) = &mut self.store {
+            store.push_root(KeptRoot {
+                commit_lsn: committed.commit_lsn,
+                root: committed.root,
+                previous_root: committed.previous_root,
+                ledger_hash,
+                changes: committed.changes,
+                root_node: self.root_node,
+                ledger_offset,
+            });
+        }
+    }
+
+    /// Makes everything kept so far durable (nothing without a store or with nothing new).
+    pub fn sync(&mut self) -> Result<()> {
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        let Some(last) = store.last_root().filter(|_| store.has_pending()) else {
+            return Ok(());
+        };
+        let mut shapes = std::collections::BTreeMap::new();
+        for rel in self.shapes.relations() {
+            let place = match self.kept_shapes.get(&rel.id) {
+                Some((kept, place)) if kept == rel => *place,
+                _ => {
+                    let place = store.push_shape(rel);
+                    self.kept_shapes.insert(rel.id, (rel.clone(), place));
+                    place
+                }
+            };
+            shapes.insert(rel.id, place);
+        }
+        store.commit(&Checkpoint { last, shapes })
+    }
+
+    /// Keeps the shape of each of `ids` that changed since it was last kept.
+    fn keep_shapes(&mut self, shapes: &Shapes, ids: impl IntoIterator<Item = RelationId>) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        for id in ids {
+            let Some(rel) = shapes.get(id) else { continue };
+            if self
+                .kept_shapes
+                .get(&id)
+                .is_none_or(|(kept, _)| kept != rel)
+            {
+                let place = store.push_shape(rel);
+                self.kept_shapes.insert(id, (rel.clone(), place));
+            }
+        }
+    }
+
     /// The current root.
     pub fn root(&self) -> Digest {
         self.tree.root()
@@ -77,6 +203,60 @@ impl CommitState {
         self.rows.len()
     }
 
+    /// The proof of a keyed table's row at the root of `at` — the last transaction at or
+    /// before that LSN — or at the current root (`None`, or `at` not before the last LSN).
+    /// Earlier roots are read from the store; without one only the current root is provable.
+    pub fn prove_row_at(
+        &mut self,
+        schema: &str,
+        table: &str,
+        key_values: &[String],
+        at: Option<Lsn>,
+    ) -> Result<crate::proof::RowProof> {
+        let Some(at) = at.filter(|at| self.last.is_some_and(|last| *at < last)) else {
+            return self.prove_row(schema, table, key_values);
+        };
+        let mut current = self.prove_row(schema, table, key_values)?;
+        self.sync()?;
+        let Some(store) = &self.store else {
+            return Err(CommitError::NoProof(format!(
+                "only the latest root ({}) is provable without a store",
+                self.last.unwrap_or(Lsn::ZERO)
+            )));
+        };
+        let kept = store
+            .root_at(at)?
+            .ok_or_else(|| CommitError::NoProof(format!("no root at or before {at} is kept")))?;
+        let key = current.key();
+        let (path, leaf) = prove_stored(&kept.root, kept.root_node, &key, &mut |place| {
+            Ok(store.read_tree(place)?.0)
+        })?;
+        current.commit_lsn = Some(kept.commit_lsn);
+        current.root = kept.root;
+        current.path = path;
+        current.present = leaf.is_some();
+        current.columns = Vec::new();
+        if let Some(place) = leaf {
+            let (_, Some(row)) = store.read_tree(place)? else {
+                return Err(CommitError::Store(format!(
+                    "the leaf at {place} is not a row"
+                )));
+            };
+            let shape = store.shape(row.shape)?;
+            current.columns = shape
+                .columns
+                .iter()
+                .zip(&row.hashes)
+                .map(|(c, hash)| crate::proof::ProvedColumn {
+                    name: c.name.clone(),
+                    type_oid: c.type_oid,
+                    hash: *hash,
+                })
+                .collect();
+        }
+        Ok(current)
+    }
+
     /// The proof of a keyed table's row (by its key columns' text) at the current root.
     pub fn prove_row(
         &self,
@@ -84,11 +264,7 @@ impl CommitState {
         table: &str,
         key_values: &[String],
     ) -> Result<crate::proof::RowProof> {
-        let missing = |problem: String| CommitError::Change {
-            commit_lsn: self.last.unwrap_or(Lsn::ZERO),
-            ordinal: 0,
-            problem,
-        };
+        let missing = CommitError::NoProof;
         let rel = self
             .shapes
             .relations()
@@ -147,11 +323,29 @@ impl CommitState {
             .begin(transaction)
             .map_err(|source| CommitError::SchemaChange { commit_lsn, source })?;
         let mut schema_changes = schema_changes.into_iter();
+        self.keep_shapes(&shapes, transaction.relations.keys().copied());
         self.tree.begin();
         let applied = transaction.changes.iter().try_for_each(|change| {
             self.change(&mut shapes, &mut schema_changes, commit_lsn, change)
         });
-        self.tree.end();
+        if let Some(store) = &mut self.store {
+            let rows = &self.rows;
+            let root_node = self.tree.end_with(&mut |_, bytes, children| {
+                let places: Vec<u64> = children
+                    .iter()
+                    .map(|child| match child {
+                        Kept::Leaf(key) => rows.get(*key).map_or(0, |row| row.place),
+                        Kept::Node(place) => *place,
+                    })
+                    .collect();
+                store.push_node(bytes, &places)
+            });
+            if let Some(root_node) = root_node {
+                self.root_node = root_node;
+            }
+        } else {
+            self.tree.end();
+        }
         shapes.end();
         self.shapes = shapes;
         applied?;
@@ -182,6 +376,7 @@ impl CommitState {
                     .next()
                     .ok_or_else(|| problem("a schema change that did not parse".into()))?;
                 let before = shapes.follow(&schema_change);
+                self.keep_shapes(shapes, schema_change.tables.iter().map(|t| t.oid));
                 for (table, before) in schema_change.tables.iter().zip(before) {
                     let derivable = table.change == TableChangeKind::Altered && !table.rows_follow;
                     if derivable && before.is_some() {
@@ -282,36 +477,58 @@ impl CommitState {
         let leaf = row_leaf(names(rel).zip(&hashes));
         self.tree.set(&key, &leaf)?;
         self.tables.entry(rel.id).or_default().insert(key);
-        self.rows.insert(
-            key,
-            StoredRow {
-                table: rel.id,
-                key_values,
-                hashes,
-                count: 1,
-            },
-        );
+        let mut row = StoredRow {
+            table: rel.id,
+            key_values,
+            hashes,
+            count: 1,
+            place: 0,
+        };
+        row.place = self.keep_row(&key, &leaf, &row);
+        self.rows.insert(key, row);
         Ok(())
     }
 
     fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
         let key = multiset_key(&rel.schema, &rel.name, &hashes);
-        let row = self.rows.entry(key).or_insert(StoredRow {
+        let mut row = self.rows.remove(&key).unwrap_or(StoredRow {
             table: rel.id,
             key_values: Vec::new(),
             hashes,
             count: 0,
+            place: 0,
         });
         row.count += count;
         let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
         self.tree.set(&key, &leaf)?;
         self.tables.entry(rel.id).or_default().insert(key);
+        row.place = self.keep_row(&key, &leaf, &row);
+        self.rows.insert(key, row);
         Ok(())
+    }
+
+    /// Keeps a row's new version in the store; returns where (0 without a store).
+    fn keep_row(&mut self, key: &Digest, leaf: &Digest, row: &StoredRow) -> u64 {
+        let Some(store) = &mut self.store else {
+            return 0;
+        };
+        store.push_row(&KeptRow {
+            key: *key,
+            leaf: *leaf,
+            table: row.table,
+            shape: self
+                .kept_shapes
+                .get(&row.table)
+                .map_or(0, |(_, place)| *place),
+            count: row.count,
+            key_values: row.key_values.clone(),
+            hashes: row.hashes.clone(),
+        })
     }
 
     fn take_multiset(&mut self, rel: &Relation, hashes: &[Digest]) -> Result<(), String> {
         let key = multiset_key(&rel.schema, &rel.name, hashes);
-        let Some(row) = self.rows.get_mut(&key) else {
+        let Some(mut row) = self.rows.remove(&key) else {
             return Err(format!(
                 "a row of {}.{} (a multiset) that is not held",
                 rel.schema, rel.name
@@ -319,13 +536,14 @@ impl CommitState {
         };
         row.count -= 1;
         let outcome = if row.count == 0 {
-            self.rows.remove(&key);
             if let Some(keys) = self.tables.get_mut(&rel.id) {
                 keys.remove(&key);
             }
             self.tree.remove(&key)
         } else {
             let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
+            row.place = self.keep_row(&key, &leaf, &row);
+            self.rows.insert(key, row);
             self.tree.set(&key, &leaf)
         };
         outcome.map_err(|err| err.to_string())
@@ -879,6 +1097,189 @@ mod tests {
                 .contains("not after the last transaction applied"),
             "{err}"
         );
+    }
+
+    /// A fresh directory for one test's store.
+    fn store_dir(test: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("walproof-store-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A mixed history over a keyed and a multiset table: inserts, updates (one unchanged
+    /// value), a key change, deletes, a truncate, a column rename; transaction `n` at LSN
+    /// `100 + n`.
+    fn history() -> Vec<Transaction> {
+        let (a, e) = (accounts(), events());
+        let mut out = Vec::new();
+        for n in 0..40u64 {
+            let id = (n % 13).to_string();
+            let name = format!("name {n}");
+            let mut ops = vec![
+                insert(
+                    &a,
+                    &[Some(&format!("{}", 100 + n)), Some(&name), Some("note")],
+                ),
+                insert(&e, &[Some("tick"), Some(&id)]),
+            ];
+            if n >= 13 && (n - 13) % 7 != 3 {
+                // The row inserted 13 transactions ago, unless it was deleted.
+                ops.push(Op::Update {
+                    relation: a.id,
+                    old: None,
+                    new: Row(vec![
+                        Value::Text(format!("{}", 100 + n - 13)),
+                        Value::Text(name.clone()),
+                        Value::Unchanged,
+                    ]),
+                });
+            }
+            if n % 7 == 3 {
+                ops.push(Op::Delete {
+                    relation: a.id,
+                    old: OldRow::Key(row(&[Some(&format!("{}", 100 + n)), None, None])),
+                });
+            }
+            if n == 30 {
+                ops.push(Op::Truncate {
+                    relations: vec![e.id],
+                    cascade: false,
+                    restart_identity: false,
+                });
+            }
+            out.push(transaction(100 + n, &[a.clone(), e.clone()], ops));
+        }
+        out
+    }
+
+    /// A state kept in a store, synced at odd points and reopened, gives every root an
+    /// in-memory state gives, and after reopening goes on exactly like it.
+    #[test]
+    fn a_reopened_store_goes_on_exactly_like_the_state_in_memory() {
+        let dir = store_dir("reopen");
+        let mut memory = CommitState::default();
+        let mut kept = CommitState::open(&dir).unwrap();
+        for (n, transaction) in history().iter().enumerate() {
+            let expected = memory.apply(transaction).unwrap();
+            let committed = kept.apply(transaction).unwrap();
+            assert_eq!(committed, expected, "transaction {n}");
+            kept.keep(&committed, Digest([n as u8; 32]), n as i64);
+            if n % 5 == 4 {
+                kept.sync().unwrap();
+                drop(kept);
+                kept = CommitState::open(&dir).unwrap();
+                assert_eq!(kept.root(), memory.root());
+                assert_eq!(kept.last_applied(), memory.last_applied());
+                assert_eq!(kept.keys(), memory.keys());
+                let last = kept.last_kept().unwrap();
+                assert_eq!((last.ledger_offset, last.root), (n as i64, memory.root()));
+            }
+        }
+        // What was not synced is not there after a reopen: the state resumes at the last sync.
+        drop(kept);
+        let kept = CommitState::open(&dir).unwrap();
+        assert_eq!(kept.last_applied(), Some(Lsn::new(100 + 39)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Every earlier LSN's proofs, read from the store, verify against that LSN's root and
+    /// show the row as it was then.
+    #[test]
+    fn proofs_at_earlier_lsns_come_from_the_store_and_verify() {
+        let dir = store_dir("history");
+        let mut kept = CommitState::open(&dir).unwrap();
+        let mut memory = CommitState::default();
+        let mut roots = Vec::new();
+        for (n, transaction) in history().iter().enumerate() {
+            let committed = kept.apply(transaction).unwrap();
+            kept.keep(&committed, Digest::ZERO, n as i64);
+            memory.apply(transaction).unwrap();
+            // What the in-memory state proves now is what the store must prove later.
+            let now: Vec<_> = (100..145)
+                .map(|id| {
+                    memory
+                        .prove_row("public", "accounts", &[id.to_string()])
+                        .unwrap()
+                })
+                .collect();
+            roots.push((committed, now));
+            if n % 9 == 0 {
+                kept.sync().unwrap();
+            }
+        }
+        for (committed, proofs) in &roots {
+            for expected in proofs {
+                let proof = kept
+                    .prove_row_at(
+                        "public",
+                        "accounts",
+                        &expected.key_values,
+                        Some(committed.commit_lsn),
+                    )
+                    .unwrap();
+                assert_eq!(&proof, expected, "at {}", committed.commit_lsn);
+                assert!(proof.verify(&committed.root, None).is_ok());
+            }
+        }
+        // Before the first root: nothing is kept.
+        let err = kept
+            .prove_row_at("public", "accounts", &["100".into()], Some(Lsn::new(5)))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no root at or before 0/5"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A crash in the middle of a commit leaves bytes after what the head names: they are cut
+    /// off. A damaged node is refused with the file and the place, never loaded.
+    #[test]
+    fn a_torn_tail_is_cut_off_and_a_damaged_store_is_refused() {
+        use std::io::Write as _;
+        let dir = store_dir("torn");
+        let transactions = history();
+        let mut kept = CommitState::open(&dir).unwrap();
+        for (n, transaction) in transactions[..10].iter().enumerate() {
+            let committed = kept.apply(transaction).unwrap();
+            kept.keep(&committed, Digest::ZERO, n as i64);
+        }
+        kept.sync().unwrap();
+        let root = kept.root();
+        drop(kept);
+        for file in ["nodes.log", "roots.log"] {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(file))
+                .unwrap();
+            f.write_all(&[0xAB; 300]).unwrap();
+        }
+        let mut kept = CommitState::open(&dir).unwrap();
+        assert_eq!(kept.root(), root);
+        assert_eq!(kept.store().unwrap().roots(), 10);
+        // And it goes on: the next transactions apply, sync and reopen.
+        for (n, transaction) in transactions[10..12].iter().enumerate() {
+            let committed = kept.apply(transaction).unwrap();
+            kept.keep(&committed, Digest::ZERO, 10 + n as i64);
+        }
+        kept.sync().unwrap();
+        let root = kept.root();
+        drop(kept);
+        assert_eq!(CommitState::open(&dir).unwrap().root(), root);
+        // Damage: one byte of the newest nodes flipped (the root node sits near the end).
+        let path = dir.join("nodes.log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 200;
+        bytes[at] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = CommitState::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+        assert!(
+            err.contains(&dir.display().to_string()),
+            "names the store: {err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn serde_json_bytes(change: &SchemaChange) -> Vec<u8> {

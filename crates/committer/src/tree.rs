@@ -45,7 +45,7 @@ enum Child {
 /// A key and its leaf.
 #[derive(Debug, Clone, Copy)]
 struct Leaf {
-    key: Hash,
+    key: Digest,
     leaf: Hash,
 }
 
@@ -56,11 +56,46 @@ struct Inner {
     path: Hash,
     /// The hash of the node's bytes, when not `stale`.
     hash: Hash,
+    /// Where the store keeps the node (0: not kept).
+    stored: u64,
     /// The child whose key has a 0 at `depth`, and the one with a 1.
     children: [Child; 2],
     depth: u16,
     stale: bool,
 }
+
+/// Where the store keeps a node's child: a leaf by its key (the row's record), a node by where
+/// the sink said it keeps it.
+#[derive(Debug, Clone, Copy)]
+pub enum Kept<'a> {
+    /// A leaf, by its key.
+    Leaf(&'a Digest),
+    /// A node, where it is kept.
+    Node(u64),
+}
+
+/// A node or a leaf read back from the store, for [`StateTree::load`].
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// A node: monotree's bytes and where its children are kept, left (or only) first.
+    Node {
+        /// monotree's bytes.
+        bytes: Vec<u8>,
+        /// Where its children are kept.
+        children: Vec<u64>,
+    },
+    /// A leaf.
+    Leaf {
+        /// The key.
+        key: Digest,
+        /// The leaf.
+        leaf: Digest,
+    },
+}
+
+/// Receives each node [`StateTree::end_with`] hashes: hash, monotree bytes, where its children
+/// are kept; returns where it keeps the node.
+pub type NodeSink<'a> = dyn FnMut(&Digest, &[u8], &[Kept<'_>]) -> u64 + 'a;
 
 /// Where a child hangs: the top of the tree or one side of an inner node.
 #[derive(Debug, Clone, Copy)]
@@ -153,50 +188,49 @@ impl StateTree {
 
     /// Computes the root after the changes since the last one.
     pub fn end(&mut self) {
-        self.end_with(&mut |_, _| {});
+        let _ = self.end_with(&mut |_, _, _| 0);
     }
 
     /// Computes the root after the changes since the last one, handing every node it hashes
-    /// (hash, monotree bytes) to `written`, children before parents, the root node last.
-    pub fn end_with(&mut self, written: &mut dyn FnMut(&Digest, &[u8])) {
+    /// to `written`, children before parents, the root node last; returns where the root node
+    /// is kept (0 for the empty tree), or `None` when nothing changed.
+    pub fn end_with(&mut self, written: &mut NodeSink<'_>) -> Option<u64> {
         if !self.changed {
-            return;
+            return None;
         }
         self.changed = false;
-        self.root = match self.top {
-            None => EMPTY_ROOT.0,
+        let (root, kept) = match self.top {
+            None => (EMPTY_ROOT.0, 0),
             Some(Child::Leaf(leaf)) => {
                 let Leaf { key, leaf } = self.leaves[leaf as usize];
-                self.soft(&leaf, &key, KEY_BITS, written)
+                let bytes = soft_bytes(&leaf, &key.0, KEY_BITS);
+                let root = sha256(&bytes);
+                let kept = written(&Digest(root), &bytes, &[Kept::Leaf(&key)]);
+                (root, kept)
             }
             Some(Child::Inner(inner)) => {
                 let hash = self.rehash(inner, written);
-                let Inner { depth, path, .. } = self.inners[inner as usize];
+                let Inner {
+                    depth,
+                    path,
+                    stored,
+                    ..
+                } = self.inners[inner as usize];
                 if depth == 0 {
-                    hash
+                    (hash, stored)
                 } else {
-                    self.soft(&hash, &path, depth, written)
+                    let bytes = soft_bytes(&hash, &path, depth);
+                    let root = sha256(&bytes);
+                    (root, written(&Digest(root), &bytes, &[Kept::Node(stored)]))
                 }
             }
         };
-    }
-
-    /// The root node when every key shares bits `0..end`: one cell.
-    fn soft(
-        &mut self,
-        hash: &Hash,
-        path: &Hash,
-        end: u16,
-        written: &mut dyn FnMut(&Digest, &[u8]),
-    ) -> Hash {
-        let bytes = soft_bytes(hash, path, end);
-        let root = sha256(&bytes);
-        written(&Digest(root), &bytes);
-        root
+        self.root = root;
+        Some(kept)
     }
 
     /// Hashes the stale nodes below and at `inner`.
-    fn rehash(&mut self, inner: u32, written: &mut dyn FnMut(&Digest, &[u8])) -> Hash {
+    fn rehash(&mut self, inner: u32, written: &mut NodeSink<'_>) -> Hash {
         let node = self.inners[inner as usize];
         if !node.stale {
             return node.hash;
@@ -209,10 +243,15 @@ impl StateTree {
         let mut bytes = std::mem::take(&mut self.scratch);
         self.hard_bytes(&node, &mut bytes);
         let hash = sha256(&bytes);
-        written(&Digest(hash), &bytes);
+        let kept = node.children.map(|child| match child {
+            Child::Leaf(leaf) => Kept::Leaf(&self.leaves[leaf as usize].key),
+            Child::Inner(inner) => Kept::Node(self.inners[inner as usize].stored),
+        });
+        let stored = written(&Digest(hash), &bytes, &kept);
         self.scratch = bytes;
         let node = &mut self.inners[inner as usize];
         node.hash = hash;
+        node.stored = stored;
         node.stale = false;
         hash
     }
@@ -223,7 +262,7 @@ impl StateTree {
         match child {
             Child::Leaf(leaf) => {
                 let leaf = &self.leaves[leaf as usize];
-                (&leaf.leaf, &leaf.key, KEY_BITS)
+                (&leaf.leaf, &leaf.key.0, KEY_BITS)
             }
             Child::Inner(inner) => {
                 let inner = &self.inners[inner as usize];
@@ -263,7 +302,7 @@ impl StateTree {
 
     fn new_leaf(&mut self, key: &Hash, leaf: &Hash) -> Child {
         let node = Leaf {
-            key: *key,
+            key: Digest(*key),
             leaf: *leaf,
         };
         Child::Leaf(match self.free_leaves.pop() {
@@ -288,6 +327,7 @@ impl StateTree {
         let node = Inner {
             path: *key,
             hash: [0; 32],
+            stored: 0,
             children,
             depth,
             stale: true,
@@ -327,7 +367,7 @@ impl StateTree {
             match child {
                 Child::Leaf(at) => {
                     let held = &mut self.leaves[at as usize];
-                    match first_difference(&held.key, key, from, KEY_BITS) {
+                    match first_difference(&held.key.0, key, from, KEY_BITS) {
                         None if held.leaf == *leaf => return Ok(()), // nothing changes
                         None => held.leaf = *leaf,
                         Some(depth) => {
@@ -365,7 +405,7 @@ impl StateTree {
             match self.at(slot) {
                 None => return Ok(()),
                 Some(Child::Leaf(at)) => {
-                    if first_difference(&self.leaves[at as usize].key, key, from, KEY_BITS)
+                    if first_difference(&self.leaves[at as usize].key.0, key, from, KEY_BITS)
                         .is_some()
                     {
                         return Ok(());
@@ -414,7 +454,7 @@ impl StateTree {
             None => return Ok(PathProof { nodes }),
             Some(Child::Leaf(at)) => {
                 let Leaf { key: held, leaf } = self.leaves[at as usize];
-                nodes.push(soft_bytes(&leaf, &held, KEY_BITS));
+                nodes.push(soft_bytes(&leaf, &held.0, KEY_BITS));
                 return Ok(PathProof { nodes });
             }
             Some(Child::Inner(at)) => at,
@@ -443,6 +483,272 @@ impl StateTree {
             }
         }
         Ok(PathProof { nodes })
+    }
+}
+
+impl StateTree {
+    /// The tree of `root`, read back from the store from its root node (kept at `root_node`).
+    /// Every node's bytes and every leaf are checked: the tree rebuilt from them must hash to
+    /// `root`, else the store is damaged and the error says so.
+    pub fn load(
+        root: &Digest,
+        root_node: u64,
+        read: &mut dyn FnMut(u64) -> Result<Stored>,
+    ) -> Result<StateTree> {
+        let mut tree = StateTree::default();
+        if *root == EMPTY_ROOT {
+            return Ok(tree);
+        }
+        let damaged =
+            |what: String| CommitError::Tree(format!("the stored tree of root {root} {what}"));
+        let Stored::Node { bytes, children } = read(root_node)? else {
+            return Err(damaged("starts at a leaf, not a node".into()));
+        };
+        let cells =
+            parse_cells(&bytes).ok_or_else(|| damaged("has a malformed root node".into()))?;
+        tree.top = Some(match (cells.as_slice(), children.as_slice()) {
+            ([cell], [child]) => tree.load_child(*child, &cell.hash, cell.len, read)?.0,
+            ([_, _], [left, right]) => {
+                let inner = tree.load_inner(0, root_node, &bytes, [*left, *right], read)?;
+                inner.0
+            }
+            _ => {
+                return Err(damaged(
+                    "has a root node whose children do not match".into(),
+                ));
+            }
+        });
+        tree.changed = true;
+        let rehashed = tree.verify_root();
+        tree.changed = false;
+        tree.root = root.0;
+        if rehashed != *root {
+            return Err(damaged(format!(
+                "hashes to {rehashed}: the store is damaged"
+            )));
+        }
+        Ok(tree)
+    }
+
+    /// The child kept at `offset` whose cell's hash is `hash` and whose bits end at `end`;
+    /// returns it and a key below it.
+    fn load_child(
+        &mut self,
+        offset: u64,
+        hash: &Hash,
+        end: u16,
+        read: &mut dyn FnMut(u64) -> Result<Stored>,
+    ) -> Result<(Child, Hash)> {
+        let damaged = |what: &str| CommitError::Tree(format!("the stored node at {offset} {what}"));
+        match read(offset)? {
+            Stored::Leaf { key, leaf } if end == KEY_BITS => {
+                if leaf.0 != *hash {
+                    return Err(damaged("is not the leaf its parent names"));
+                }
+                Ok((self.new_leaf(&key.0, &leaf.0), key.0))
+            }
+            Stored::Node { bytes, children } if end < KEY_BITS => {
+                if sha256(&bytes) != *hash {
+                    return Err(damaged("is not the node its parent names"));
+                }
+                let [left, right] = children.as_slice() else {
+                    return Err(damaged("is not a node of two children"));
+                };
+                self.load_inner(end, offset, &bytes, [*left, *right], read)
+            }
+            _ => Err(damaged(
+                "is a leaf where a node belongs, or the other way round",
+            )),
+        }
+    }
+
+    /// An inner node branching at `depth` from its bytes and its children's places.
+    fn load_inner(
+        &mut self,
+        depth: u16,
+        offset: u64,
+        bytes: &[u8],
+        children: [u64; 2],
+        read: &mut dyn FnMut(u64) -> Result<Stored>,
+    ) -> Result<(Child, Hash)> {
+        let cells = parse_cells(bytes)
+            .filter(|cells| cells.len() == 2)
+            .ok_or_else(|| {
+                CommitError::Tree(format!("the stored node at {offset} is malformed"))
+            })?;
+        let mut loaded = [Child::Leaf(0); 2];
+        let mut path = [0; 32];
+        for (side, (cell, child)) in cells.iter().zip(children).enumerate() {
+            let end = depth
+                .checked_add(cell.len)
+                .filter(|end| *end <= KEY_BITS)
+                .ok_or_else(|| {
+                    CommitError::Tree(format!("the stored node at {offset} reaches past the key"))
+                })?;
+            let (child, below) = self.load_child(child, &cell.hash, end, read)?;
+            loaded[side] = child;
+            path = below;
+        }
+        let node = Inner {
+            path,
+            hash: sha256(bytes),
+            stored: offset,
+            children: loaded,
+            depth,
+            stale: false,
+        };
+        self.inners.push(node);
+        let at = u32::try_from(self.inners.len() - 1).expect("fewer than 2^32 nodes");
+        Ok((Child::Inner(at), path))
+    }
+
+    /// The root recomputed from the leaves up, every node's held hash ignored.
+    fn verify_root(&self) -> Digest {
+        fn node_hash(tree: &StateTree, inner: u32, scratch: &mut Vec<u8>) -> Hash {
+            let node = tree.inners[inner as usize];
+            let mut hashes = [[0; 32]; 2];
+            for (side, child) in node.children.iter().enumerate() {
+                hashes[side] = match child {
+                    Child::Leaf(leaf) => tree.leaves[*leaf as usize].leaf,
+                    Child::Inner(child) => node_hash(tree, *child, scratch),
+                };
+            }
+            scratch.clear();
+            let cell = |side: usize| match node.children[side] {
+                Child::Leaf(leaf) => (tree.leaves[leaf as usize].key.0, KEY_BITS),
+                Child::Inner(child) => {
+                    let child = &tree.inners[child as usize];
+                    (child.path, child.depth)
+                }
+            };
+            let (left_path, left_end) = cell(0);
+            let (right_path, right_end) = cell(1);
+            scratch.extend_from_slice(&hashes[0]);
+            push_bits(scratch, &left_path, node.depth, left_end);
+            push_bits(scratch, &right_path, node.depth, right_end);
+            scratch.extend_from_slice(&hashes[1]);
+            scratch.push(0x01);
+            sha256(scratch)
+        }
+        let mut scratch = Vec::new();
+        Digest(match self.top {
+            None => EMPTY_ROOT.0,
+            Some(Child::Leaf(leaf)) => {
+                let Leaf { key, leaf } = self.leaves[leaf as usize];
+                sha256(&soft_bytes(&leaf, &key.0, KEY_BITS))
+            }
+            Some(Child::Inner(inner)) => {
+                let hash = node_hash(self, inner, &mut scratch);
+                let Inner { depth, path, .. } = self.inners[inner as usize];
+                if depth == 0 {
+                    hash
+                } else {
+                    sha256(&soft_bytes(&hash, &path, depth))
+                }
+            }
+        })
+    }
+}
+
+/// One cell of monotree's node bytes.
+struct Cell<'a> {
+    hash: Hash,
+    /// The bit where the cell's bits start in `path`, and how many there are.
+    start: u16,
+    len: u16,
+    path: &'a [u8],
+}
+
+impl Cell<'_> {
+    /// Whether the cell's bits are `key`'s from bit `depth` on.
+    fn follows(&self, key: &Hash, depth: u16) -> bool {
+        (0..self.len).all(|i| {
+            let at = self.start + i;
+            let own = self.path[usize::from(at / 8)] >> (7 - at % 8) & 1;
+            depth + i < KEY_BITS && usize::from(own) == bit(key, depth + i)
+        })
+    }
+}
+
+/// The cells of monotree's node bytes, left first; `None` when the bytes are not a node.
+fn parse_cells(bytes: &[u8]) -> Option<Vec<Cell<'_>>> {
+    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+        let slice = bytes.get(*at..at.checked_add(n)?)?;
+        *at += n;
+        Some(slice)
+    };
+    let bits = |at: &mut usize| -> Option<(u16, u16, &[u8])> {
+        let start = u16::from_be_bytes(take(at, 2)?.try_into().ok()?);
+        let end = u16::from_be_bytes(take(at, 2)?.try_into().ok()?);
+        let len = end.checked_sub(start).filter(|len| *len > 0 && start < 8)?;
+        Some((start, len, take(at, usize::from(end.div_ceil(8)))?))
+    };
+    let mut at = 0;
+    let first: Hash = take(&mut at, 32)?.try_into().ok()?;
+    let (start, len, path) = bits(&mut at)?;
+    let first = Cell {
+        hash: first,
+        start,
+        len,
+        path,
+    };
+    match bytes.last()? {
+        0x00 if at + 1 == bytes.len() => Some(vec![first]),
+        0x01 => {
+            let (start, len, path) = bits(&mut at)?;
+            let hash: Hash = take(&mut at, 32)?.try_into().ok()?;
+            let second = Cell {
+                hash,
+                start,
+                len,
+                path,
+            };
+            (at + 1 == bytes.len()).then_some(vec![first, second])
+        }
+        _ => None,
+    }
+}
+
+/// The proof for `key` under a root kept in the store (its root node at `root_node`), read
+/// node by node; also where the key's leaf is kept, when it holds one.
+pub fn prove_stored(
+    root: &Digest,
+    root_node: u64,
+    key: &Digest,
+    read: &mut dyn FnMut(u64) -> Result<Stored>,
+) -> Result<(PathProof, Option<u64>)> {
+    let mut nodes = Vec::new();
+    if *root == EMPTY_ROOT {
+        return Ok((PathProof { nodes }, None));
+    }
+    let (mut place, mut depth, mut expected) = (root_node, 0u16, root.0);
+    loop {
+        let damaged = |what: &str| CommitError::Tree(format!("the stored node at {place} {what}"));
+        let Stored::Node { bytes, children } = read(place)? else {
+            return Err(damaged("is a leaf where a node belongs"));
+        };
+        if sha256(&bytes) != expected {
+            return Err(damaged("is not the node its parent names"));
+        }
+        let cells = parse_cells(&bytes).ok_or_else(|| damaged("is malformed"))?;
+        let side = if cells.len() == 2 {
+            bit(&key.0, depth)
+        } else {
+            0
+        };
+        let (Some(cell), Some(child)) = (cells.get(side), children.get(side).copied()) else {
+            return Err(damaged("has fewer children than cells"));
+        };
+        let (follows, len, hash) = (cell.follows(&key.0, depth), cell.len, cell.hash);
+        nodes.push(bytes);
+        if !follows {
+            return Ok((PathProof { nodes }, None)); // the key leaves the tree here
+        }
+        depth += len;
+        if depth >= KEY_BITS {
+            return Ok((PathProof { nodes }, Some(child)));
+        }
+        (place, expected) = (child, hash);
     }
 }
 
@@ -542,9 +848,10 @@ mod tests {
             if round % 3 == 0 {
                 tree.remove(&digest(round.wrapping_mul(37) / 2)).unwrap();
             }
-            tree.end_with(&mut |hash, bytes| {
+            let _ = tree.end_with(&mut |hash, bytes, _| {
                 held.insert(hash.0, bytes.to_vec());
                 order.push(hash.0);
+                0
             });
             if tree.root() == EMPTY_ROOT {
                 assert!(order.is_empty(), "the empty tree has no nodes");
@@ -573,7 +880,10 @@ mod tests {
         }
         // Nothing changed: nothing is written.
         let mut count = 0;
-        tree.end_with(&mut |_, _| count += 1);
+        let _ = tree.end_with(&mut |_, _, _| {
+            count += 1;
+            0
+        });
         assert_eq!(count, 0);
     }
 

@@ -219,6 +219,15 @@ pub struct Shapes {
 }
 
 impl Shapes {
+    /// The shapes of `relations`, outside any transaction (a consumer resuming from its own
+    /// store).
+    pub fn resume(relations: impl IntoIterator<Item = Relation>) -> Shapes {
+        Shapes {
+            current: relations.into_iter().map(|r| (r.id, r)).collect(),
+            removed: Vec::new(),
+        }
+    }
+
     /// Starts `transaction`; returns its schema changes, for [`Shapes::follow`] in order.
     pub fn begin(
         &mut self,

@@ -66,11 +66,15 @@ pub enum Command {
     ///
     /// Follows `<prefix>.ledger` (verifying the hash chain), applies each whole transaction to
     /// the Sparse Merkle Tree over every live row and publishes one JSON record per commit LSN
-    /// (root, previous root, ledger hash, changes). Exactly once in effect: on start it reads the
-    /// roots already published and recomputes the state from the ledger, publishing only what
-    /// follows and stopping, naming the LSN, if a published root is not reproduced. Stops
-    /// cleanly on SIGTERM or Ctrl-C.
-    Commit(KafkaArgs),
+    /// (root, previous root, ledger hash, changes).
+    ///
+    /// The tree, every row's column hashes, the root of every LSN and the position live in a
+    /// store (--state-dir): a restart reads the tree back, checks it hashes to its root, and
+    /// resumes at the next transaction. Exactly once in effect: on start it compares the
+    /// store with the roots already published, publishes what the topic lacks, recomputes what
+    /// the store lacks and stops, naming the LSN, if a published root is not reproduced. Stops
+    /// cleanly on SIGTERM or Ctrl-C (the store synced).
+    Commit(CommitArgs),
 
     /// Recompute every state root from the ledger alone (the offline rebuild).
     ///
@@ -161,6 +165,48 @@ impl KafkaArgs {
                 "walproof".into()
             }),
         )
+    }
+}
+
+/// `walproof commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Kafka and topics.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The store's directory (created if missing) [default: ./walproof-state/committer]
+    #[arg(long, env = "WALPROOF_COMMITTER_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Keep no store: the state lives in memory and is recomputed from the ledger's first
+    /// record on every start.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub in_memory: bool,
+    /// Longest time between two syncs of the store while transactions arrive, milliseconds
+    /// (a restart redoes at most this much from the ledger) [default: 500]
+    #[arg(long, env = "WALPROOF_COMMITTER_SYNC_INTERVAL_MS", value_name = "MS")]
+    pub sync_interval_ms: Option<u64>,
+}
+
+impl CommitArgs {
+    /// The committer's options, flags first, then the config file, then defaults.
+    pub fn options(
+        &self,
+        file: &crate::config::FileConfig,
+    ) -> walproof_committer::run::CommitOptions {
+        use crate::config::pick;
+        let state_dir = pick(
+            self.state_dir.clone(),
+            file.committer.state_dir.clone(),
+            || "walproof-state/committer".into(),
+        );
+        walproof_committer::run::CommitOptions {
+            state_dir: (!self.in_memory).then_some(state_dir),
+            sync_every: std::time::Duration::from_millis(pick(
+                self.sync_interval_ms,
+                file.committer.sync_interval_ms,
+                || 500,
+            )),
+        }
     }
 }
 

@@ -37,6 +37,10 @@ use serde::Deserialize;
 /// debezium_partitions = 1
 /// tombstones = true
 /// heartbeat_interval_ms = 10000  # 0: no heartbeats
+///
+/// [committer]
+/// state_dir = "/var/lib/walproof/committer"
+/// sync_interval_ms = 500
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +54,19 @@ pub struct FileConfig {
     /// `[decoder]`.
     #[serde(default)]
     pub decoder: DecoderSection,
+    /// `[committer]`.
+    #[serde(default)]
+    pub committer: CommitterSection,
+}
+
+/// `[committer]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitterSection {
+    /// The store's directory.
+    pub state_dir: Option<PathBuf>,
+    /// Longest time between two syncs of the store, milliseconds.
+    pub sync_interval_ms: Option<u64>,
 }
 
 /// `[source]` of the config file.

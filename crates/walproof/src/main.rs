@@ -20,6 +20,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or a collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,8 +60,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Commit(args) => {
-            let settings = args.settings(&file);
-            walproof_committer::run::run(&settings, shutdown_signal()?).await?;
+            let options = args.options(&file);
+            let settings = args.kafka.settings(&file);
+            walproof_committer::run::run(&settings, &options, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Roots(args) => {

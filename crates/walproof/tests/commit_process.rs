@@ -1,7 +1,7 @@
-//! `walproof commit` as an operator runs it, killed with SIGKILL at random points while a
-//! workload streams through `walproof decode`, and restarted each time. The roots topic must
-//! hold one root per transaction — no LSN missing, none repeated — identical, LSN for LSN, to
-//! the offline rebuild of `walproof roots`.
+//! `walproof commit` as an operator runs it, with its store, killed with SIGKILL at random
+//! points while a workload streams through `walproof decode`, and restarted each time. The
+//! roots topic must hold one root per transaction — no LSN missing, none repeated — identical,
+//! LSN for LSN, to the offline rebuild of `walproof roots`; restarts resume from the store.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -43,12 +43,27 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let commit = || {
-        walproof(&env, &["commit"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap()
+    // The store, synced often so that kills land before and after syncs alike; each start's
+    // log is kept to see where it resumed.
+    let state_dir =
+        std::env::temp_dir().join(format!("walproof-commit-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let state = state_dir.join("committer").display().to_string();
+    let mut starts = 0;
+    let mut commit = || {
+        starts += 1;
+        let log = std::fs::File::create(state_dir.join(format!("start-{starts}.log"))).unwrap();
+        walproof(
+            &env,
+            &["commit", "--state-dir", &state, "--sync-interval-ms", "40"],
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
     };
+    std::fs::create_dir_all(&state_dir).unwrap();
     let mut committer = commit();
 
     // The workload, with the committer killed (SIGKILL) and restarted at random points.
@@ -141,6 +156,19 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
         published, rebuilt,
         "the published roots are the offline rebuild's"
     );
+    // Restarts resumed from the store, not from the ledger's start.
+    let resumed = (2..=KILLS + 1)
+        .filter(|n| {
+            std::fs::read_to_string(state_dir.join(format!("start-{n}.log")))
+                .unwrap_or_default()
+                .contains("kept=Some")
+        })
+        .count();
+    assert!(
+        resumed >= KILLS / 2,
+        "only {resumed} restarts resumed from the store"
+    );
+    std::fs::remove_dir_all(&state_dir).unwrap();
 }
 
 #[test]

@@ -60,6 +60,20 @@ pub struct LedgerContents {
 impl LedgerReader {
     /// A reader positioned at the ledger's first record, with an empty chain.
     pub fn from_start(settings: &KafkaSettings) -> Result<LedgerReader> {
+        let reader = LedgerReader::unassigned(settings)?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&reader.topic, 0, Offset::Beginning)
+            .map_err(TransportError::kafka("assigning the ledger partition"))?;
+        reader
+            .consumer
+            .assign(&assignment)
+            .map_err(TransportError::kafka("assigning the ledger partition"))?;
+        Ok(reader)
+    }
+
+    /// A reader with no partition assigned yet (nothing fetched before its first seek).
+    fn unassigned(settings: &KafkaSettings) -> Result<LedgerReader> {
         let topic = settings.ledger_topic();
         let consumer: StreamConsumer<ReaderContext> = settings
             .client_config()
@@ -71,13 +85,6 @@ impl LedgerReader {
             .set("enable.partition.eof", "true")
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(TransportError::kafka("assigning the ledger partition"))?;
-        consumer
-            .assign(&assignment)
-            .map_err(TransportError::kafka("assigning the ledger partition"))?;
         Ok(LedgerReader {
             consumer,
             topic,
@@ -123,36 +130,63 @@ impl LedgerReader {
             reassembler: Reassembler::new(),
             next_offset: 0,
         };
-        reader.seek(resume_at.saturating_sub(1).max(0))?;
         if resume_at > 0 {
-            // The last record the group had processed: the chain and the order resume after it.
-            let message = tokio::time::timeout(timeout, reader.consumer.recv())
-                .await
-                .map_err(|_| TransportError::Timeout {
-                    operation: format!("reading offset {} of {topic}", resume_at - 1),
-                    seconds: timeout.as_secs(),
-                })?
-                .map_err(TransportError::kafka(format!("reading {topic}")))?;
-            let offset = message.offset();
-            let sealed = SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(
-                |source| TransportError::InvalidRecord {
-                    topic: topic.clone(),
-                    offset,
-                    source,
-                },
-            )?;
-            let entry = sealed
-                .decode_entry()
-                .map_err(|source| TransportError::InvalidRecord {
-                    topic: topic.clone(),
-                    offset,
-                    source,
-                })?;
-            reader.chain = Chain::resume(sealed.hash);
-            reader.reassembler = Reassembler::resume(entry.last.then_some(entry.commit_lsn));
-            reader.next_offset = offset + 1;
+            reader.resume_after(resume_at - 1, timeout).await?;
+        } else {
+            reader.seek(0)?;
         }
         Ok(reader)
+    }
+
+    /// A reader resuming after the record at `offset`, which must be the end of a transaction
+    /// and hash to `head` (what the caller kept when it processed that record): else the
+    /// ledger is not the one the caller read, and the error says so.
+    pub async fn after(
+        settings: &KafkaSettings,
+        offset: i64,
+        head: walproof_core::Digest,
+        timeout: Duration,
+    ) -> Result<LedgerReader> {
+        let mut reader = LedgerReader::unassigned(settings)?;
+        reader.resume_after(offset, timeout).await?;
+        if reader.chain.head() != head {
+            return Err(TransportError::InvalidRoot {
+                topic: reader.topic.clone(),
+                offset,
+                problem: format!(
+                    "the record there hashes to {}, but {head} was kept for it: this is not the ledger that was read before",
+                    reader.chain.head()
+                ),
+            });
+        }
+        Ok(reader)
+    }
+
+    /// Positions the reader after the record at `offset`, which is read again to learn its
+    /// hash: the chain and the order resume after it.
+    async fn resume_after(&mut self, offset: i64, timeout: Duration) -> Result<()> {
+        let topic = self.topic.clone();
+        self.seek(offset)?;
+        let message = tokio::time::timeout(timeout, self.consumer.recv())
+            .await
+            .map_err(|_| TransportError::Timeout {
+                operation: format!("reading offset {offset} of {topic}"),
+                seconds: timeout.as_secs(),
+            })?
+            .map_err(TransportError::kafka(format!("reading {topic}")))?;
+        let offset = message.offset();
+        let invalid = |source| TransportError::InvalidRecord {
+            topic: topic.clone(),
+            offset,
+            source,
+        };
+        let sealed =
+            SealedEntry::from_bytes(message.payload().unwrap_or_default()).map_err(invalid)?;
+        let entry = sealed.decode_entry().map_err(invalid)?;
+        self.chain = Chain::resume(sealed.hash);
+        self.reassembler = Reassembler::resume(entry.last.then_some(entry.commit_lsn));
+        self.next_offset = offset + 1;
+        Ok(())
     }
 
     fn seek(&mut self, offset: i64) -> Result<()> {

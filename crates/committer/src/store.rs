@@ -1,0 +1,590 @@
+//! The committer's durable store: every tree node and row version it wrote, the root of every
+//! committed LSN, and where to resume — plain files in one directory, written append-only.
+//!
+//! ```text
+//! <dir>/nodes.log   "WPNODES1", then records: kind u8 ‖ length u32 BE ‖ payload
+//!                     node:       n u8 ‖ n × child place u64 ‖ monotree's node bytes
+//!                     row:        key ‖ leaf ‖ table u32 ‖ shape place u64 ‖ count u64
+//!                                 ‖ n u16 ‖ n × lp(key column text) ‖ m u16 ‖ m × H(col)
+//!                     shape:      a relation: id, schema, name, replica identity, columns
+//!                     checkpoint: where to resume (below)
+//! <dir>/roots.log   one fixed-size record per committed transaction, in LSN order
+//! <dir>/head        how much of both files is committed, and the last checkpoint
+//! ```
+//!
+//! A place is a byte offset in `nodes.log`; a node names its children by place, so the tree of
+//! any kept root can be walked from its root node (proofs at earlier LSNs), and the newest one
+//! is read back whole on start ([`crate::tree::StateTree::load`] checks it hashes to its root).
+//!
+//! **Commit.** Records are buffered; [`Store::commit`] appends a checkpoint, writes both files
+//! and syncs them, then replaces `head` (written aside, synced, renamed). A crash at any point
+//! leaves `head` naming a consistent prefix: on open, anything after it is cut off. The
+//! committer commits every few hundred milliseconds, so a restart redoes at most that much
+//! from the ledger (its roots were either published — and are checked — or are published
+//! then).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+
+use walproof_core::{Column, Digest, Lsn, Relation, RelationId, ReplicaIdentity};
+
+use crate::error::{CommitError, Result};
+use crate::tree::Stored;
+
+const NODES_MAGIC: &[u8; 8] = b"WPNODES1";
+const HEAD_MAGIC: &[u8; 8] = b"WPHEAD01";
+const ROOT_RECORD: usize = 8 + 32 * 3 + 4 + 8 + 8;
+
+const NODE: u8 = 1;
+const ROW: u8 = 2;
+const SHAPE: u8 = 3;
+const CHECKPOINT: u8 = 4;
+
+/// One committed transaction's root, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptRoot {
+    /// The transaction's commit LSN.
+    pub commit_lsn: Lsn,
+    /// The root after it.
+    pub root: Digest,
+    /// The root before it.
+    pub previous_root: Digest,
+    /// The hash of the transaction's last ledger record (the chain's head after it).
+    pub ledger_hash: Digest,
+    /// Its number of changes.
+    pub changes: u32,
+    /// Where its root node is kept (0: the empty tree).
+    pub root_node: u64,
+    /// The ledger offset of its last record.
+    pub ledger_offset: i64,
+}
+
+impl KeptRoot {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.commit_lsn.as_u64().to_be_bytes());
+        out.extend_from_slice(&self.root.0);
+        out.extend_from_slice(&self.previous_root.0);
+        out.extend_from_slice(&self.ledger_hash.0);
+        out.extend_from_slice(&self.changes.to_be_bytes());
+        out.extend_from_slice(&self.root_node.to_be_bytes());
+        out.extend_from_slice(&self.ledger_offset.to_be_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Option<KeptRoot> {
+        let mut r = Reader::new(bytes);
+        Some(KeptRoot {
+            commit_lsn: Lsn::new(r.u64()?),
+            root: r.digest()?,
+            previous_root: r.digest()?,
+            ledger_hash: r.digest()?,
+            changes: r.u32()?,
+            root_node: r.u64()?,
+            ledger_offset: r.u64()? as i64,
+        })
+    }
+}
+
+/// A row version as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRow {
+    /// The tree key.
+    pub key: Digest,
+    /// The leaf.
+    pub leaf: Digest,
+    /// The row's table.
+    pub table: RelationId,
+    /// Where the table's shape at the time is kept.
+    pub shape: u64,
+    /// Identical rows under the key (multiset tables); 1 otherwise.
+    pub count: u64,
+    /// The key columns' text (keyed tables).
+    pub key_values: Vec<String>,
+    /// `H(col)` of every column, in attribute order.
+    pub hashes: Vec<Digest>,
+}
+
+/// Where the committer resumes: written with every commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last transaction applied, with its root.
+    pub last: KeptRoot,
+    /// Where each relation's current shape is kept.
+    pub shapes: BTreeMap<RelationId, u64>,
+}
+
+/// What [`Store::read`] finds at a place.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A tree node.
+    Node(Stored),
+    /// A row version.
+    Row(KeptRow),
+    /// A relation's shape.
+    Shape(Relation),
+    /// A checkpoint.
+    Checkpoint(Checkpoint),
+}
+
+/// The store: see the module comment.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    nodes: File,
+    roots: File,
+    /// Committed bytes of `nodes.log`.
+    nodes_len: u64,
+    /// Committed records of `roots.log`.
+    roots_count: u64,
+    /// Where the last checkpoint is kept (0: none yet).
+    checkpoint: u64,
+    /// Records appended since the last commit (their places follow `nodes_len`).
+    pending: Vec<u8>,
+    pending_roots: Vec<u8>,
+    /// The last root pushed (committed or not).
+    last_root: Option<KeptRoot>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, cutting off anything written after the last
+    /// commit.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|err| io_error(dir, "creating", &err))?;
+        let open = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|err| io_error(&path, "opening", &err))
+        };
+        let nodes = open("nodes.log")?;
+        let roots = open("roots.log")?;
+        let head_path = dir.join("head");
+        let (nodes_len, roots_count, checkpoint) = match std::fs::read(&head_path) {
+            Ok(bytes) => {
+                let mut r = Reader::new(&bytes);
+                let magic = r.take(8);
+                let parsed = (|| Some((r.u64()?, r.u64()?, r.u64()?)))();
+                match (magic, parsed) {
+                    (Some(magic), Some(parsed)) if magic == HEAD_MAGIC => parsed,
+                    _ => return Err(store_error(&head_path, 0, "is not a walproof store head")),
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (0, 0, 0),
+            Err(err) => return Err(io_error(&head_path, "reading", &err)),
+        };
+        let mut store = Store {
+            dir: dir.to_owned(),
+            nodes,
+            roots,
+            nodes_len,
+            roots_count,
+            checkpoint,
+            pending: Vec::new(),
+            pending_roots: Vec::new(),
+            last_root: None,
+        };
+        // Cut off what no commit covers (a crash mid-commit), then start a new file's magic.
+        let path = store.dir.join("nodes.log");
+        store
+            .nodes
+            .set_len(nodes_len)
+            .map_err(|err| io_error(&path, "truncating", &err))?;
+        store
+            .roots
+            .set_len(roots_count * ROOT_RECORD as u64)
+            .map_err(|err| io_error(&dir.join("roots.log"), "truncating", &err))?;
+        if nodes_len == 0 {
+            store.pending.extend_from_slice(NODES_MAGIC);
+        } else {
+            let mut magic = [0; 8];
+            store
+                .nodes
+                .read_exact_at(&mut magic, 0)
+                .map_err(|err| io_error(&path, "reading", &err))?;
+            if &magic != NODES_MAGIC {
+                return Err(store_error(&path, 0, "is not a walproof node log"));
+            }
+        }
+        store.last_root = match store.roots_count {
+            0 => None,
+            n => Some(store.root_record(n - 1)?),
+        };
+        Ok(store)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last checkpoint committed, if any.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        if self.checkpoint == 0 {
+            return Ok(None);
+        }
+        match self.read(self.checkpoint)? {
+            Record::Checkpoint(checkpoint) => Ok(Some(checkpoint)),
+            _ => Err(self.damaged(self.checkpoint, "is not the checkpoint the head names")),
+        }
+    }
+
+    /// Bytes kept (committed and pending), both files.
+    pub fn bytes(&self) -> u64 {
+        self.nodes_len
+            + self.pending.len() as u64
+            + (self.roots_count * ROOT_RECORD as u64)
+            + self.pending_roots.len() as u64
+    }
+
+    fn append(&mut self, kind: u8, payload: impl FnOnce(&mut Vec<u8>)) -> u64 {
+        let place = self.nodes_len + self.pending.len() as u64;
+        self.pending.push(kind);
+        let length_at = self.pending.len();
+        self.pending.extend_from_slice(&[0; 4]);
+        payload(&mut self.pending);
+        let length = (self.pending.len() - length_at - 4) as u32;
+        self.pending[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        place
+    }
+
+    /// Keeps a tree node; returns its place.
+    pub fn push_node(&mut self, bytes: &[u8], children: &[u64]) -> u64 {
+        self.append(NODE, |out| {
+            out.push(children.len() as u8);
+            for child in children {
+                out.extend_from_slice(&child.to_be_bytes());
+            }
+            out.extend_from_slice(bytes);
+        })
+    }
+
+    /// Keeps a row version; returns its place.
+    pub fn push_row(&mut self, row: &KeptRow) -> u64 {
+        self.append(ROW, |out| {
+            out.extend_from_slice(&row.key.0);
+            out.extend_from_slice(&row.leaf.0);
+            out.extend_from_slice(&row.table.to_be_bytes());
+            out.extend_from_slice(&row.shape.to_be_bytes());
+            out.extend_from_slice(&row.count.to_be_bytes());
+            out.extend_from_slice(&(row.key_values.len() as u16).to_be_bytes());
+            for value in &row.key_values {
+                push_text(out, value);
+            }
+            out.extend_from_slice(&(row.hashes.len() as u16).to_be_bytes());
+            for hash in &row.hashes {
+                out.extend_from_slice(&hash.0);
+            }
+        })
+    }
+
+    /// Keeps a relation's shape; returns its place.
+    pub fn push_shape(&mut self, relation: &Relation) -> u64 {
+        self.append(SHAPE, |out| {
+            out.extend_from_slice(&relation.id.to_be_bytes());
+            push_text(out, &relation.schema);
+            push_text(out, &relation.name);
+            out.push(match relation.replica_identity {
+                ReplicaIdentity::Default => b'd',
+                ReplicaIdentity::Nothing => b'n',
+                ReplicaIdentity::Full => b'f',
+                ReplicaIdentity::Index => b'i',
+            });
+            out.extend_from_slice(&(relation.columns.len() as u16).to_be_bytes());
+            for column in &relation.columns {
+                push_text(out, &column.name);
+                out.extend_from_slice(&column.type_oid.to_be_bytes());
+                out.extend_from_slice(&column.type_modifier.to_be_bytes());
+                out.push(u8::from(column.key));
+            }
+        })
+    }
+
+    /// Records a transaction's root (committed with the next [`Store::commit`]).
+    pub fn push_root(&mut self, root: KeptRoot) {
+        root.encode(&mut self.pending_roots);
+        self.last_root = Some(root);
+    }
+
+    /// The last root pushed.
+    pub fn last_root(&self) -> Option<KeptRoot> {
+        self.last_root
+    }
+
+    /// Whether anything was pushed since the last commit.
+    pub fn has_pending(&self) -> bool {
+        !self.pending_roots.is_empty()
+    }
+
+    /// Makes everything pushed durable, with `checkpoint` as the place to resume from.
+    pub fn commit(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        let place = self.append(CHECKPOINT, |out| {
+            checkpoint.last.encode(out);
+            out.extend_from_slice(&(checkpoint.shapes.len() as u32).to_be_bytes());
+            for (id, shape) in &checkpoint.shapes {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&shape.to_be_bytes());
+            }
+        });
+        let nodes_path = self.dir.join("nodes.log");
+        let roots_path = self.dir.join("roots.log");
+        self.nodes
+            .write_all_at(&self.pending, self.nodes_len)
+            .and_then(|()| self.nodes.sync_data())
+            .map_err(|err| io_error(&nodes_path, "writing", &err))?;
+        let roots_at = self.roots_count * ROOT_RECORD as u64;
+        self.roots
+            .write_all_at(&self.pending_roots, roots_at)
+            .and_then(|()| self.roots.sync_data())
+            .map_err(|err| io_error(&roots_path, "writing", &err))?;
+        let nodes_len = self.nodes_len + self.pending.len() as u64;
+        let roots_count = self.roots_count + (self.pending_roots.len() / ROOT_RECORD) as u64;
+        let mut head = HEAD_MAGIC.to_vec();
+        head.extend_from_slice(&nodes_len.to_be_bytes());
+        head.extend_from_slice(&roots_count.to_be_bytes());
+        head.extend_from_slice(&place.to_be_bytes());
+        let head_path = self.dir.join("head");
+        let aside = self.dir.join("head.new");
+        (|| {
+            let mut file = File::create(&aside)?;
+            file.write_all(&head)?;
+            file.sync_all()?;
+            std::fs::rename(&aside, &head_path)?;
+            File::open(&self.dir)?.sync_all()
+        })()
+        .map_err(|err| io_error(&head_path, "replacing", &err))?;
+        self.nodes_len = nodes_len;
+        self.roots_count = roots_count;
+        self.checkpoint = place;
+        self.pending.clear();
+        self.pending_roots.clear();
+        Ok(())
+    }
+
+    /// The record at `place` (committed records only).
+    pub fn read(&self, place: u64) -> Result<Record> {
+        if place < NODES_MAGIC.len() as u64 || place + 5 > self.nodes_len {
+            return Err(self.damaged(place, "is outside the committed log"));
+        }
+        let path = self.dir.join("nodes.log");
+        let mut header = [0; 5];
+        self.nodes
+            .read_exact_at(&mut header, place)
+            .map_err(|err| io_error(&path, "reading", &err))?;
+        let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as u64;
+        if place + 5 + length > self.nodes_len {
+            return Err(self.damaged(place, "runs past the committed log"));
+        }
+        let mut payload = vec![0; length as usize];
+        self.nodes
+            .read_exact_at(&mut payload, place + 5)
+            .map_err(|err| io_error(&path, "reading", &err))?;
+        let mut r = Reader::new(&payload);
+        let record = match header[0] {
+            NODE => (|| {
+                let n = usize::from(r.u8()?);
+                let children = (0..n).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+                Some(Record::Node(Stored::Node {
+                    bytes: r.rest().to_vec(),
+                    children,
+                }))
+            })(),
+            ROW => decode_row(&mut r).map(Record::Row),
+            SHAPE => decode_shape(&mut r).map(Record::Shape),
+            CHECKPOINT => (|| {
+                let last = KeptRoot::decode(r.take(ROOT_RECORD)?)?;
+                let n = r.u32()?;
+                let shapes = (0..n)
+                    .map(|_| Some((r.u32()?, r.u64()?)))
+                    .collect::<Option<BTreeMap<_, _>>>()?;
+                Some(Record::Checkpoint(Checkpoint { last, shapes }))
+            })(),
+            _ => None,
+        };
+        record.ok_or_else(|| self.damaged(place, "is not a record"))
+    }
+
+    /// A node or leaf for [`crate::tree::StateTree::load`] and proofs; a row's data is kept
+    /// by `row` when given.
+    pub fn read_tree(&self, place: u64) -> Result<(Stored, Option<KeptRow>)> {
+        match self.read(place)? {
+            Record::Node(node) => Ok((node, None)),
+            Record::Row(row) => Ok((
+                Stored::Leaf {
+                    key: row.key,
+                    leaf: row.leaf,
+                },
+                Some(row),
+            )),
+            _ => Err(self.damaged(place, "is neither a node nor a row")),
+        }
+    }
+
+    /// The shape kept at `place`.
+    pub fn shape(&self, place: u64) -> Result<Relation> {
+        match self.read(place)? {
+            Record::Shape(shape) => Ok(shape),
+            _ => Err(self.damaged(place, "is not a shape")),
+        }
+    }
+
+    /// Committed roots.
+    pub fn roots(&self) -> u64 {
+        self.roots_count
+    }
+
+    /// The `index`th committed root.
+    pub fn root_record(&self, index: u64) -> Result<KeptRoot> {
+        let path = self.dir.join("roots.log");
+        let mut bytes = [0; ROOT_RECORD];
+        self.roots
+            .read_exact_at(&mut bytes, index * ROOT_RECORD as u64)
+            .map_err(|err| io_error(&path, "reading", &err))?;
+        KeptRoot::decode(&bytes).ok_or_else(|| store_error(&path, index, "is not a root record"))
+    }
+
+    /// The root of the last committed transaction at or before `lsn`.
+    pub fn root_at(&self, lsn: Lsn) -> Result<Option<KeptRoot>> {
+        match self.first_after(lsn)? {
+            0 => Ok(None),
+            n => self.root_record(n - 1).map(Some),
+        }
+    }
+
+    /// The index of the first committed root after `lsn` (binary search).
+    pub fn first_after(&self, lsn: Lsn) -> Result<u64> {
+        let (mut low, mut high) = (0, self.roots_count);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.root_record(mid)?.commit_lsn <= lsn {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        Ok(low)
+    }
+
+    fn damaged(&self, place: u64, what: &str) -> CommitError {
+        store_error(&self.dir.join("nodes.log"), place, what)
+    }
+}
+
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn decode_row(r: &mut Reader<'_>) -> Option<KeptRow> {
+    let key = r.digest()?;
+    let leaf = r.digest()?;
+    let table = r.u32()?;
+    let shape = r.u64()?;
+    let count = r.u64()?;
+    let n = r.u16()?;
+    let key_values = (0..n).map(|_| r.text()).collect::<Option<Vec<_>>>()?;
+    let m = r.u16()?;
+    let hashes = (0..m).map(|_| r.digest()).collect::<Option<Vec<_>>>()?;
+    Some(KeptRow {
+        key,
+        leaf,
+        table,
+        shape,
+        count,
+        key_values,
+        hashes,
+    })
+}
+
+fn decode_shape(r: &mut Reader<'_>) -> Option<Relation> {
+    let id = r.u32()?;
+    let schema = r.text()?;
+    let name = r.text()?;
+    let replica_identity = match r.u8()? {
+        b'd' => ReplicaIdentity::Default,
+        b'n' => ReplicaIdentity::Nothing,
+        b'f' => ReplicaIdentity::Full,
+        b'i' => ReplicaIdentity::Index,
+        _ => return None,
+    };
+    let n = r.u16()?;
+    let columns = (0..n)
+        .map(|_| {
+            Some(Column {
+                name: r.text()?,
+                type_oid: r.u32()?,
+                type_modifier: r.u32()? as i32,
+                key: r.u8()? != 0,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Relation {
+        id,
+        schema,
+        name,
+        replica_identity,
+        columns,
+    })
+}
+
+/// Reads big-endian fields off a byte slice; `None` past its end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.bytes.split_at_checked(n)?;
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn digest(&mut self) -> Option<Digest> {
+        Some(Digest(self.take(32)?.try_into().ok()?))
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+fn io_error(path: &Path, doing: &str, err: &std::io::Error) -> CommitError {
+    CommitError::Store(format!("{doing} {}: {err}", path.display()))
+}
+
+fn store_error(path: &Path, place: u64, what: &str) -> CommitError {
+    CommitError::Store(format!(
+        "{} at {place} {what}: the store is damaged (move the directory aside to rebuild it from the ledger)",
+        path.display()
+    ))
+}
