@@ -71,6 +71,10 @@ pub struct Measured {
     pub proofs: u64,
     /// Mean proof size as serialized nodes, bytes.
     pub proof_bytes: f64,
+    /// Mean compact proof size, bytes.
+    pub compact_proof_bytes: f64,
+    /// Largest compact proof, bytes.
+    pub compact_proof_max: u64,
     /// Peak resident set of the process, bytes.
     pub peak_rss: u64,
     /// Store bytes written per row change while measured.
@@ -428,11 +432,16 @@ fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measure
     let mut rng = Rng(42);
     let mut proofs = 0u64;
     let mut proof_bytes = 0u64;
+    let mut compact_bytes = 0u64;
+    let mut compact_max = 0u64;
     for _ in 0..1000 {
         let id = rng.next() % (next_new + next_new / 10);
         let proof = state.prove_row("bench", "accounts", &[id.to_string()])?;
         proofs += 1;
         proof_bytes += proof.path.nodes.iter().map(|n| n.len() as u64).sum::<u64>();
+        let compact = proof.path.compact(&proof.key())?.len() as u64;
+        compact_bytes += compact;
+        compact_max = compact_max.max(compact);
     }
     drop(state);
 
@@ -492,6 +501,8 @@ fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measure
         ],
         proofs,
         proof_bytes: proof_bytes as f64 / proofs.max(1) as f64,
+        compact_proof_bytes: compact_bytes as f64 / proofs.max(1) as f64,
+        compact_proof_max: compact_max,
         ..finish(keys, fill_s, transactions, measured_s)
     })
 }

@@ -90,8 +90,10 @@ fn main() -> anyhow::Result<()> {
             line += &format!(", c/b {:.2}", memory.updates_per_s / stock.updates_per_s);
         }
         line += &format!(
-            "), proof {:.0} bytes as nodes, peak RSS {:.0} MiB",
+            "), proof {:.0} bytes as nodes, {:.0} compact (largest {}), peak RSS {:.0} MiB",
             memory.proof_bytes,
+            memory.compact_proof_bytes,
+            memory.compact_proof_max,
             mib(memory.peak_rss)
         );
         println!("{line}");
@@ -165,8 +167,8 @@ fn print_measured(m: &Measured, bound: f64) {
     }
     if m.proofs > 0 {
         println!(
-            "    proofs: {:.0} bytes as nodes on average (over {} keys, live and absent)",
-            m.proof_bytes, m.proofs
+            "    proofs: {:.0} bytes as nodes, {:.0} bytes compact on average, largest compact {} (over {} keys, live and absent)",
+            m.proof_bytes, m.compact_proof_bytes, m.compact_proof_max, m.proofs
         );
     }
     if let Some(bytes) = m.store_bytes_per_update {

@@ -124,6 +124,268 @@ impl PathProof {
     }
 }
 
+/// The compact encoding of a [`PathProof`]: only what the key does not already say.
+///
+/// ```text
+/// version u8 (1) ‖ levels u8 ‖ end u8 (0: at the key's leaf, 1: the key leaves the tree)
+/// per level, root first:
+///   kind u8 (0: one cell, 1: two cells) ‖ own length (LEB128)
+///   two cells: the other cell's length (LEB128) ‖ its bits after the first, packed ‖ its hash
+/// then: the leaf (end 0), or the last own cell's bits, packed, and its hash (end 1)
+/// ```
+///
+/// A node's own cell is the one the key's bits follow: its bits are the key's and its hash is
+/// the next node's, so neither is sent; the other cell's first bit is the opposite of the
+/// key's. [`PathProof::expand`] rebuilds monotree's node bytes exactly, so a tampered compact
+/// proof fails [`PathProof::verify`] like a tampered node path.
+pub mod compact {
+    use super::{KEY_BITS, PathProof, ProofError};
+    use crate::tree::{bit, parse_cells, push_bits, sha256};
+    use walproof_core::Digest;
+
+    const VERSION: u8 = 1;
+
+    fn push_len(out: &mut Vec<u8>, mut n: u16) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// Packs `len` bits, MSB first, read by `get`.
+    fn push_packed(out: &mut Vec<u8>, len: u16, get: impl Fn(u16) -> usize) {
+        let mut byte = 0u8;
+        for i in 0..len {
+            byte |= (get(i) as u8) << (7 - i % 8);
+            if i % 8 == 7 {
+                out.push(byte);
+                byte = 0;
+            }
+        }
+        if len % 8 != 0 {
+            out.push(byte);
+        }
+    }
+
+    impl PathProof {
+        /// The compact encoding of this proof for `key`.
+        pub fn compact(&self, key: &Digest) -> Result<Vec<u8>, ProofError> {
+            let key = &key.0;
+            let levels = u8::try_from(self.nodes.len())
+                .map_err(|_| ProofError::Shape("has more than 255 nodes"))?;
+            let mut out = vec![VERSION, levels, 0];
+            let mut tail = Vec::new();
+            let mut depth = 0u16;
+            for (index, bytes) in self.nodes.iter().enumerate() {
+                let cells = parse_cells(bytes).ok_or(ProofError::Malformed { index })?;
+                let (own, other) = match cells.as_slice() {
+                    [own] => (own, None),
+                    [left, right] if depth < KEY_BITS => {
+                        if bit(key, depth) == 0 {
+                            (left, Some(right))
+                        } else {
+                            (right, Some(left))
+                        }
+                    }
+                    _ => return Err(ProofError::Malformed { index }),
+                };
+                out.push(u8::from(other.is_some()));
+                push_len(&mut out, own.len);
+                let cell_bit = |cell: &crate::tree::Cell<'_>, i: u16| {
+                    let at = cell.start + i;
+                    usize::from(cell.path[usize::from(at / 8)] >> (7 - at % 8) & 1)
+                };
+                if let Some(other) = other {
+                    push_len(&mut out, other.len);
+                    push_packed(&mut out, other.len - 1, |i| cell_bit(other, i + 1));
+                    out.extend_from_slice(&other.hash);
+                }
+                let last = index + 1 == self.nodes.len();
+                if !own.follows(key, depth) {
+                    if !last {
+                        return Err(ProofError::Shape("goes on after the key left the tree"));
+                    }
+                    out[2] = 1;
+                    push_packed(&mut tail, own.len, |i| cell_bit(own, i));
+                    tail.extend_from_slice(&own.hash);
+                } else {
+                    depth += own.len;
+                    if last {
+                        if depth != KEY_BITS {
+                            return Err(ProofError::Shape(
+                                "stops before the key's leaf or divergence",
+                            ));
+                        }
+                        tail.extend_from_slice(&own.hash);
+                    }
+                }
+            }
+            out.extend_from_slice(&tail);
+            Ok(out)
+        }
+
+        /// The node path a compact proof for `key` stands for (check it with
+        /// [`PathProof::verify`]).
+        pub fn expand(bytes: &[u8], key: &Digest) -> Result<PathProof, ProofError> {
+            let key = &key.0;
+            let bad = ProofError::Shape("is not a compact proof of this key");
+            let mut at = 0usize;
+            let mut take = |n: usize| -> Result<&[u8], ProofError> {
+                let slice = bytes
+                    .get(at..at + n)
+                    .ok_or(ProofError::Shape("ends early"))?;
+                at += n;
+                Ok(slice)
+            };
+            let header = take(3)?;
+            if header[0] != VERSION {
+                return Err(ProofError::Shape("is of an unknown compact version"));
+            }
+            let (levels, diverges) = (usize::from(header[1]), header[2] == 1);
+            if header[2] > 1 {
+                return Err(bad);
+            }
+            struct Level {
+                depth: u16,
+                own_len: u16,
+                other: Option<(u16, [u8; 32], [u8; 32])>, // length, path, hash
+            }
+            let mut parsed: Vec<Level> = Vec::with_capacity(levels);
+            let mut depth = 0u16;
+            let read_len = |take: &mut dyn FnMut(usize) -> Result<u8, ProofError>| {
+                let mut n = 0u32;
+                for shift in [0, 7, 14] {
+                    let byte = take(1)?;
+                    if shift > 0 && byte == 0 {
+                        return Err(ProofError::Shape("has a length not in its shortest form"));
+                    }
+                    n |= u32::from(byte & 0x7f) << shift;
+                    if byte & 0x80 == 0 {
+                        return u16::try_from(n)
+                            .map_err(|_| ProofError::Shape("has a length out of range"));
+                    }
+                }
+                Err(ProofError::Shape("has a length out of range"))
+            };
+            // Unpacks `len` bits into `path` from bit `from`; the padding must be zero (one
+            // proof, one encoding).
+            let unpack = |packed: &[u8], len: u16, path: &mut [u8; 32], from: u16| {
+                for i in 0..len {
+                    let b = packed[usize::from(i / 8)] >> (7 - i % 8) & 1;
+                    let pos = from + i;
+                    path[usize::from(pos / 8)] |= b << (7 - pos % 8);
+                }
+                let padding = (8 - len % 8) % 8;
+                packed
+                    .last()
+                    .is_none_or(|last| last & ((1u8 << padding) - 1) == 0)
+            };
+            for index in 0..levels {
+                let mut byte = |_: usize| take(1).map(|b| b[0]);
+                let kind = byte(1)?;
+                let own_len = read_len(&mut byte)?;
+                if own_len == 0
+                    || depth + own_len > KEY_BITS
+                    || kind > 1
+                    || (kind == 0 && index > 0)
+                {
+                    return Err(ProofError::Malformed { index });
+                }
+                let other = if kind == 1 {
+                    let len = read_len(&mut byte)?;
+                    if len == 0 || depth + len > KEY_BITS {
+                        return Err(ProofError::Malformed { index });
+                    }
+                    let mut path = [0u8; 32];
+                    let first = 1 - bit(key, depth) as u8;
+                    path[usize::from(depth / 8)] |= first << (7 - depth % 8);
+                    let packed = take(usize::from((len - 1).div_ceil(8)))?;
+                    if !unpack(packed, len - 1, &mut path, depth + 1) {
+                        return Err(ProofError::Malformed { index });
+                    }
+                    let hash: [u8; 32] = take(32)?.try_into().map_err(|_| bad.clone())?;
+                    Some((len, path, hash))
+                } else {
+                    None
+                };
+                parsed.push(Level {
+                    depth,
+                    own_len,
+                    other,
+                });
+                depth += own_len;
+            }
+            // The last own cell: the leaf, or the cell the key leaves by.
+            let Some(last) = parsed.last() else {
+                return if at == bytes.len() && !diverges {
+                    Ok(PathProof { nodes: Vec::new() })
+                } else {
+                    Err(bad)
+                };
+            };
+            let mut own_path = *key;
+            if diverges {
+                own_path = [0; 32];
+                let packed = take(usize::from(last.own_len.div_ceil(8)))?;
+                if !unpack(packed, last.own_len, &mut own_path, last.depth) {
+                    return Err(bad);
+                }
+            } else if depth != KEY_BITS {
+                return Err(ProofError::Shape(
+                    "stops before the key's leaf or divergence",
+                ));
+            }
+            let mut own_hash: [u8; 32] = take(32)?.try_into().map_err(|_| bad.clone())?;
+            if at != bytes.len() {
+                return Err(ProofError::Shape("has bytes after its end"));
+            }
+            let mut nodes = vec![Vec::new(); parsed.len()];
+            for (index, level) in parsed.iter().enumerate().rev() {
+                let path = if diverges && index + 1 == parsed.len() {
+                    &own_path
+                } else {
+                    key
+                };
+                let end = level.depth + level.own_len;
+                let mut node = Vec::new();
+                match &level.other {
+                    None => {
+                        node.extend_from_slice(&own_hash);
+                        push_bits(&mut node, path, level.depth, end);
+                        node.push(0x00);
+                    }
+                    Some((len, other_path, other_hash)) => {
+                        let own_first = bit(path, level.depth);
+                        if own_first == bit(other_path, level.depth) {
+                            return Err(ProofError::Malformed { index });
+                        }
+                        let own = (&own_hash, path, end);
+                        let other = (other_hash, other_path, level.depth + len);
+                        let (left, right) = if own_first == 0 {
+                            (own, other)
+                        } else {
+                            (other, own)
+                        };
+                        node.extend_from_slice(left.0);
+                        push_bits(&mut node, left.1, level.depth, left.2);
+                        push_bits(&mut node, right.1, level.depth, right.2);
+                        node.extend_from_slice(right.0);
+                        node.push(0x01);
+                    }
+                }
+                own_hash = sha256(&node);
+                nodes[index] = node;
+            }
+            Ok(PathProof { nodes })
+        }
+    }
+}
+
 /// One column of a proved row: what its leaf commits to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvedColumn {
@@ -231,7 +493,18 @@ impl RowProof {
 
     /// The JSON form (version 1), every digest and node in hex.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        self.json(false)
+    }
+
+    /// The JSON form with the path in the compact encoding (`"compact"`, hex) instead of
+    /// `"nodes"`.
+    pub fn to_compact_json(&self) -> Result<String, ProofError> {
+        self.path.compact(&self.key())?;
+        Ok(self.json(true))
+    }
+
+    fn json(&self, compact: bool) -> String {
+        let mut value = serde_json::json!({
             "version": 1,
             "commit_lsn": self.commit_lsn.map(|l| l.to_string()),
             "root": self.root.to_string(),
@@ -244,9 +517,20 @@ impl RowProof {
             "columns": self.columns.iter().map(|c| serde_json::json!({
                 "name": c.name, "type_oid": c.type_oid, "hash": c.hash.to_string()
             })).collect::<Vec<_>>(),
-            "nodes": self.path.nodes.iter().map(hex::encode).collect::<Vec<_>>(),
-        })
-        .to_string()
+        });
+        if compact {
+            value["compact"] =
+                hex::encode(self.path.compact(&self.key()).unwrap_or_default()).into();
+        } else {
+            value["nodes"] = self
+                .path
+                .nodes
+                .iter()
+                .map(hex::encode)
+                .collect::<Vec<_>>()
+                .into();
+        }
+        value.to_string()
     }
 
     /// Parses the JSON form; the error names the field.
@@ -308,15 +592,26 @@ impl RowProof {
                     })
                 })
                 .collect::<Result<_, String>>()?,
-            path: PathProof {
-                nodes: list("nodes")?
-                    .iter()
-                    .map(|n| {
-                        hex::decode(n.as_str().ok_or("a node that is not text")?)
-                            .map_err(|err| format!("nodes: {err}"))
-                    })
-                    .collect::<Result<_, String>>()?,
-            },
+            path: PathProof { nodes: Vec::new() },
+        })
+        .and_then(|mut proof: RowProof| {
+            proof.path = match v["compact"].as_str() {
+                Some(compact) => {
+                    let bytes = hex::decode(compact).map_err(|err| format!("compact: {err}"))?;
+                    PathProof::expand(&bytes, &proof.key())
+                        .map_err(|err| format!("compact: {err}"))?
+                }
+                None => PathProof {
+                    nodes: list("nodes")?
+                        .iter()
+                        .map(|n| {
+                            hex::decode(n.as_str().ok_or("a node that is not text")?)
+                                .map_err(|err| format!("nodes: {err}"))
+                        })
+                        .collect::<Result<_, String>>()?,
+                },
+            };
+            Ok(proof)
         })
     }
 }

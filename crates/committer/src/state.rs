@@ -1029,6 +1029,9 @@ mod tests {
         let proof = state
             .prove_row("public", "accounts", &["2".into()])
             .unwrap();
+        let compact =
+            crate::proof::RowProof::from_json(proof.to_compact_json().unwrap().as_bytes()).unwrap();
+        assert_eq!(compact, proof, "the compact JSON stands for the same proof");
         let proof = crate::proof::RowProof::from_json(proof.to_json().as_bytes()).unwrap();
         let values = |name: Option<&str>| {
             vec![

@@ -131,7 +131,7 @@ impl std::fmt::Debug for StateTree {
 }
 
 /// Key bit `i` (0 is the most significant bit of the first byte).
-fn bit(key: &Hash, i: u16) -> usize {
+pub(crate) fn bit(key: &Hash, i: u16) -> usize {
     usize::from(key[usize::from(i / 8)] >> (7 - i % 8) & 1)
 }
 
@@ -153,7 +153,7 @@ fn first_difference(a: &Hash, b: &Hash, from: u16, to: u16) -> Option<u16> {
 
 /// Appends monotree's bytes for key bits `start..end` of `path`: the range relative to the
 /// byte holding `start` (`u16` BE each), then those bytes with the bits outside it cleared.
-fn push_bits(out: &mut Vec<u8>, path: &Hash, start: u16, end: u16) {
+pub(crate) fn push_bits(out: &mut Vec<u8>, path: &Hash, start: u16, end: u16) {
     let offset = start % 8;
     out.extend_from_slice(&offset.to_be_bytes());
     out.extend_from_slice(&(offset + (end - start)).to_be_bytes());
@@ -166,7 +166,7 @@ fn push_bits(out: &mut Vec<u8>, path: &Hash, start: u16, end: u16) {
     }
 }
 
-fn sha256(bytes: &[u8]) -> Hash {
+pub(crate) fn sha256(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
@@ -651,17 +651,17 @@ impl StateTree {
 }
 
 /// One cell of monotree's node bytes.
-struct Cell<'a> {
-    hash: Hash,
+pub(crate) struct Cell<'a> {
+    pub(crate) hash: Hash,
     /// The bit where the cell's bits start in `path`, and how many there are.
-    start: u16,
-    len: u16,
-    path: &'a [u8],
+    pub(crate) start: u16,
+    pub(crate) len: u16,
+    pub(crate) path: &'a [u8],
 }
 
 impl Cell<'_> {
     /// Whether the cell's bits are `key`'s from bit `depth` on.
-    fn follows(&self, key: &Hash, depth: u16) -> bool {
+    pub(crate) fn follows(&self, key: &Hash, depth: u16) -> bool {
         (0..self.len).all(|i| {
             let at = self.start + i;
             let own = self.path[usize::from(at / 8)] >> (7 - at % 8) & 1;
@@ -671,7 +671,7 @@ impl Cell<'_> {
 }
 
 /// The cells of monotree's node bytes, left first; `None` when the bytes are not a node.
-fn parse_cells(bytes: &[u8]) -> Option<Vec<Cell<'_>>> {
+pub(crate) fn parse_cells(bytes: &[u8]) -> Option<Vec<Cell<'_>>> {
     let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
         let slice = bytes.get(*at..at.checked_add(n)?)?;
         *at += n;
@@ -924,8 +924,15 @@ mod tests {
             let expected = (n % 3 != 0).then_some(Digest([n.wrapping_add(1); 32]));
             assert_eq!(proof.verify(&root, &key), Ok(expected), "key {n}");
             assert!(proof.nodes.len() <= 24, "{} nodes", proof.nodes.len());
+            // The compact encoding expands back to the same nodes.
+            let compact = proof.compact(&key).unwrap();
+            assert_eq!(PathProof::expand(&compact, &key).unwrap(), proof, "key {n}");
+            assert!(compact.len() < proof.nodes.iter().map(Vec::len).sum::<usize>());
             // A key that was never there, next to it.
             let absent = key_of(n, 1);
+            let absent_proof = tree.prove(&absent).unwrap();
+            let compact = absent_proof.compact(&absent).unwrap();
+            assert_eq!(PathProof::expand(&compact, &absent).unwrap(), absent_proof);
             assert_eq!(
                 tree.prove(&absent).unwrap().verify(&root, &absent),
                 Ok(None)
@@ -950,6 +957,24 @@ mod tests {
                 );
             }
         }
+        // The same for the compact form: any flipped byte fails to expand or to verify, and
+        // it says nothing about another key.
+        let compact = proof.compact(&key).unwrap();
+        for byte in 0..compact.len() {
+            for flip in [0x01, 0x80] {
+                let mut bad = compact.clone();
+                bad[byte] ^= flip;
+                let shown = PathProof::expand(&bad, &key).and_then(|p| p.verify(&root, &key));
+                assert!(
+                    shown.is_err(),
+                    "compact flip {flip:#x} at byte {byte}: {shown:?}"
+                );
+            }
+        }
+        assert!(PathProof::expand(&compact[..compact.len() - 1], &key).is_err());
+        let other = Digest([77; 32]);
+        let shown = PathProof::expand(&compact, &other).and_then(|p| p.verify(&root, &other));
+        assert!(shown.is_err() || shown == Ok(None), "{shown:?}");
         let mut short = proof.clone();
         short.nodes.pop();
         assert!(short.verify(&root, &key).is_err());

@@ -34,7 +34,12 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
             );
         }
     }
-    Ok(state.prove_row(schema, table, &args.key)?.to_json() + "\n")
+    let proof = state.prove_row(schema, table, &args.key)?;
+    Ok(if args.compact {
+        proof.to_compact_json()?
+    } else {
+        proof.to_json()
+    } + "\n")
 }
 
 /// What the proof shows, or an error saying why it does not hold.
