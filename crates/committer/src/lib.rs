@@ -18,9 +18,9 @@
 //! - [`run`]: the service publishing `<prefix>.roots` (`walproof commit`).
 //!
 //! Status: roots are published exactly once; the tree, rows, root history and position live
-//! in a durable store that a restart resumes from; proofs at any kept LSN come from it.
-//! Retention and pruning, the proof HTTP API and the compact proof encoding are still to
-//! come.
+//! in a durable store that a restart resumes from; proofs at any kept LSN come from it and are
+//! served by [`run`]'s queries (the binary puts them on HTTP). Retention and pruning are still
+//! to come.
 
 pub mod error;
 pub mod proof;

@@ -19,15 +19,60 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-use walproof_core::Reassembled;
+use tokio::sync::{mpsc, oneshot, watch};
+use walproof_core::{Digest, Lsn, Reassembled};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsWriter, read_roots};
 
 use crate::error::{CommitError, Result};
+use crate::proof::RowProof;
 use crate::state::CommitState;
 use crate::store::KeptRoot;
+
+/// A question to the running committer (its proof API), answered between two transactions.
+#[derive(Debug)]
+pub enum Query {
+    /// A keyed row's proof at the root of `at` (the latest when `None`).
+    Prove {
+        /// Schema name.
+        schema: String,
+        /// Table name.
+        table: String,
+        /// The key columns' text, in attribute order.
+        key_values: Vec<String>,
+        /// The LSN to prove at.
+        at: Option<Lsn>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<RowProof>>,
+    },
+    /// The last transaction applied: its commit LSN, root and the number of live keys.
+    Latest {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Option<(Lsn, Digest, usize)>>,
+    },
+}
+
+fn answer(state: &mut CommitState, query: Query) {
+    match query {
+        Query::Prove {
+            schema,
+            table,
+            key_values,
+            at,
+            reply,
+        } => {
+            let _ = reply.send(state.prove_row_at(&schema, &table, &key_values, at));
+        }
+        Query::Latest { reply } => {
+            let _ = reply.send(
+                state
+                    .last_applied()
+                    .map(|lsn| (lsn, state.root(), state.keys())),
+            );
+        }
+    }
+}
 
 /// How the committer keeps its state.
 #[derive(Debug, Clone)]
@@ -58,10 +103,11 @@ fn record_of(kept: &KeptRoot) -> RootRecord {
 }
 
 /// Runs until `shutdown` turns true (then every root queued is acknowledged and the store
-/// synced) or an error.
+/// synced) or an error; answers `queries` between transactions.
 pub async fn run(
     settings: &KafkaSettings,
     options: &CommitOptions,
+    mut queries: mpsc::Receiver<Query>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let timeout = Duration::from_secs(30);
@@ -142,6 +188,10 @@ pub async fn run(
         }
         let next = tokio::select! {
             next = reader.next(Duration::from_millis(500)) => next.map_err(CommitError::ledger)?,
+            Some(query) = queries.recv() => {
+                answer(&mut state, query);
+                continue;
+            }
             _ = shutdown.changed() => continue,
         };
         let Some((offset, outcome)) = next else {

@@ -185,9 +185,23 @@ pub struct CommitArgs {
     /// (a restart redoes at most this much from the ledger) [default: 500]
     #[arg(long, env = "WALPROOF_COMMITTER_SYNC_INTERVAL_MS", value_name = "MS")]
     pub sync_interval_ms: Option<u64>,
+    /// Where to serve proofs over HTTP (`GET /proof?table=s.t&key=K[&at=LSN][&compact=true]`,
+    /// `GET /roots/latest`), or `off` [default: 127.0.0.1:9188]
+    #[arg(long, env = "WALPROOF_PROOF_ADDR", value_name = "HOST:PORT")]
+    pub proof_addr: Option<String>,
 }
 
 impl CommitArgs {
+    /// The proof API's address, `None` when off.
+    pub fn proof_addr(&self, file: &crate::config::FileConfig) -> Option<String> {
+        let addr = crate::config::pick(
+            self.proof_addr.clone(),
+            file.committer.proof_addr.clone(),
+            || "127.0.0.1:9188".into(),
+        );
+        (addr != "off").then_some(addr)
+    }
+
     /// The committer's options, flags first, then the config file, then defaults.
     pub fn options(
         &self,

@@ -41,6 +41,7 @@ use serde::Deserialize;
 /// [committer]
 /// state_dir = "/var/lib/walproof/committer"
 /// sync_interval_ms = 500
+/// proof_addr = "127.0.0.1:9188"  # or "off"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +68,8 @@ pub struct CommitterSection {
     pub state_dir: Option<PathBuf>,
     /// Longest time between two syncs of the store, milliseconds.
     pub sync_interval_ms: Option<u64>,
+    /// The proof API's address, or "off".
+    pub proof_addr: Option<String>,
 }
 
 /// `[source]` of the config file.

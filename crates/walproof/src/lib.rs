@@ -17,7 +17,8 @@
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
-//!   [`roots`] and [`proofs`] only wire a command to the crates above; [`metrics_http`] serves `/metrics`;
+//!   [`roots`], [`proofs`] and [`commit`] only wire a command to the crates above;
+//!   [`metrics_http`] serves `/metrics` and the committer's proofs over HTTP;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
 //! Outside `crates/`: `deploy/` (the local stack and the two README commands), `tests/`
@@ -25,6 +26,7 @@
 //! `benches/`.
 
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod decode;
 pub mod inspect;

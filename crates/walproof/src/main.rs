@@ -61,8 +61,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Commit(args) => {
             let options = args.options(&file);
+            let proof_addr = args.proof_addr(&file);
             let settings = args.kafka.settings(&file);
-            walproof_committer::run::run(&settings, &options, shutdown_signal()?).await?;
+            walproof::commit::run(
+                &settings,
+                &options,
+                proof_addr.as_deref(),
+                shutdown_signal()?,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Roots(args) => {

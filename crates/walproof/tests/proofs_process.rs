@@ -161,5 +161,82 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // The same proofs from the running committer's HTTP API, the earlier one from its store.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let state = dir.join("committer").display().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let mut committer = walproof(
+        &env,
+        &["commit", "--state-dir", &state, "--proof-addr", &addr],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until(
+        "the committer's latest root",
+        Duration::from_secs(60),
+        || async {
+            let (status, body) = get(port, "/roots/latest");
+            Ok(status.contains("200")
+                && body.contains(latest_lsn.as_str())
+                && body.contains(latest.as_str()))
+        },
+    )
+    .await
+    .unwrap();
+    let (status, proof) = get(port, "/proof?table=public.accounts&key=7");
+    assert!(status.contains("200"), "{status} {proof}");
+    let values = r#"{"id": "7", "name": "acct 7", "note": "vip"}"#;
+    let file = save("seven-http.json", &proof);
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", latest, "--values", values, &file],
+    ));
+    assert!(ok.contains("exists"), "{ok}");
+    let target = format!("/proof?table=public.accounts&key=8&at={first_lsn}&compact=true");
+    let (status, proof) = get(port, &target);
+    assert!(
+        status.contains("200") && proof.contains("\"compact\""),
+        "{status} {proof}"
+    );
+    let values = r#"{"id": "8", "name": "acct 8", "note": null}"#;
+    let file = save("eight-then-http.json", &proof);
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", first, "--values", values, &file],
+    ));
+    assert!(ok.contains("exists"), "{ok}");
+    let (status, body) = get(port, "/proof?table=public.nope&key=1");
+    assert!(
+        status.contains("404") && body.contains("no table public.nope"),
+        "{status} {body}"
+    );
+    let (status, body) = get(port, "/proof?key=1");
+    assert!(
+        status.contains("400") && body.contains("table=<schema.table>"),
+        "{status} {body}"
+    );
+    sigterm(&mut committer);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET target` on the local port: the status line and the body.
+fn get(port: u16, target: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (String::new(), String::new());
+    };
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }
