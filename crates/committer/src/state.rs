@@ -242,17 +242,7 @@ impl CommitState {
                     "the leaf at {place} is not a row"
                 )));
             };
-            let shape = store.shape(row.shape)?;
-            current.columns = shape
-                .columns
-                .iter()
-                .zip(&row.hashes)
-                .map(|(c, hash)| crate::proof::ProvedColumn {
-                    name: c.name.clone(),
-                    type_oid: c.type_oid,
-                    hash: *hash,
-                })
-                .collect();
+            current.columns = proved_columns(&store.shape(row.shape)?, &row.hashes);
         }
         Ok(current)
     }
@@ -290,17 +280,7 @@ impl CommitState {
             schema: schema.to_owned(),
             table: table.to_owned(),
             key_values: key_values.to_vec(),
-            columns: row.map_or_else(Vec::new, |row| {
-                rel.columns
-                    .iter()
-                    .zip(&row.hashes)
-                    .map(|(c, hash)| crate::proof::ProvedColumn {
-                        name: c.name.clone(),
-                        type_oid: c.type_oid,
-                        hash: *hash,
-                    })
-                    .collect()
-            }),
+            columns: row.map_or_else(Vec::new, |row| proved_columns(rel, &row.hashes)),
             present: row.is_some(),
             path: self.tree.prove(&key)?,
         })
@@ -595,6 +575,19 @@ impl CommitState {
         }
         Ok(())
     }
+}
+
+/// A row's columns as a proof shows them: name, type and `H(col)`.
+fn proved_columns(rel: &Relation, hashes: &[Digest]) -> Vec<crate::proof::ProvedColumn> {
+    rel.columns
+        .iter()
+        .zip(hashes)
+        .map(|(c, hash)| crate::proof::ProvedColumn {
+            name: c.name.clone(),
+            type_oid: c.type_oid,
+            hash: *hash,
+        })
+        .collect()
 }
 
 fn names(rel: &Relation) -> impl Iterator<Item = &str> {
