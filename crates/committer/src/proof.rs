@@ -140,7 +140,7 @@ impl PathProof {
 /// proof fails [`PathProof::verify`] like a tampered node path.
 pub mod compact {
     use super::{KEY_BITS, PathProof, ProofError};
-    use crate::tree::{bit, parse_cells, push_bits, sha256};
+    use crate::tree::{bit, parse_cells, push_bits, push_hard, sha256};
     use walproof_core::Digest;
 
     const VERSION: u8 = 1;
@@ -371,11 +371,7 @@ pub mod compact {
                         } else {
                             (other, own)
                         };
-                        node.extend_from_slice(left.0);
-                        push_bits(&mut node, left.1, level.depth, left.2);
-                        push_bits(&mut node, right.1, level.depth, right.2);
-                        node.extend_from_slice(right.0);
-                        node.push(0x01);
+                        push_hard(&mut node, level.depth, left, right);
                     }
                 }
                 own_hash = sha256(&node);

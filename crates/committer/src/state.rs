@@ -24,7 +24,7 @@ use walproof_core::schema_change::{
 use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
 
 use crate::error::{CommitError, Result};
-use crate::store::{Checkpoint, KeptRoot, KeptRow, Store};
+use crate::store::{Checkpoint, KeptRoot, RowVersion, Store};
 use crate::tree::{Kept, StateTree, prove_stored};
 
 /// One transaction's place in the chain of roots.
@@ -86,11 +86,19 @@ impl CommitState {
             }
             state.shapes = Shapes::resume(relations);
             let last = checkpoint.last;
-            let mut rows = Vec::new();
+            let (rows, tables) = (&mut state.rows, &mut state.tables);
             state.tree = StateTree::load(&last.root, last.root_node, &mut |place| {
                 let (stored, row) = store.read_tree(place)?;
                 if let Some(row) = row {
-                    rows.push((place, row));
+                    tables.entry(row.table).or_default().insert(row.key);
+                    let held = StoredRow {
+                        table: row.table,
+                        key_values: row.key_values,
+                        hashes: row.hashes,
+                        count: row.count,
+                        place,
+                    };
+                    rows.insert(row.key, held);
                 }
                 Ok(stored)
             })
@@ -100,19 +108,6 @@ impl CommitState {
                     dir.display()
                 ))
             })?;
-            for (place, row) in rows {
-                state.tables.entry(row.table).or_default().insert(row.key);
-                state.rows.insert(
-                    row.key,
-                    StoredRow {
-                        table: row.table,
-                        key_values: row.key_values,
-                        hashes: row.hashes,
-                        count: row.count,
-                        place,
-                    },
-                );
-            }
             state.root_node = last.root_node;
             state.last = Some(last.commit_lsn);
         }
@@ -149,25 +144,30 @@ impl CommitState {
 
     /// Makes everything kept so far durable (nothing without a store or with nothing new).
     pub fn sync(&mut self) -> Result<()> {
-        let Some(store) = &mut self.store else {
+        let Some(last) = self
+            .store
+            .as_ref()
+            .filter(|store| store.has_pending())
+            .and_then(Store::last_root)
+        else {
             return Ok(());
         };
-        let Some(last) = store.last_root().filter(|_| store.has_pending()) else {
-            return Ok(());
-        };
-        let mut shapes = std::collections::BTreeMap::new();
-        for rel in self.shapes.relations() {
-            let place = match self.kept_shapes.get(&rel.id) {
-                Some((kept, place)) if kept == rel => *place,
-                _ => {
-                    let place = store.push_shape(rel);
-                    self.kept_shapes.insert(rel.id, (rel.clone(), place));
-                    place
-                }
-            };
-            shapes.insert(rel.id, place);
+        // Every current shape is kept already (each transaction keeps its relations'); this
+        // only guards the checkpoint against one that is not.
+        let shapes = std::mem::take(&mut self.shapes);
+        self.keep_shapes(&shapes, shapes.relations().map(|rel| rel.id));
+        let places = shapes
+            .relations()
+            .filter_map(|rel| Some((rel.id, self.kept_shapes.get(&rel.id)?.1)))
+            .collect();
+        self.shapes = shapes;
+        match &mut self.store {
+            Some(store) => store.commit(&Checkpoint {
+                last,
+                shapes: places,
+            }),
+            None => Ok(()),
         }
-        store.commit(&Checkpoint { last, shapes })
     }
 
     /// Keeps the shape of each of `ids` that changed since it was last kept.
@@ -216,7 +216,7 @@ impl CommitState {
         let Some(at) = at.filter(|at| self.last.is_some_and(|last| *at < last)) else {
             return self.prove_row(schema, table, key_values);
         };
-        let mut current = self.prove_row(schema, table, key_values)?;
+        let key = self.subject(schema, table, key_values)?.1;
         self.sync()?;
         let Some(store) = &self.store else {
             return Err(CommitError::NoProof(format!(
@@ -227,33 +227,39 @@ impl CommitState {
         let kept = store
             .root_at(at)?
             .ok_or_else(|| CommitError::NoProof(format!("no root at or before {at} is kept")))?;
-        let key = current.key();
         let (path, leaf) = prove_stored(&kept.root, kept.root_node, &key, &mut |place| {
             Ok(store.read_tree(place)?.0)
         })?;
-        current.commit_lsn = Some(kept.commit_lsn);
-        current.root = kept.root;
-        current.path = path;
-        current.present = leaf.is_some();
-        current.columns = Vec::new();
-        if let Some(place) = leaf {
-            let (_, Some(row)) = store.read_tree(place)? else {
-                return Err(CommitError::Store(format!(
-                    "the leaf at {place} is not a row"
-                )));
-            };
-            current.columns = proved_columns(&store.shape(row.shape)?, &row.hashes);
-        }
-        Ok(current)
+        let columns = match leaf {
+            None => Vec::new(),
+            Some(place) => {
+                let (_, Some(row)) = store.read_tree(place)? else {
+                    return Err(CommitError::Store(format!(
+                        "the leaf at {place} is not a row"
+                    )));
+                };
+                proved_columns(&store.shape(row.shape)?, &row.hashes)
+            }
+        };
+        Ok(crate::proof::RowProof {
+            commit_lsn: Some(kept.commit_lsn),
+            root: kept.root,
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            key_values: key_values.to_vec(),
+            columns,
+            present: leaf.is_some(),
+            path,
+        })
     }
 
-    /// The proof of a keyed table's row (by its key columns' text) at the current root.
-    pub fn prove_row(
+    /// The keyed table `schema.table` and the tree key of its row `key_values`.
+    fn subject(
         &self,
         schema: &str,
         table: &str,
         key_values: &[String],
-    ) -> Result<crate::proof::RowProof> {
+    ) -> Result<(&Relation, Digest)> {
         let missing = CommitError::NoProof;
         let rel = self
             .shapes
@@ -272,7 +278,17 @@ impl CommitState {
                 key_values.len()
             )));
         }
-        let key = table_key(rel, key_values);
+        Ok((rel, table_key(rel, key_values)))
+    }
+
+    /// The proof of a keyed table's row (by its key columns' text) at the current root.
+    pub fn prove_row(
+        &self,
+        schema: &str,
+        table: &str,
+        key_values: &[String],
+    ) -> Result<crate::proof::RowProof> {
+        let (rel, key) = self.subject(schema, table, key_values)?;
         let row = self.rows.get(&key);
         Ok(crate::proof::RowProof {
             commit_lsn: self.last,
@@ -311,14 +327,14 @@ impl CommitState {
         if let Some(store) = &mut self.store {
             let rows = &self.rows;
             let root_node = self.tree.end_with(&mut |_, bytes, children| {
-                let places: Vec<u64> = children
-                    .iter()
-                    .map(|child| match child {
+                let mut places = [0u64; 2];
+                for (place, child) in places.iter_mut().zip(children) {
+                    *place = match child {
                         Kept::Leaf(key) => rows.get(*key).map_or(0, |row| row.place),
                         Kept::Node(place) => *place,
-                    })
-                    .collect();
-                store.push_node(bytes, &places)
+                    };
+                }
+                store.push_node(bytes, &places[..children.len()])
             });
             if let Some(root_node) = root_node {
                 self.root_node = root_node;
@@ -464,14 +480,14 @@ impl CommitState {
             count: 1,
             place: 0,
         };
-        row.place = self.keep_row(&key, &leaf, &row);
+        row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, &row);
         self.rows.insert(key, row);
         Ok(())
     }
 
     fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
         let key = multiset_key(&rel.schema, &rel.name, &hashes);
-        let mut row = self.rows.remove(&key).unwrap_or(StoredRow {
+        let row = self.rows.entry(key).or_insert(StoredRow {
             table: rel.id,
             key_values: Vec::new(),
             hashes,
@@ -482,33 +498,13 @@ impl CommitState {
         let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
         self.tree.set(&key, &leaf)?;
         self.tables.entry(rel.id).or_default().insert(key);
-        row.place = self.keep_row(&key, &leaf, &row);
-        self.rows.insert(key, row);
+        row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
         Ok(())
-    }
-
-    /// Keeps a row's new version in the store; returns where (0 without a store).
-    fn keep_row(&mut self, key: &Digest, leaf: &Digest, row: &StoredRow) -> u64 {
-        let Some(store) = &mut self.store else {
-            return 0;
-        };
-        store.push_row(&KeptRow {
-            key: *key,
-            leaf: *leaf,
-            table: row.table,
-            shape: self
-                .kept_shapes
-                .get(&row.table)
-                .map_or(0, |(_, place)| *place),
-            count: row.count,
-            key_values: row.key_values.clone(),
-            hashes: row.hashes.clone(),
-        })
     }
 
     fn take_multiset(&mut self, rel: &Relation, hashes: &[Digest]) -> Result<(), String> {
         let key = multiset_key(&rel.schema, &rel.name, hashes);
-        let Some(mut row) = self.rows.remove(&key) else {
+        let Some(row) = self.rows.get_mut(&key) else {
             return Err(format!(
                 "a row of {}.{} (a multiset) that is not held",
                 rel.schema, rel.name
@@ -516,14 +512,14 @@ impl CommitState {
         };
         row.count -= 1;
         let outcome = if row.count == 0 {
+            self.rows.remove(&key);
             if let Some(keys) = self.tables.get_mut(&rel.id) {
                 keys.remove(&key);
             }
             self.tree.remove(&key)
         } else {
             let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
-            row.place = self.keep_row(&key, &leaf, &row);
-            self.rows.insert(key, row);
+            row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
             self.tree.set(&key, &leaf)
         };
         outcome.map_err(|err| err.to_string())
@@ -575,6 +571,28 @@ impl CommitState {
         }
         Ok(())
     }
+}
+
+/// Keeps a row's new version in the store; returns where (0 without a store).
+fn keep_row(
+    store: &mut Option<Store>,
+    kept_shapes: &HashMap<RelationId, (Relation, u64)>,
+    key: &Digest,
+    leaf: &Digest,
+    row: &StoredRow,
+) -> u64 {
+    let Some(store) = store else {
+        return 0;
+    };
+    store.push_row(RowVersion {
+        key,
+        leaf,
+        table: row.table,
+        shape: kept_shapes.get(&row.table).map_or(0, |(_, place)| *place),
+        count: row.count,
+        key_values: &row.key_values,
+        hashes: &row.hashes,
+    })
 }
 
 /// A row's columns as a proof shows them: name, type and `H(col)`.

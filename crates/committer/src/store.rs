@@ -106,6 +106,25 @@ pub struct KeptRow {
     pub hashes: Vec<Digest>,
 }
 
+/// A row version to keep, borrowed from the state (the row's vectors are not copied).
+#[derive(Debug, Clone, Copy)]
+pub struct RowVersion<'a> {
+    /// The tree key.
+    pub key: &'a Digest,
+    /// The leaf.
+    pub leaf: &'a Digest,
+    /// The row's table.
+    pub table: RelationId,
+    /// Where the table's shape is kept.
+    pub shape: u64,
+    /// Identical rows under the key (multiset tables); 1 otherwise.
+    pub count: u64,
+    /// The key columns' text (keyed tables).
+    pub key_values: &'a [String],
+    /// `H(col)` of every column, in attribute order.
+    pub hashes: &'a [Digest],
+}
+
 /// Where the committer resumes: written with every commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -265,7 +284,7 @@ impl Store {
     }
 
     /// Keeps a row version; returns its place.
-    pub fn push_row(&mut self, row: &KeptRow) -> u64 {
+    pub fn push_row(&mut self, row: RowVersion<'_>) -> u64 {
         self.append(ROW, |out| {
             out.extend_from_slice(&row.key.0);
             out.extend_from_slice(&row.leaf.0);
@@ -273,11 +292,11 @@ impl Store {
             out.extend_from_slice(&row.shape.to_be_bytes());
             out.extend_from_slice(&row.count.to_be_bytes());
             out.extend_from_slice(&(row.key_values.len() as u16).to_be_bytes());
-            for value in &row.key_values {
+            for value in row.key_values {
                 push_text(out, value);
             }
             out.extend_from_slice(&(row.hashes.len() as u16).to_be_bytes());
-            for hash in &row.hashes {
+            for hash in row.hashes {
                 out.extend_from_slice(&hash.0);
             }
         })

@@ -188,28 +188,37 @@ impl StateTree {
 
     /// Computes the root after the changes since the last one.
     pub fn end(&mut self) {
-        let _ = self.end_with(&mut |_, _, _| 0);
+        let _ = self.recompute(&mut None);
     }
 
     /// Computes the root after the changes since the last one, handing every node it hashes
     /// to `written`, children before parents, the root node last; returns where the root node
     /// is kept (0 for the empty tree), or `None` when nothing changed.
     pub fn end_with(&mut self, written: &mut NodeSink<'_>) -> Option<u64> {
+        self.recompute(&mut Some(written))
+    }
+
+    /// [`StateTree::end_with`], with no sink: nodes keep the places they had.
+    fn recompute(&mut self, written: &mut Option<&mut NodeSink<'_>>) -> Option<u64> {
         if !self.changed {
             return None;
         }
         self.changed = false;
+        let mut write = |hash: &Digest, bytes: &[u8], children: &[Kept<'_>]| {
+            written
+                .as_mut()
+                .map_or(0, |write| write(hash, bytes, children))
+        };
         let (root, kept) = match self.top {
             None => (EMPTY_ROOT.0, 0),
             Some(Child::Leaf(leaf)) => {
                 let Leaf { key, leaf } = self.leaves[leaf as usize];
                 let bytes = soft_bytes(&leaf, &key.0, KEY_BITS);
                 let root = sha256(&bytes);
-                let kept = written(&Digest(root), &bytes, &[Kept::Leaf(&key)]);
-                (root, kept)
+                (root, write(&Digest(root), &bytes, &[Kept::Leaf(&key)]))
             }
             Some(Child::Inner(inner)) => {
-                let hash = self.rehash(inner, written);
+                let hash = self.rehash(inner, &mut write);
                 let Inner {
                     depth,
                     path,
@@ -221,7 +230,7 @@ impl StateTree {
                 } else {
                     let bytes = soft_bytes(&hash, &path, depth);
                     let root = sha256(&bytes);
-                    (root, written(&Digest(root), &bytes, &[Kept::Node(stored)]))
+                    (root, write(&Digest(root), &bytes, &[Kept::Node(stored)]))
                 }
             }
         };
@@ -229,15 +238,16 @@ impl StateTree {
         Some(kept)
     }
 
-    /// Hashes the stale nodes below and at `inner`.
-    fn rehash(&mut self, inner: u32, written: &mut NodeSink<'_>) -> Hash {
+    /// Hashes the stale nodes below and at `inner`; a node `write` keeps somewhere (a place
+    /// other than 0) takes that place.
+    fn rehash(&mut self, inner: u32, write: &mut NodeSink<'_>) -> Hash {
         let node = self.inners[inner as usize];
         if !node.stale {
             return node.hash;
         }
         for child in node.children {
             if let Child::Inner(child) = child {
-                self.rehash(child, written);
+                self.rehash(child, write);
             }
         }
         let mut bytes = std::mem::take(&mut self.scratch);
@@ -247,11 +257,13 @@ impl StateTree {
             Child::Leaf(leaf) => Kept::Leaf(&self.leaves[leaf as usize].key),
             Child::Inner(inner) => Kept::Node(self.inners[inner as usize].stored),
         });
-        let stored = written(&Digest(hash), &bytes, &kept);
+        let stored = write(&Digest(hash), &bytes, &kept);
         self.scratch = bytes;
         let node = &mut self.inners[inner as usize];
         node.hash = hash;
-        node.stored = stored;
+        if stored != 0 {
+            node.stored = stored;
+        }
         node.stale = false;
         hash
     }
@@ -274,13 +286,8 @@ impl StateTree {
     /// monotree's bytes of a two-cell node: `hash_L ‖ bits_L ‖ bits_R ‖ hash_R ‖ 0x01`.
     fn hard_bytes(&self, node: &Inner, out: &mut Vec<u8>) {
         out.clear();
-        let (left_hash, left_path, left_end) = self.cell(node.children[0]);
-        let (right_hash, right_path, right_end) = self.cell(node.children[1]);
-        out.extend_from_slice(left_hash);
-        push_bits(out, left_path, node.depth, left_end);
-        push_bits(out, right_path, node.depth, right_end);
-        out.extend_from_slice(right_hash);
-        out.push(0x01);
+        let [left, right] = node.children.map(|child| self.cell(child));
+        push_hard(out, node.depth, left, right);
     }
 
     fn at(&self, slot: Slot) -> Option<Child> {
@@ -518,10 +525,13 @@ impl StateTree {
                 ));
             }
         });
+        // Every node hashed again from the leaves up: the tree must be the one kept.
+        for inner in &mut tree.inners {
+            inner.stale = true;
+        }
         tree.changed = true;
-        let rehashed = tree.verify_root();
-        tree.changed = false;
-        tree.root = root.0;
+        tree.end();
+        let rehashed = tree.root();
         if rehashed != *root {
             return Err(damaged(format!(
                 "hashes to {rehashed}: the store is damaged"
@@ -600,53 +610,6 @@ impl StateTree {
         self.inners.push(node);
         let at = u32::try_from(self.inners.len() - 1).expect("fewer than 2^32 nodes");
         Ok((Child::Inner(at), path))
-    }
-
-    /// The root recomputed from the leaves up, every node's held hash ignored.
-    fn verify_root(&self) -> Digest {
-        fn node_hash(tree: &StateTree, inner: u32, scratch: &mut Vec<u8>) -> Hash {
-            let node = tree.inners[inner as usize];
-            let mut hashes = [[0; 32]; 2];
-            for (side, child) in node.children.iter().enumerate() {
-                hashes[side] = match child {
-                    Child::Leaf(leaf) => tree.leaves[*leaf as usize].leaf,
-                    Child::Inner(child) => node_hash(tree, *child, scratch),
-                };
-            }
-            scratch.clear();
-            let cell = |side: usize| match node.children[side] {
-                Child::Leaf(leaf) => (tree.leaves[leaf as usize].key.0, KEY_BITS),
-                Child::Inner(child) => {
-                    let child = &tree.inners[child as usize];
-                    (child.path, child.depth)
-                }
-            };
-            let (left_path, left_end) = cell(0);
-            let (right_path, right_end) = cell(1);
-            scratch.extend_from_slice(&hashes[0]);
-            push_bits(scratch, &left_path, node.depth, left_end);
-            push_bits(scratch, &right_path, node.depth, right_end);
-            scratch.extend_from_slice(&hashes[1]);
-            scratch.push(0x01);
-            sha256(scratch)
-        }
-        let mut scratch = Vec::new();
-        Digest(match self.top {
-            None => EMPTY_ROOT.0,
-            Some(Child::Leaf(leaf)) => {
-                let Leaf { key, leaf } = self.leaves[leaf as usize];
-                sha256(&soft_bytes(&leaf, &key.0, KEY_BITS))
-            }
-            Some(Child::Inner(inner)) => {
-                let hash = node_hash(self, inner, &mut scratch);
-                let Inner { depth, path, .. } = self.inners[inner as usize];
-                if depth == 0 {
-                    hash
-                } else {
-                    sha256(&soft_bytes(&hash, &path, depth))
-                }
-            }
-        })
     }
 }
 
@@ -750,6 +713,22 @@ pub fn prove_stored(
         }
         (place, expected) = (child, hash);
     }
+}
+
+/// Appends monotree's bytes of a two-cell node branching at `depth`: `hash_L ‖ bits_L ‖ bits_R
+/// ‖ hash_R ‖ 0x01`; each cell is (hash, key bits, where they end), the left one's bit at
+/// `depth` is 0.
+pub(crate) fn push_hard(
+    out: &mut Vec<u8>,
+    depth: u16,
+    left: (&Hash, &Hash, u16),
+    right: (&Hash, &Hash, u16),
+) {
+    out.extend_from_slice(left.0);
+    push_bits(out, left.1, depth, left.2);
+    push_bits(out, right.1, depth, right.2);
+    out.extend_from_slice(right.0);
+    out.push(0x01);
 }
 
 /// monotree's bytes of a one-cell node: `hash ‖ bits ‖ 0x00`.
