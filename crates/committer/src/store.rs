@@ -308,12 +308,7 @@ impl Store {
             out.extend_from_slice(&relation.id.to_be_bytes());
             push_text(out, &relation.schema);
             push_text(out, &relation.name);
-            out.push(match relation.replica_identity {
-                ReplicaIdentity::Default => b'd',
-                ReplicaIdentity::Nothing => b'n',
-                ReplicaIdentity::Full => b'f',
-                ReplicaIdentity::Index => b'i',
-            });
+            out.push(relation.replica_identity.code());
             out.extend_from_slice(&(relation.columns.len() as u16).to_be_bytes());
             for column in &relation.columns {
                 push_text(out, &column.name);
@@ -524,13 +519,7 @@ fn decode_shape(r: &mut Reader<'_>) -> Option<Relation> {
     let id = r.u32()?;
     let schema = r.text()?;
     let name = r.text()?;
-    let replica_identity = match r.u8()? {
-        b'd' => ReplicaIdentity::Default,
-        b'n' => ReplicaIdentity::Nothing,
-        b'f' => ReplicaIdentity::Full,
-        b'i' => ReplicaIdentity::Index,
-        _ => return None,
-    };
+    let replica_identity = ReplicaIdentity::from_code(r.u8()?)?;
     let n = r.u16()?;
     let columns = (0..n)
         .map(|_| {

@@ -53,6 +53,38 @@ pub enum ReplicaIdentity {
     Index,
 }
 
+impl ReplicaIdentity {
+    /// From Postgres's code (`pg_class.relreplident`, pgoutput's Relation message): `d`, `n`,
+    /// `f` or `i`.
+    pub fn from_code(code: u8) -> Option<ReplicaIdentity> {
+        match code {
+            b'd' => Some(ReplicaIdentity::Default),
+            b'n' => Some(ReplicaIdentity::Nothing),
+            b'f' => Some(ReplicaIdentity::Full),
+            b'i' => Some(ReplicaIdentity::Index),
+            _ => None,
+        }
+    }
+
+    /// From the code as text (`relreplident` read over SQL, or JSON).
+    pub fn from_code_text(code: &str) -> Option<ReplicaIdentity> {
+        match code.as_bytes() {
+            [code] => ReplicaIdentity::from_code(*code),
+            _ => None,
+        }
+    }
+
+    /// Postgres's code for it.
+    pub fn code(self) -> u8 {
+        match self {
+            ReplicaIdentity::Default => b'd',
+            ReplicaIdentity::Nothing => b'n',
+            ReplicaIdentity::Full => b'f',
+            ReplicaIdentity::Index => b'i',
+        }
+    }
+}
+
 /// A tuple in attribute order of its relation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Row(pub Vec<Value>);
@@ -157,6 +189,41 @@ impl Op {
             | Op::Snapshot { relation, .. } => std::slice::from_ref(relation),
             Op::Truncate { relations, .. } => relations,
             Op::Message { .. } => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_replica_identity_codes_parse() {
+        assert_eq!(
+            ReplicaIdentity::from_code_text("d"),
+            Some(ReplicaIdentity::Default)
+        );
+        assert_eq!(
+            ReplicaIdentity::from_code_text("n"),
+            Some(ReplicaIdentity::Nothing)
+        );
+        assert_eq!(
+            ReplicaIdentity::from_code_text("f"),
+            Some(ReplicaIdentity::Full)
+        );
+        assert_eq!(
+            ReplicaIdentity::from_code_text("i"),
+            Some(ReplicaIdentity::Index)
+        );
+        assert_eq!(ReplicaIdentity::from_code_text("x"), None);
+        assert_eq!(ReplicaIdentity::from_code_text("dd"), None);
+        for identity in [
+            ReplicaIdentity::Default,
+            ReplicaIdentity::Nothing,
+            ReplicaIdentity::Full,
+            ReplicaIdentity::Index,
+        ] {
+            assert_eq!(ReplicaIdentity::from_code(identity.code()), Some(identity));
         }
     }
 }

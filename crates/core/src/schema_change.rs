@@ -134,10 +134,25 @@ pub struct SchemaChangeError {
 impl SchemaChange {
     /// Parses a [`SCHEMA_CHANGE_PREFIX`] message's content.
     pub fn parse(content: &[u8]) -> Result<SchemaChange, SchemaChangeError> {
-        serde_json::from_slice(content).map_err(|err| SchemaChangeError {
-            prefix: SCHEMA_CHANGE_PREFIX,
-            reason: err.to_string(),
-        })
+        let change: SchemaChange =
+            serde_json::from_slice(content).map_err(|err| SchemaChangeError {
+                prefix: SCHEMA_CHANGE_PREFIX,
+                reason: err.to_string(),
+            })?;
+        if let Some(table) = change
+            .tables
+            .iter()
+            .find(|t| ReplicaIdentity::from_code_text(&t.replica_identity).is_none())
+        {
+            return Err(SchemaChangeError {
+                prefix: SCHEMA_CHANGE_PREFIX,
+                reason: format!(
+                    "table {}.{} has an unknown replica identity {:?}",
+                    table.schema, table.name, table.replica_identity
+                ),
+            });
+        }
+        Ok(change)
     }
 }
 
@@ -158,12 +173,9 @@ impl TableChange {
             id: self.oid,
             schema: self.schema.clone(),
             name: self.name.clone(),
-            replica_identity: match self.replica_identity.as_str() {
-                "n" => ReplicaIdentity::Nothing,
-                "f" => ReplicaIdentity::Full,
-                "i" => ReplicaIdentity::Index,
-                _ => ReplicaIdentity::Default,
-            },
+            // Checked when the message was parsed.
+            replica_identity: ReplicaIdentity::from_code_text(&self.replica_identity)
+                .unwrap_or(ReplicaIdentity::Default),
             columns: self
                 .columns
                 .iter()
@@ -337,6 +349,21 @@ mod tests {
         let err = SchemaChange::parse(b"{\"tables\": 3}").unwrap_err();
         assert_eq!(err.prefix, SCHEMA_CHANGE_PREFIX);
         assert!(err.to_string().contains("walproof.ddl.v1"), "{err}");
+        // An unknown replica identity is refused, naming the table, not taken as DEFAULT.
+        let mut odd = table(&[("id", Some(0))]);
+        odd.replica_identity = "z".into();
+        let change = SchemaChange {
+            publication: "p".into(),
+            tag: "ALTER TABLE".into(),
+            statement: String::new(),
+            tables: vec![odd],
+        };
+        let err = SchemaChange::parse(&serde_json::to_vec(&change).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("public.t has an unknown replica identity \"z\""),
+            "{err}"
+        );
         let err = RowsBatch::parse(b"\xff").unwrap_err();
         assert!(err.to_string().starts_with("malformed walproof.rows.v1"));
     }

@@ -204,8 +204,6 @@ pub struct SnapshotBatch {
 /// metrics. Shared through [`crate::metrics::DecoderMetrics::snapshot`].
 #[derive(Debug, Default)]
 pub struct SnapshotProgress {
-    /// Rows copied, all tables.
-    pub rows: AtomicU64,
     /// Whether the snapshot is written (or was not needed).
     pub finished: std::sync::atomic::AtomicBool,
     tables: std::sync::Mutex<Vec<TableProgress>>,
@@ -305,7 +303,6 @@ impl SnapshotProgress {
                 })
                 .collect();
         }
-        self.rows.store(0, Relaxed); // a retaken snapshot counts from 0
     }
 
     fn update(&self, index: usize, f: impl FnOnce(&mut TableProgress)) {
@@ -637,7 +634,6 @@ async fn send(
         lsn: Lsn::ZERO,
         problem: "the snapshot's ledger writer stopped".into(),
     })?;
-    progress.rows.fetch_add(count, Relaxed);
     progress.update(index, |t| t.copied += count);
     Ok(())
 }

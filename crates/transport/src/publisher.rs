@@ -54,8 +54,9 @@ pub async fn run_publisher(
             heartbeat.is_some_and(|every| last_heartbeat.is_none_or(|at| at.elapsed() >= every));
         if heartbeat_due {
             let record = heartbeat_record(&options, now_ms());
-            if topics.insert(record.topic.clone()) {
+            if !topics.contains(&record.topic) {
                 create_topic(&admin, &record.topic, 1, timeout).await?;
+                topics.insert(record.topic.clone());
             }
             in_flight.push(produce(&producer, &record).await?);
             last_heartbeat = Some(std::time::Instant::now());
@@ -108,13 +109,14 @@ pub async fn run_publisher(
             open = None;
         }
         for record in records {
-            if topics.insert(record.topic.clone()) {
+            if !topics.contains(&record.topic) {
                 let partitions = if record.topic == options.transaction_topic() {
                     1
                 } else {
                     options.partitions
                 };
                 create_topic(&admin, &record.topic, partitions as i32, timeout).await?;
+                topics.insert(record.topic.clone());
             }
             in_flight.push(produce(&producer, &record).await?);
         }

@@ -261,18 +261,12 @@ fn parse_relation<'a>(r: &mut Reader<'a>) -> Result<Message<'a>, ParseError> {
     let id = r.u32("relation id")?;
     let namespace = r.string("namespace")?;
     let name = r.string("relation name")?;
-    let replica_identity = match r.u8("replica identity")? {
-        b'd' => ReplicaIdentity::Default,
-        b'n' => ReplicaIdentity::Nothing,
-        b'f' => ReplicaIdentity::Full,
-        b'i' => ReplicaIdentity::Index,
-        value => {
-            return Err(ParseError::UnknownReplicaIdentity {
-                relation: id,
-                value,
-            });
-        }
-    };
+    let value = r.u8("replica identity")?;
+    let replica_identity =
+        ReplicaIdentity::from_code(value).ok_or(ParseError::UnknownReplicaIdentity {
+            relation: id,
+            value,
+        })?;
     let count = usize::from(r.u16("column count")?);
     let mut columns = Vec::with_capacity(count.min(r.rest.len() / MIN_RELATION_COLUMN_LEN));
     for _ in 0..count {

@@ -1,10 +1,11 @@
 //! Reads what setup decides on from the source's catalog. Read-only; no decisions here.
 
 use tokio_postgres::Client;
+use walproof_core::ReplicaIdentity;
 
 use super::error::{Result, SetupError};
 use super::ident::TableName;
-use super::key::{Index, KeyFacts, parse_replica_identity};
+use super::key::{Index, KeyFacts};
 
 /// Relations below this OID were created by initdb; Postgres never publishes them.
 const FIRST_NORMAL_OBJECT_ID: u32 = 16_384;
@@ -356,12 +357,13 @@ pub(crate) async fn published_tables(client: &Client, tables: &[u32]) -> Result<
         .map(|row| {
             let table = TableName::new(row.get::<_, String>(0), row.get::<_, String>(1));
             let relreplident: String = row.get(2);
-            let replica_identity = parse_replica_identity(&relreplident).ok_or_else(|| {
-                SetupError::UnknownCatalogValue {
-                    what: "pg_class.relreplident",
-                    value: relreplident.clone(),
-                }
-            })?;
+            let replica_identity =
+                ReplicaIdentity::from_code_text(&relreplident).ok_or_else(|| {
+                    SetupError::UnknownCatalogValue {
+                        what: "pg_class.relreplident",
+                        value: relreplident.clone(),
+                    }
+                })?;
             let partition_of = match (
                 row.get::<_, Option<String>>(3),
                 row.get::<_, Option<String>>(4),

@@ -125,17 +125,6 @@ pub(crate) fn decide_key(table: &TableName, facts: &KeyFacts) -> Result<TableKey
     }
 }
 
-/// `relreplident` as the catalog spells it (`d`, `n`, `f`, `i`).
-pub(crate) fn parse_replica_identity(relreplident: &str) -> Option<ReplicaIdentity> {
-    match relreplident {
-        "d" => Some(ReplicaIdentity::Default),
-        "n" => Some(ReplicaIdentity::Nothing),
-        "f" => Some(ReplicaIdentity::Full),
-        "i" => Some(ReplicaIdentity::Index),
-        _ => None,
-    }
-}
-
 /// REPLICA IDENTITY as SQL writes it.
 pub(crate) fn replica_identity_sql(identity: ReplicaIdentity) -> &'static str {
     match identity {
@@ -278,14 +267,5 @@ mod tests {
                 has_primary_key: false
             }
         );
-    }
-
-    #[test]
-    fn catalog_replica_identity_codes_parse() {
-        assert_eq!(parse_replica_identity("d"), Some(ReplicaIdentity::Default));
-        assert_eq!(parse_replica_identity("n"), Some(ReplicaIdentity::Nothing));
-        assert_eq!(parse_replica_identity("f"), Some(ReplicaIdentity::Full));
-        assert_eq!(parse_replica_identity("i"), Some(ReplicaIdentity::Index));
-        assert_eq!(parse_replica_identity("x"), None);
     }
 }

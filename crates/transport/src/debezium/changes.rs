@@ -123,12 +123,20 @@ impl<'o> TransactionEncoder<'o> {
         })
     }
 
-    /// Describes the relations the next changes refer to (a redefinition replaces the shape).
+    /// Describes the relations the next changes refer to (a redefinition replaces the shape;
+    /// a shape already described — every part of a transaction repeats its relations — is not
+    /// prepared again).
     pub fn add_relations<'r>(&mut self, relations: impl IntoIterator<Item = &'r Relation>) {
         let prefix = &self.cx.options.topic_prefix;
         for relation in relations {
-            let prepared = Prepared::new(Table::new(relation, prefix), self.cx.options);
-            self.tables.insert(relation.id, prepared);
+            let known = self
+                .tables
+                .get(&relation.id)
+                .is_some_and(|prepared| prepared.relation == *relation);
+            if !known {
+                let prepared = Prepared::new(relation, prefix, self.cx.options);
+                self.tables.insert(relation.id, prepared);
+            }
         }
     }
 
@@ -226,13 +234,16 @@ impl<'o> TransactionEncoder<'o> {
 
 /// A table with its Connect schemas serialised once per transaction (when schemas are on).
 struct Prepared {
+    /// The shape it was prepared from.
+    relation: Relation,
     table: Table,
     key_schema: Option<Vec<u8>>,
     envelope_schema: Option<Vec<u8>>,
 }
 
 impl Prepared {
-    fn new(table: Table, options: &DebeziumOptions) -> Prepared {
+    fn new(relation: &Relation, prefix: &str, options: &DebeziumOptions) -> Prepared {
+        let table = Table::new(relation, prefix);
         let (key_schema, envelope_schema) = if options.schemas {
             (
                 Some(table.key_schema().to_bytes()),
@@ -242,6 +253,7 @@ impl Prepared {
             (None, None)
         };
         Prepared {
+            relation: relation.clone(),
             table,
             key_schema,
             envelope_schema,
