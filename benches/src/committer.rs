@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
+use walproof_committer::retention::Retention;
 use walproof_committer::{CommitState, StateTree};
 use walproof_core::leaf::{column_hash, row_key, row_leaf};
 use walproof_core::{
@@ -28,7 +29,15 @@ pub enum Phase {
     /// The committer's apply path with its durable store, synced every 500 ms as the service
     /// does.
     Durable,
+    /// The same with a retention: the trees of the last [`RETAIN_ROOTS`] roots kept, the store
+    /// compacted by the service's policy.
+    Pruned,
 }
+
+/// The retention of the pruned phase, in roots.
+pub const RETAIN_ROOTS: u64 = 1000;
+/// The first compaction's store size in the pruned phase (the service's default).
+pub const COMPACT_AT_BYTES: u64 = 256 << 20;
 
 impl Phase {
     /// The phase's flag value.
@@ -37,6 +46,7 @@ impl Phase {
             Phase::Monotree => "monotree",
             Phase::Memory => "memory",
             Phase::Durable => "durable",
+            Phase::Pruned => "pruned",
         }
     }
 
@@ -46,6 +56,7 @@ impl Phase {
             Phase::Monotree => "(b) stock monotree 0.4 (MemoryDB, a batch per transaction)",
             Phase::Memory => "(c) the committer's apply path in memory",
             Phase::Durable => "(c) the committer's apply path with its durable store",
+            Phase::Pruned => "(c) the same, pruned to the last 1,000 roots",
         }
     }
 }
@@ -85,6 +96,12 @@ pub struct Measured {
     pub store_bytes_total: u64,
     /// Seconds to reopen the store after the measured part (read the tree back, check it).
     pub reopen_s: Option<f64>,
+    /// Compactions while measured (pruned phase).
+    pub compactions: u32,
+    /// Seconds spent compacting while measured (included in `measured_s`).
+    pub compaction_s: f64,
+    /// The longest compaction, seconds: the longest the committer stalls.
+    pub longest_compaction_s: f64,
 }
 
 const TABLE: RelationId = 16_384;
@@ -259,7 +276,9 @@ pub fn run_phase(
     let measured = match phase {
         Phase::Monotree => monotree_phase(keys, &transactions)?,
         Phase::Memory => memory_phase(keys, &transactions)?,
-        Phase::Durable => {
+        Phase::Durable | Phase::Pruned => {
+            let retention =
+                (phase == Phase::Pruned).then(|| Retention::new(RETAIN_ROOTS, COMPACT_AT_BYTES));
             let dir = store_dir.map_or_else(
                 || {
                     std::env::temp_dir()
@@ -268,7 +287,7 @@ pub fn run_phase(
                 Path::to_path_buf,
             );
             let _ = std::fs::remove_dir_all(&dir);
-            let measured = durable_phase(keys, &transactions, &dir);
+            let measured = durable_phase(keys, &transactions, &dir, retention);
             let _ = std::fs::remove_dir_all(&dir);
             measured?
         }
@@ -375,13 +394,35 @@ fn fill_and_prepare(
     Ok((fill_s, prepared, next_new))
 }
 
-fn durable_phase(keys: u64, transactions: &[Vec<Step>], dir: &Path) -> anyhow::Result<Measured> {
+/// The durable store synced every 500 ms as the service does, pruned by `retention` after
+/// each sync when there is one.
+fn durable_phase(
+    keys: u64,
+    transactions: &[Vec<Step>],
+    dir: &Path,
+    mut retention: Option<Retention>,
+) -> anyhow::Result<Measured> {
     let mut state = CommitState::open(dir)?;
     let sync_every = std::time::Duration::from_millis(500);
     let mut last_sync = Instant::now();
+    // (compactions, seconds, longest) while measured.
+    let mut compactions = (0u32, 0f64, 0f64);
+    let measuring = std::cell::Cell::new(false);
+    let pruned = retention.is_some();
     let mut sync = |state: &mut CommitState| -> anyhow::Result<()> {
         if last_sync.elapsed() >= sync_every {
             state.sync()?;
+            if let Some(retention) = &mut retention
+                && let Some((_, took)) = retention.prune_when_grown(state)?
+                && measuring.get()
+            {
+                let took = took.as_secs_f64();
+                compactions = (
+                    compactions.0 + 1,
+                    compactions.1 + took,
+                    compactions.2.max(took),
+                );
+            }
             last_sync = Instant::now();
         }
         Ok(())
@@ -389,6 +430,7 @@ fn durable_phase(keys: u64, transactions: &[Vec<Step>], dir: &Path) -> anyhow::R
     let (fill_s, prepared, _) = fill_and_prepare(&mut state, keys, transactions, &mut sync)?;
     state.sync()?;
     let before = state.store().map_or(0, |s| s.bytes());
+    measuring.set(true);
     let started = Instant::now();
     for (n, transaction) in prepared.iter().enumerate() {
         let committed = state.apply(transaction)?;
@@ -409,10 +451,14 @@ fn durable_phase(keys: u64, transactions: &[Vec<Step>], dir: &Path) -> anyhow::R
     );
     let measured = finish(keys, fill_s, transactions, measured_s);
     Ok(Measured {
-        store_bytes_per_update: Some((total - before) as f64 / measured.updates.max(1) as f64),
-        store_bytes_measured: total - before,
+        store_bytes_per_update: (!pruned)
+            .then(|| total.saturating_sub(before) as f64 / measured.updates.max(1) as f64),
+        store_bytes_measured: total.saturating_sub(before),
         store_bytes_total: total,
         reopen_s: Some(reopen_s),
+        compactions: compactions.0,
+        compaction_s: compactions.1,
+        longest_compaction_s: compactions.2,
         ..measured
     })
 }

@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut results: BTreeMap<(u64, &str), Measured> = BTreeMap::new();
     for &keys in &args.keys {
-        let mut phases = vec![Phase::Memory, Phase::Durable];
+        let mut phases = vec![Phase::Memory, Phase::Durable, Phase::Pruned];
         if keys <= args.monotree_max_keys {
             phases.insert(0, Phase::Monotree);
         }
@@ -106,6 +106,20 @@ fn main() -> anyhow::Result<()> {
                 durable.store_bytes_per_update.unwrap_or(0.0),
                 durable.reopen_s.unwrap_or(0.0)
             );
+            if let Some(pruned) = get(Phase::Pruned) {
+                println!(
+                    "    {} keys: pruned to the last {} roots {} updates/s ({:.2} × durable), store {:.0} MiB vs {:.0} MiB unpruned ({:.2}×), {} compactions, longest {:.2} s",
+                    thousands(keys as f64),
+                    thousands(committer::RETAIN_ROOTS as f64),
+                    thousands(pruned.updates_per_s),
+                    pruned.updates_per_s / durable.updates_per_s,
+                    mib(pruned.store_bytes_total),
+                    mib(durable.store_bytes_total),
+                    pruned.store_bytes_total as f64 / durable.store_bytes_total.max(1) as f64,
+                    pruned.compactions,
+                    pruned.longest_compaction_s
+                );
+            }
         }
     }
     Ok(())
@@ -177,6 +191,16 @@ fn print_measured(m: &Measured, bound: f64) {
             bytes,
             mib(m.store_bytes_measured),
             mib(m.store_bytes_total),
+            m.reopen_s.unwrap_or(0.0)
+        );
+    }
+    if m.store_bytes_per_update.is_none() && m.reopen_s.is_some() {
+        println!(
+            "    store: {:.1} MiB at the end; {} compactions while measured, {:.2} s in all, the longest {:.2} s; reopened in {:.1} s",
+            mib(m.store_bytes_total),
+            m.compactions,
+            m.compaction_s,
+            m.longest_compaction_s,
             m.reopen_s.unwrap_or(0.0)
         );
     }

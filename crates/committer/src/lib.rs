@@ -14,17 +14,19 @@
 //! - [`store`]: the durable store: every node and row version written, the root of every LSN,
 //!   where to resume.
 //! - [`proof`]: inclusion and exclusion proofs, verified with SHA-256 and the node layout alone.
+//! - [`retention`]: when the store is pruned below the retention horizon.
 //! - [`rebuild`]: every root recomputed from the ledger alone (`walproof roots`).
 //! - [`run`]: the service publishing `<prefix>.roots` (`walproof commit`).
 //!
 //! Status: roots are published exactly once; the tree, rows, root history and position live
 //! in a durable store that a restart resumes from; proofs at any kept LSN come from it and are
-//! served by [`run`]'s queries (the binary puts them on HTTP). Retention and pruning are still
-//! to come.
+//! served by [`run`]'s queries (the binary puts them on HTTP); with a retention, the store is
+//! compacted down to the trees of the last roots kept.
 
 pub mod error;
 pub mod proof;
 pub mod rebuild;
+pub mod retention;
 pub mod run;
 pub mod state;
 pub mod store;

@@ -27,6 +27,7 @@ use walproof_transport::roots::{RootRecord, RootsWriter, read_roots};
 
 use crate::error::{CommitError, Result};
 use crate::proof::RowProof;
+use crate::retention::Retention;
 use crate::state::CommitState;
 use crate::store::KeptRoot;
 
@@ -81,6 +82,11 @@ pub struct CommitOptions {
     pub state_dir: Option<PathBuf>,
     /// Longest time between two syncs of the store while transactions arrive.
     pub sync_every: Duration,
+    /// Keep the trees of the last this many roots only (`None`: all of them).
+    pub retain_roots: Option<u64>,
+    /// With `retain_roots`: compact the store once it holds this many bytes, then whenever it
+    /// has doubled since the last compaction.
+    pub compact_at_bytes: u64,
 }
 
 impl Default for CommitOptions {
@@ -88,8 +94,28 @@ impl Default for CommitOptions {
         CommitOptions {
             state_dir: None,
             sync_every: Duration::from_millis(500),
+            retain_roots: None,
+            compact_at_bytes: 256 << 20,
         }
     }
+}
+
+/// Prunes the store as `retention` says, logging what it did.
+fn prune(state: &mut CommitState, retention: Option<&mut Retention>) -> Result<()> {
+    let Some(retention) = retention else {
+        return Ok(());
+    };
+    if let Some((pruned, took)) = retention.prune_when_grown(state)? {
+        tracing::info!(
+            kept_from = %pruned.kept_from,
+            bytes_before = pruned.bytes_before,
+            bytes_after = pruned.bytes_after,
+            records = pruned.records,
+            took_ms = took.as_millis() as u64,
+            "pruned the store below the retention horizon"
+        );
+    }
+    Ok(())
 }
 
 fn record_of(kept: &KeptRoot) -> RootRecord {
@@ -179,6 +205,9 @@ pub async fn run(
         .peekable();
     let mut caught_up = false;
     let mut last_sync = Instant::now();
+    let mut retention = options
+        .retain_roots
+        .map(|retain| Retention::new(retain, options.compact_at_bytes));
     loop {
         if *shutdown.borrow() {
             writer.flush().await.map_err(CommitError::ledger)?;
@@ -205,6 +234,7 @@ pub async fn run(
             }
             writer.flush().await.map_err(CommitError::ledger)?;
             state.sync()?;
+            prune(&mut state, retention.as_mut())?;
             last_sync = Instant::now();
             continue;
         };
@@ -237,6 +267,7 @@ pub async fn run(
         }
         if last_sync.elapsed() >= options.sync_every {
             state.sync()?;
+            prune(&mut state, retention.as_mut())?;
             last_sync = Instant::now();
         }
     }

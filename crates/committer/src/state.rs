@@ -24,7 +24,7 @@ use walproof_core::schema_change::{
 use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
 
 use crate::error::{CommitError, Result};
-use crate::store::{Checkpoint, KeptRoot, RowVersion, Store};
+use crate::store::{Checkpoint, KeptRoot, PRUNED, RowVersion, Store};
 use crate::tree::{Kept, StateTree, prove_stored};
 
 /// One transaction's place in the chain of roots.
@@ -38,6 +38,19 @@ pub struct Committed {
     pub previous_root: Digest,
     /// Its number of changes.
     pub changes: u32,
+}
+
+/// What [`CommitState::prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// The first commit LSN still provable.
+    pub kept_from: Lsn,
+    /// Bytes of the store before and after.
+    pub bytes_before: u64,
+    /// Bytes of the store after.
+    pub bytes_after: u64,
+    /// Records kept.
+    pub records: usize,
 }
 
 /// What the state holds for one key.
@@ -102,11 +115,12 @@ impl CommitState {
                 }
                 Ok(stored)
             })
-            .map_err(|err| {
-                CommitError::Store(format!(
+            .map_err(|err| match err {
+                CommitError::Store(_) => err,
+                err => CommitError::Store(format!(
                     "{}: {err}; the store is damaged (move the directory aside to rebuild it from the ledger)",
                     dir.display()
-                ))
+                )),
             })?;
             state.root_node = last.root_node;
             state.last = Some(last.commit_lsn);
@@ -170,6 +184,53 @@ impl CommitState {
         }
     }
 
+    /// Prunes the store below the retention horizon: only the trees of the last `retain`
+    /// roots (at least one) stay provable; older roots keep their records. Syncs first; does
+    /// nothing without a store or when the horizon has not moved since the last pruning.
+    pub fn prune(&mut self, retain: u64) -> Result<Option<Pruned>> {
+        self.sync()?;
+        let Some(store) = &mut self.store else {
+            return Ok(None);
+        };
+        let keep_from = store.roots().saturating_sub(retain.max(1));
+        if keep_from <= store.kept_from() {
+            return Ok(None);
+        }
+        let bytes_before = store.bytes();
+        // The current tree, known from memory: the store walks only what older kept roots
+        // add to it.
+        let mut reached = HashSet::with_capacity(self.rows.len() * 2 + 1);
+        reached.extend(self.tree.stored_places());
+        reached.extend(self.rows.values().map(|row| row.place));
+        reached.insert(self.root_node);
+        reached.remove(&0);
+        let relocation = store.compact(keep_from, reached)?;
+        let moved = |old: u64| relocation.place(old);
+        self.tree.relocate(&moved)?;
+        for row in self.rows.values_mut() {
+            row.place = moved(row.place).ok_or_else(|| {
+                CommitError::Store(format!("the row kept at {} was not moved", row.place))
+            })?;
+        }
+        for (_, place) in self.kept_shapes.values_mut() {
+            *place = moved(*place).ok_or_else(|| {
+                CommitError::Store(format!("the shape kept at {place} was not moved"))
+            })?;
+        }
+        self.root_node = moved(self.root_node).ok_or_else(|| {
+            CommitError::Store(format!(
+                "the root node kept at {} was not moved",
+                self.root_node
+            ))
+        })?;
+        Ok(Some(Pruned {
+            kept_from: store.root_record(keep_from)?.commit_lsn,
+            bytes_before,
+            bytes_after: store.bytes(),
+            records: relocation.len(),
+        }))
+    }
+
     /// Keeps the shape of each of `ids` that changed since it was last kept.
     fn keep_shapes(&mut self, shapes: &Shapes, ids: impl IntoIterator<Item = RelationId>) {
         let Some(store) = &mut self.store else {
@@ -227,6 +288,13 @@ impl CommitState {
         let kept = store
             .root_at(at)?
             .ok_or_else(|| CommitError::NoProof(format!("no root at or before {at} is kept")))?;
+        if kept.root_node == PRUNED {
+            let from = store.root_record(store.kept_from())?.commit_lsn;
+            return Err(CommitError::NoProof(format!(
+                "the tree of {} (the root at {at}) was pruned: proofs are kept from {from} on",
+                kept.commit_lsn
+            )));
+        }
         let (path, leaf) = prove_stored(&kept.root, kept.root_node, &key, &mut |place| {
             Ok(store.read_tree(place)?.0)
         })?;
@@ -1262,7 +1330,7 @@ mod tests {
         kept.sync().unwrap();
         let root = kept.root();
         drop(kept);
-        for file in ["nodes.log", "roots.log"] {
+        for file in ["nodes.0.log", "roots.0.log"] {
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(dir.join(file))
@@ -1282,7 +1350,7 @@ mod tests {
         drop(kept);
         assert_eq!(CommitState::open(&dir).unwrap().root(), root);
         // Damage: one byte of the newest nodes flipped (the root node sits near the end).
-        let path = dir.join("nodes.log");
+        let path = dir.join("nodes.0.log");
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() - 200;
         bytes[at] ^= 0x40;
@@ -1294,6 +1362,123 @@ mod tests {
             "names the store: {err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Pruning keeps the trees of the last roots only: their proofs are unchanged, older ones
+    /// are refused naming the horizon, the store shrinks, and the state goes on, reopens and
+    /// prunes again exactly like a state never pruned. A compaction that stopped before its
+    /// switch leaves the store as it was.
+    #[test]
+    fn pruning_keeps_the_last_roots_provable_and_goes_on_like_an_unpruned_store() {
+        let dir = store_dir("prune");
+        let unpruned_dir = store_dir("prune-unpruned");
+        let mut kept = CommitState::open(&dir).unwrap();
+        let mut unpruned = CommitState::open(&unpruned_dir).unwrap();
+        let mut memory = CommitState::default();
+        let mut expected = Vec::new();
+        let ids: Vec<Vec<String>> = (100..145).map(|id| vec![id.to_string()]).collect();
+        let transactions = history();
+        type Expected = Vec<(Lsn, Vec<crate::proof::RowProof>)>;
+        let apply = |(memory, expected): (&mut CommitState, &mut Expected),
+                     kept: &mut CommitState,
+                     unpruned: &mut CommitState,
+                     n: usize| {
+            let committed = memory.apply(&transactions[n]).unwrap();
+            for state in [&mut *kept, &mut *unpruned] {
+                assert_eq!(state.apply(&transactions[n]).unwrap(), committed, "{n}");
+                state.keep(&committed, Digest([n as u8; 32]), n as i64);
+            }
+            let proofs: Vec<_> = ids
+                .iter()
+                .map(|key| memory.prove_row("public", "accounts", key).unwrap())
+                .collect();
+            expected.push((committed.commit_lsn, proofs));
+            if n % 4 == 3 {
+                kept.sync().unwrap();
+                unpruned.sync().unwrap();
+            }
+        };
+        let check =
+            |kept: &mut CommitState, provable: std::ops::Range<usize>, expected: &Expected| {
+                for (lsn, proofs) in &expected[provable.clone()] {
+                    for proof in proofs {
+                        let at = kept
+                            .prove_row_at("public", "accounts", &proof.key_values, Some(*lsn))
+                            .unwrap();
+                        assert_eq!(&at, proof, "at {lsn}");
+                    }
+                }
+                let first = expected[provable.start].0;
+                if provable.start > 0 {
+                    let before = expected[provable.start - 1].0;
+                    let err = kept
+                        .prove_row_at("public", "accounts", &ids[0], Some(before))
+                        .unwrap_err()
+                        .to_string();
+                    assert!(
+                        err.contains(&format!("{before}")) && err.contains("pruned"),
+                        "{err}"
+                    );
+                    assert!(err.contains(&format!("kept from {first}")), "{err}");
+                }
+            };
+        for n in 0..30 {
+            apply((&mut memory, &mut expected), &mut kept, &mut unpruned, n);
+        }
+        let pruned = kept.prune(10).unwrap().expect("the horizon moved");
+        assert_eq!(pruned.kept_from, Lsn::new(100 + 20));
+        assert!(
+            pruned.bytes_after < pruned.bytes_before,
+            "{pruned:?} shrinks the store"
+        );
+        assert_eq!(kept.prune(10).unwrap(), None, "nothing new to prune");
+        check(&mut kept, 20..30, &expected);
+        // It goes on after pruning: new nodes name moved children; a reopen checks the tree.
+        for n in 30..36 {
+            apply((&mut memory, &mut expected), &mut kept, &mut unpruned, n);
+        }
+        kept.sync().unwrap();
+        drop(kept);
+        let mut kept = CommitState::open(&dir).unwrap();
+        assert_eq!(kept.root(), memory.root());
+        check(&mut kept, 20..36, &expected);
+        // A compaction that stopped before its switch left the next generation's files.
+        std::fs::write(dir.join("nodes.2.log"), b"half a compaction").unwrap();
+        std::fs::write(dir.join("roots.2.log"), b"half").unwrap();
+        let pruned = kept.prune(3).unwrap().expect("the horizon moved");
+        assert_eq!(pruned.kept_from, Lsn::new(100 + 33));
+        for n in 36..40 {
+            apply((&mut memory, &mut expected), &mut kept, &mut unpruned, n);
+        }
+        kept.sync().unwrap();
+        drop(kept);
+        std::fs::write(dir.join("nodes.3.log"), b"half a compaction").unwrap();
+        let mut kept = CommitState::open(&dir).unwrap();
+        assert!(!dir.join("nodes.3.log").exists(), "left-overs are removed");
+        assert_eq!(kept.root(), memory.root());
+        assert_eq!(kept.keys(), memory.keys());
+        check(&mut kept, 33..40, &expected);
+        check(&mut unpruned, 0..40, &expected);
+        let (pruned_bytes, unpruned_bytes) = (
+            kept.store().unwrap().bytes(),
+            unpruned.store().unwrap().bytes(),
+        );
+        assert!(
+            pruned_bytes < unpruned_bytes,
+            "{pruned_bytes} vs {unpruned_bytes}"
+        );
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            files
+                .iter()
+                .all(|f| !f.ends_with(".0.log") && !f.ends_with(".1.log")),
+            "older generations are removed: {files:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&unpruned_dir).unwrap();
     }
 
     fn serde_json_bytes(change: &SchemaChange) -> Vec<u8> {

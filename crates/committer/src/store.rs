@@ -2,17 +2,18 @@
 //! committed LSN, and where to resume — plain files in one directory, written append-only.
 //!
 //! ```text
-//! <dir>/nodes.log   "WPNODES1", then records: kind u8 ‖ length u32 BE ‖ payload
+//! <dir>/nodes.G.log "WPNODES1", then records: kind u8 ‖ length u32 BE ‖ payload
 //!                     node:       n u8 ‖ n × child place u64 ‖ monotree's node bytes
 //!                     row:        key ‖ leaf ‖ table u32 ‖ shape place u64 ‖ count u64
 //!                                 ‖ n u16 ‖ n × lp(key column text) ‖ m u16 ‖ m × H(col)
 //!                     shape:      a relation: id, schema, name, replica identity, columns
 //!                     checkpoint: where to resume (below)
-//! <dir>/roots.log   one fixed-size record per committed transaction, in LSN order
-//! <dir>/head        how much of both files is committed, and the last checkpoint
+//! <dir>/roots.G.log one fixed-size record per committed transaction, in LSN order
+//! <dir>/head        the generation G of both files, how much of them is committed, the last
+//!                   checkpoint, and the first root whose tree is kept
 //! ```
 //!
-//! A place is a byte offset in `nodes.log`; a node names its children by place, so the tree of
+//! A place is a byte offset in the node log; a node names its children by place, so the tree of
 //! any kept root can be walked from its root node (proofs at earlier LSNs), and the newest one
 //! is read back whole on start ([`crate::tree::StateTree::load`] checks it hashes to its root).
 //!
@@ -22,10 +23,16 @@
 //! committer commits every few hundred milliseconds, so a restart redoes at most that much
 //! from the ledger (its roots were either published — and are checked — or are published
 //! then).
+//!
+//! **Pruning.** Nodes are never rewritten, so the log grows with every update. Below a
+//! retention horizon, [`Store::compact`] copies what the kept roots still reach (and every
+//! shape) into the next generation's files, drops the trees of older roots (their root records
+//! stay, marked [`PRUNED`]), and switches to them by replacing `head`; a crash before that
+//! leaves the old generation in force, and the new one's files are removed on the next open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::io::{BufWriter, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
@@ -35,13 +42,16 @@ use crate::error::{CommitError, Result};
 use crate::tree::Stored;
 
 const NODES_MAGIC: &[u8; 8] = b"WPNODES1";
-const HEAD_MAGIC: &[u8; 8] = b"WPHEAD01";
+const HEAD_MAGIC: &[u8; 8] = b"WPHEAD02";
 const ROOT_RECORD: usize = 8 + 32 * 3 + 4 + 8 + 8;
 
 const NODE: u8 = 1;
 const ROW: u8 = 2;
 const SHAPE: u8 = 3;
 const CHECKPOINT: u8 = 4;
+
+/// The `root_node` of a root whose tree was pruned (below the retention horizon).
+pub const PRUNED: u64 = u64::MAX;
 
 /// One committed transaction's root, as the store keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +66,7 @@ pub struct KeptRoot {
     pub ledger_hash: Digest,
     /// Its number of changes.
     pub changes: u32,
-    /// Where its root node is kept (0: the empty tree).
+    /// Where its root node is kept (0: the empty tree; [`PRUNED`]: no longer kept).
     pub root_node: u64,
     /// The ledger offset of its last record.
     pub ledger_offset: i64,
@@ -134,6 +144,94 @@ pub struct Checkpoint {
     pub shapes: BTreeMap<RelationId, u64>,
 }
 
+impl Checkpoint {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.last.encode(out);
+        out.extend_from_slice(&(self.shapes.len() as u32).to_be_bytes());
+        for (id, shape) in &self.shapes {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&shape.to_be_bytes());
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Option<Checkpoint> {
+        let last = KeptRoot::decode(r.take(ROOT_RECORD)?)?;
+        let n = r.u32()?;
+        let shapes = (0..n)
+            .map(|_| Some((r.u32()?, r.u64()?)))
+            .collect::<Option<BTreeMap<_, _>>>()?;
+        Some(Checkpoint { last, shapes })
+    }
+}
+
+/// The `head` file: which generation of the logs is in force and how much of it is committed.
+#[derive(Debug, Default)]
+struct Head {
+    generation: u64,
+    nodes_len: u64,
+    roots_count: u64,
+    checkpoint: u64,
+    kept_from: u64,
+}
+
+impl Head {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = HEAD_MAGIC.to_vec();
+        for field in [
+            self.generation,
+            self.nodes_len,
+            self.roots_count,
+            self.checkpoint,
+            self.kept_from,
+        ] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Head> {
+        let mut r = Reader::new(bytes);
+        if r.take(8)? != HEAD_MAGIC {
+            return None;
+        }
+        Some(Head {
+            generation: r.u64()?,
+            nodes_len: r.u64()?,
+            roots_count: r.u64()?,
+            checkpoint: r.u64()?,
+            kept_from: r.u64()?,
+        })
+    }
+}
+
+/// Where [`Store::compact`] moved each record it kept: old places and new, both ascending.
+#[derive(Debug, Default)]
+pub struct Relocation {
+    old: Vec<u64>,
+    new: Vec<u64>,
+}
+
+impl Relocation {
+    /// The new place of the record at `old` (0 stays 0: nothing kept); `None` when it was
+    /// dropped.
+    pub fn place(&self, old: u64) -> Option<u64> {
+        if old == 0 {
+            return Some(0);
+        }
+        self.old.binary_search(&old).ok().map(|at| self.new[at])
+    }
+
+    /// Records kept.
+    pub fn len(&self) -> usize {
+        self.old.len()
+    }
+
+    /// Whether nothing was kept.
+    pub fn is_empty(&self) -> bool {
+        self.old.is_empty()
+    }
+}
+
 /// What [`Store::read`] finds at a place.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -151,14 +249,18 @@ pub enum Record {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Which files are in force: `nodes.<generation>.log` and `roots.<generation>.log`.
+    generation: u64,
     nodes: File,
     roots: File,
-    /// Committed bytes of `nodes.log`.
+    /// Committed bytes of the node log.
     nodes_len: u64,
-    /// Committed records of `roots.log`.
+    /// Committed records of the root log.
     roots_count: u64,
     /// Where the last checkpoint is kept (0: none yet).
     checkpoint: u64,
+    /// The first root whose tree is kept (those before it are [`PRUNED`]).
+    kept_from: u64,
     /// Records appended since the last commit (their places follow `nodes_len`).
     pending: Vec<u8>,
     pending_roots: Vec<u8>,
@@ -171,54 +273,40 @@ impl Store {
     /// commit.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|err| io_error(dir, "creating", &err))?;
-        let open = |name: &str| {
-            let path = dir.join(name);
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|err| io_error(&path, "opening", &err))
-        };
-        let nodes = open("nodes.log")?;
-        let roots = open("roots.log")?;
         let head_path = dir.join("head");
-        let (nodes_len, roots_count, checkpoint) = match std::fs::read(&head_path) {
-            Ok(bytes) => {
-                let mut r = Reader::new(&bytes);
-                let magic = r.take(8);
-                let parsed = (|| Some((r.u64()?, r.u64()?, r.u64()?)))();
-                match (magic, parsed) {
-                    (Some(magic), Some(parsed)) if magic == HEAD_MAGIC => parsed,
-                    _ => return Err(store_error(&head_path, 0, "is not a walproof store head")),
-                }
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (0, 0, 0),
+        let head = match std::fs::read(&head_path) {
+            Ok(bytes) => Head::decode(&bytes)
+                .ok_or_else(|| store_error(&head_path, 0, "is not a walproof store head"))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Head::default(),
             Err(err) => return Err(io_error(&head_path, "reading", &err)),
         };
+        remove_other_generations(dir, head.generation)?;
+        let nodes = open_log(&nodes_path(dir, head.generation))?;
+        let roots = open_log(&roots_path(dir, head.generation))?;
         let mut store = Store {
             dir: dir.to_owned(),
+            generation: head.generation,
             nodes,
             roots,
-            nodes_len,
-            roots_count,
-            checkpoint,
+            nodes_len: head.nodes_len,
+            roots_count: head.roots_count,
+            checkpoint: head.checkpoint,
+            kept_from: head.kept_from,
             pending: Vec::new(),
             pending_roots: Vec::new(),
             last_root: None,
         };
         // Cut off what no commit covers (a crash mid-commit), then start a new file's magic.
-        let path = store.dir.join("nodes.log");
+        let path = store.nodes_path();
         store
             .nodes
-            .set_len(nodes_len)
+            .set_len(head.nodes_len)
             .map_err(|err| io_error(&path, "truncating", &err))?;
         store
             .roots
-            .set_len(roots_count * ROOT_RECORD as u64)
-            .map_err(|err| io_error(&dir.join("roots.log"), "truncating", &err))?;
-        if nodes_len == 0 {
+            .set_len(head.roots_count * ROOT_RECORD as u64)
+            .map_err(|err| io_error(&store.roots_path(), "truncating", &err))?;
+        if head.nodes_len == 0 {
             store.pending.extend_from_slice(NODES_MAGIC);
         } else {
             let mut magic = [0; 8];
@@ -237,9 +325,235 @@ impl Store {
         Ok(store)
     }
 
+    fn nodes_path(&self) -> PathBuf {
+        nodes_path(&self.dir, self.generation)
+    }
+
+    fn roots_path(&self) -> PathBuf {
+        roots_path(&self.dir, self.generation)
+    }
+
+    /// Replaces `head` (written aside, synced, renamed, the directory synced).
+    fn write_head(&self, head: &Head) -> Result<()> {
+        let head_path = self.dir.join("head");
+        let aside = self.dir.join("head.new");
+        (|| {
+            let mut file = File::create(&aside)?;
+            file.write_all(&head.encode())?;
+            file.sync_all()?;
+            std::fs::rename(&aside, &head_path)?;
+            File::open(&self.dir)?.sync_all()
+        })()
+        .map_err(|err| io_error(&head_path, "replacing", &err))
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The index of the first root whose tree is kept ([`Store::compact`] prunes those before).
+    pub fn kept_from(&self) -> u64 {
+        self.kept_from
+    }
+
+    /// Keeps only the trees of roots `keep_from..` (and every shape), in the next generation's
+    /// files: the records those roots reach are copied in log order (children still before
+    /// parents) with their places rewritten, older roots keep their records marked
+    /// [`PRUNED`], and `head` then switches to the new files. `reached` holds places the
+    /// caller knows a kept root reaches, each with everything below it (the state's current
+    /// tree); the rest are found by walking the kept roots' trees from the log. Only after a
+    /// commit (nothing pending). Returns where each kept record moved.
+    pub fn compact(&mut self, keep_from: u64, mut reached: HashSet<u64>) -> Result<Relocation> {
+        if !self.pending_roots.is_empty() || self.pending.len() > NODES_MAGIC.len() {
+            return Err(CommitError::Store(
+                "compaction asked for with records not yet committed".into(),
+            ));
+        }
+        let checkpoint = self
+            .checkpoint()?
+            .ok_or_else(|| CommitError::Store("compaction asked for before any commit".into()))?;
+        let keep_from = keep_from.min(self.roots_count.saturating_sub(1));
+        // Mark: everything a kept root reaches. A node's children are kept before it, so a
+        // place already marked has all below it marked too.
+        for index in keep_from..self.roots_count {
+            let root_node = self.root_record(index)?.root_node;
+            if root_node == PRUNED {
+                return Err(self.damaged(root_node, "is the pruned tree of a kept root"));
+            }
+            let mut below = vec![root_node];
+            while let Some(place) = below.pop() {
+                if place == 0 || !reached.insert(place) {
+                    continue;
+                }
+                match self.read(place)? {
+                    Record::Node(Stored::Node { children, .. }) => below.extend(children),
+                    Record::Row(_) => {}
+                    _ => return Err(self.damaged(place, "is in a tree but not a node or row")),
+                }
+            }
+        }
+        // Copy: one pass over the log, in order.
+        let generation = self.generation + 1;
+        let new_nodes_path = nodes_path(&self.dir, generation);
+        let new_roots_path = roots_path(&self.dir, generation);
+        let mut relocation = Relocation::default();
+        let mut out = BufWriter::with_capacity(
+            1 << 22,
+            File::create(&new_nodes_path)
+                .map_err(|err| io_error(&new_nodes_path, "creating", &err))?,
+        );
+        let mut written = Vec::with_capacity(1 << 16);
+        written.extend_from_slice(NODES_MAGIC);
+        let mut new_len = 0u64;
+        let flush = |out: &mut BufWriter<File>, written: &mut Vec<u8>| {
+            out.write_all(written)
+                .map_err(|err| io_error(&new_nodes_path, "writing", &err))?;
+            written.clear();
+            Ok::<_, CommitError>(())
+        };
+        let moved = |old: u64, relocation: &Relocation| {
+            relocation
+                .place(old)
+                .ok_or_else(|| self.damaged(old, "is named by a kept record but was not kept"))
+        };
+        self.scan(|place, kind, payload| {
+            let keep = kind == SHAPE || ((kind == NODE || kind == ROW) && reached.contains(&place));
+            if !keep {
+                return Ok(());
+            }
+            let at = new_len + written.len() as u64;
+            written.push(kind);
+            written.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            let start = written.len();
+            written.extend_from_slice(payload);
+            // The places a record names: a node's children, a row's shape.
+            let fields = match kind {
+                NODE => {
+                    let n = payload.first().map_or(0, |n| usize::from(*n));
+                    (0..n).map(|i| start + 1 + 8 * i).collect()
+                }
+                ROW => vec![start + ROW_SHAPE_AT],
+                _ => Vec::new(),
+            };
+            for field in fields {
+                let old = written
+                    .get(field..field + 8)
+                    .and_then(|bytes| Some(u64::from_be_bytes(bytes.try_into().ok()?)))
+                    .ok_or_else(|| self.damaged(place, "is too short for the places it names"))?;
+                let new = moved(old, &relocation)?;
+                written[field..field + 8].copy_from_slice(&new.to_be_bytes());
+            }
+            relocation.old.push(place);
+            relocation.new.push(at);
+            if written.len() >= 1 << 20 {
+                new_len += written.len() as u64;
+                flush(&mut out, &mut written)?;
+            }
+            Ok(())
+        })?;
+        // The checkpoint, with its places moved.
+        let mut last = checkpoint.last;
+        last.root_node = moved(last.root_node, &relocation)?;
+        let checkpoint = Checkpoint {
+            last,
+            shapes: checkpoint
+                .shapes
+                .iter()
+                .map(|(id, place)| Ok((*id, moved(*place, &relocation)?)))
+                .collect::<Result<_>>()?,
+        };
+        let checkpoint_at = new_len + written.len() as u64;
+        written.push(CHECKPOINT);
+        let length_at = written.len();
+        written.extend_from_slice(&[0; 4]);
+        checkpoint.encode(&mut written);
+        let length = (written.len() - length_at - 4) as u32;
+        written[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        new_len += written.len() as u64;
+        flush(&mut out, &mut written)?;
+        out.into_inner()
+            .map_err(|err| io_error(&new_nodes_path, "writing", err.error()))?
+            .sync_all()
+            .map_err(|err| io_error(&new_nodes_path, "syncing", &err))?;
+        // The roots, each naming its moved root node or none.
+        let mut roots = Vec::with_capacity(self.roots_count as usize * ROOT_RECORD);
+        for index in 0..self.roots_count {
+            let mut root = self.root_record(index)?;
+            root.root_node = if index < keep_from {
+                PRUNED
+            } else {
+                moved(root.root_node, &relocation)?
+            };
+            root.encode(&mut roots);
+        }
+        (|| {
+            let mut file = File::create(&new_roots_path)?;
+            file.write_all(&roots)?;
+            file.sync_all()
+        })()
+        .map_err(|err| io_error(&new_roots_path, "writing", &err))?;
+        // Switch.
+        self.write_head(&Head {
+            generation,
+            nodes_len: new_len,
+            roots_count: self.roots_count,
+            checkpoint: checkpoint_at,
+            kept_from: keep_from,
+        })?;
+        let (old_nodes, old_roots) = (self.nodes_path(), self.roots_path());
+        self.nodes = open_log(&new_nodes_path)?;
+        self.roots = open_log(&new_roots_path)?;
+        self.generation = generation;
+        self.nodes_len = new_len;
+        self.checkpoint = checkpoint_at;
+        self.kept_from = keep_from;
+        self.last_root = Some(checkpoint.last);
+        for old in [old_nodes, old_roots] {
+            std::fs::remove_file(&old).map_err(|err| io_error(&old, "removing", &err))?;
+        }
+        Ok(relocation)
+    }
+
+    /// Visits every committed record of the node log in order: its place, kind and payload.
+    fn scan(&self, mut visit: impl FnMut(u64, u8, &[u8]) -> Result<()>) -> Result<()> {
+        let path = self.nodes_path();
+        let mut buffer = vec![0u8; 1 << 22];
+        // `buffer[..filled]` holds the log from `at`.
+        let (mut at, mut filled) = (NODES_MAGIC.len() as u64, 0usize);
+        let mut offset = 0usize;
+        while at + (offset as u64) < self.nodes_len {
+            let place = at + offset as u64;
+            let available = filled - offset;
+            let needed = if available >= 5 {
+                let length = &buffer[offset + 1..offset + 5];
+                5 + u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize
+            } else {
+                5
+            };
+            if place + needed as u64 > self.nodes_len {
+                return Err(self.damaged(place, "runs past the committed log"));
+            }
+            if available < needed {
+                // Move what is left to the front and read more.
+                buffer.copy_within(offset..filled, 0);
+                at = place;
+                filled = available;
+                offset = 0;
+                if buffer.len() < needed {
+                    buffer.resize(needed, 0);
+                }
+                let want = (buffer.len() - filled).min((self.nodes_len - at) as usize - filled);
+                self.nodes
+                    .read_exact_at(&mut buffer[filled..filled + want], at + filled as u64)
+                    .map_err(|err| io_error(&path, "reading", &err))?;
+                filled += want;
+                continue;
+            }
+            visit(place, buffer[offset], &buffer[offset + 5..offset + needed])?;
+            offset += needed;
+        }
+        Ok(())
     }
 
     /// The last checkpoint committed, if any.
@@ -337,16 +651,9 @@ impl Store {
 
     /// Makes everything pushed durable, with `checkpoint` as the place to resume from.
     pub fn commit(&mut self, checkpoint: &Checkpoint) -> Result<()> {
-        let place = self.append(CHECKPOINT, |out| {
-            checkpoint.last.encode(out);
-            out.extend_from_slice(&(checkpoint.shapes.len() as u32).to_be_bytes());
-            for (id, shape) in &checkpoint.shapes {
-                out.extend_from_slice(&id.to_be_bytes());
-                out.extend_from_slice(&shape.to_be_bytes());
-            }
-        });
-        let nodes_path = self.dir.join("nodes.log");
-        let roots_path = self.dir.join("roots.log");
+        let place = self.append(CHECKPOINT, |out| checkpoint.encode(out));
+        let nodes_path = self.nodes_path();
+        let roots_path = self.roots_path();
         self.nodes
             .write_all_at(&self.pending, self.nodes_len)
             .and_then(|()| self.nodes.sync_data())
@@ -358,20 +665,13 @@ impl Store {
             .map_err(|err| io_error(&roots_path, "writing", &err))?;
         let nodes_len = self.nodes_len + self.pending.len() as u64;
         let roots_count = self.roots_count + (self.pending_roots.len() / ROOT_RECORD) as u64;
-        let mut head = HEAD_MAGIC.to_vec();
-        head.extend_from_slice(&nodes_len.to_be_bytes());
-        head.extend_from_slice(&roots_count.to_be_bytes());
-        head.extend_from_slice(&place.to_be_bytes());
-        let head_path = self.dir.join("head");
-        let aside = self.dir.join("head.new");
-        (|| {
-            let mut file = File::create(&aside)?;
-            file.write_all(&head)?;
-            file.sync_all()?;
-            std::fs::rename(&aside, &head_path)?;
-            File::open(&self.dir)?.sync_all()
-        })()
-        .map_err(|err| io_error(&head_path, "replacing", &err))?;
+        self.write_head(&Head {
+            generation: self.generation,
+            nodes_len,
+            roots_count,
+            checkpoint: place,
+            kept_from: self.kept_from,
+        })?;
         self.nodes_len = nodes_len;
         self.roots_count = roots_count;
         self.checkpoint = place;
@@ -385,7 +685,7 @@ impl Store {
         if place < NODES_MAGIC.len() as u64 || place + 5 > self.nodes_len {
             return Err(self.damaged(place, "is outside the committed log"));
         }
-        let path = self.dir.join("nodes.log");
+        let path = self.nodes_path();
         let mut header = [0; 5];
         self.nodes
             .read_exact_at(&mut header, place)
@@ -410,14 +710,7 @@ impl Store {
             })(),
             ROW => decode_row(&mut r).map(Record::Row),
             SHAPE => decode_shape(&mut r).map(Record::Shape),
-            CHECKPOINT => (|| {
-                let last = KeptRoot::decode(r.take(ROOT_RECORD)?)?;
-                let n = r.u32()?;
-                let shapes = (0..n)
-                    .map(|_| Some((r.u32()?, r.u64()?)))
-                    .collect::<Option<BTreeMap<_, _>>>()?;
-                Some(Record::Checkpoint(Checkpoint { last, shapes }))
-            })(),
+            CHECKPOINT => Checkpoint::decode(&mut r).map(Record::Checkpoint),
             _ => None,
         };
         record.ok_or_else(|| self.damaged(place, "is not a record"))
@@ -454,7 +747,7 @@ impl Store {
 
     /// The `index`th committed root.
     pub fn root_record(&self, index: u64) -> Result<KeptRoot> {
-        let path = self.dir.join("roots.log");
+        let path = self.roots_path();
         let mut bytes = [0; ROOT_RECORD];
         self.roots
             .read_exact_at(&mut bytes, index * ROOT_RECORD as u64)
@@ -485,8 +778,51 @@ impl Store {
     }
 
     fn damaged(&self, place: u64, what: &str) -> CommitError {
-        store_error(&self.dir.join("nodes.log"), place, what)
+        store_error(&self.nodes_path(), place, what)
     }
+}
+
+/// Where a row record's shape place sits in its payload (after key, leaf and table).
+const ROW_SHAPE_AT: usize = 32 + 32 + 4;
+
+fn nodes_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("nodes.{generation}.log"))
+}
+
+fn roots_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("roots.{generation}.log"))
+}
+
+fn open_log(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|err| io_error(path, "opening", &err))
+}
+
+/// Removes the logs of generations other than `generation`: an older one a compaction
+/// replaced, or a newer one it had not switched to when it stopped.
+fn remove_other_generations(dir: &Path, generation: u64) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|err| io_error(dir, "listing", &err))?;
+    for entry in entries {
+        let entry = entry.map_err(|err| io_error(dir, "listing", &err))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let other = ["nodes.", "roots."].iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(".log"))
+                .and_then(|g| g.parse::<u64>().ok())
+                .is_some_and(|g| g != generation)
+        });
+        if other {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|err| io_error(&path, "removing", &err))?;
+        }
+    }
+    Ok(())
 }
 
 fn push_text(out: &mut Vec<u8>, text: &str) {

@@ -494,6 +494,44 @@ impl StateTree {
 }
 
 impl StateTree {
+    /// Where the store keeps each inner node of the tree (after [`StateTree::end_with`]).
+    pub fn stored_places(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut below: Vec<u32> = match self.top {
+            Some(Child::Inner(inner)) => vec![inner],
+            _ => Vec::new(),
+        };
+        std::iter::from_fn(move || {
+            let inner = &self.inners[below.pop()? as usize];
+            for child in inner.children {
+                if let Child::Inner(child) = child {
+                    below.push(child);
+                }
+            }
+            Some(inner.stored)
+        })
+    }
+
+    /// Gives each inner node the place `moved` says its node now has in the store (after
+    /// [`crate::store::Store::compact`]); an error names a place it does not know.
+    pub fn relocate(&mut self, moved: &dyn Fn(u64) -> Option<u64>) -> Result<()> {
+        let mut below: Vec<u32> = match self.top {
+            Some(Child::Inner(inner)) => vec![inner],
+            _ => Vec::new(),
+        };
+        while let Some(at) = below.pop() {
+            let inner = &mut self.inners[at as usize];
+            inner.stored = moved(inner.stored).ok_or_else(|| {
+                CommitError::Tree(format!("the node kept at {} was not moved", inner.stored))
+            })?;
+            for child in inner.children {
+                if let Child::Inner(child) = child {
+                    below.push(child);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The tree of `root`, read back from the store from its root node (kept at `root_node`).
     /// Every node's bytes and every leaf are checked: the tree rebuilt from them must hash to
     /// `root`, else the store is damaged and the error says so.

@@ -189,6 +189,19 @@ pub struct CommitArgs {
     /// `GET /roots/latest`), or `off` [default: 127.0.0.1:9188]
     #[arg(long, env = "WALPROOF_PROOF_ADDR", value_name = "HOST:PORT")]
     pub proof_addr: Option<String>,
+    /// Keep proofs for the last N transactions only: the store's trees of older roots are
+    /// pruned (their root records stay) [default: keep everything]
+    #[arg(long, env = "WALPROOF_COMMITTER_RETAIN_ROOTS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_roots: Option<u64>,
+    /// With --retain-roots: compact the store once it holds this many bytes, and after that
+    /// whenever it has doubled since the last compaction [default: 268435456]
+    #[arg(
+        long,
+        env = "WALPROOF_COMMITTER_COMPACT_AT_BYTES",
+        value_name = "BYTES"
+    )]
+    pub compact_at_bytes: Option<u64>,
 }
 
 impl CommitArgs {
@@ -220,6 +233,12 @@ impl CommitArgs {
                 file.committer.sync_interval_ms,
                 || 500,
             )),
+            retain_roots: self.retain_roots.or(file.committer.retain_roots),
+            compact_at_bytes: pick(
+                self.compact_at_bytes,
+                file.committer.compact_at_bytes,
+                || 256 << 20,
+            ),
         }
     }
 }

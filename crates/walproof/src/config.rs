@@ -42,6 +42,8 @@ use serde::Deserialize;
 /// state_dir = "/var/lib/walproof/committer"
 /// sync_interval_ms = 500
 /// proof_addr = "127.0.0.1:9188"  # or "off"
+/// retain_roots = 100000          # proofs for the last N transactions; absent: all
+/// compact_at_bytes = 268435456
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +72,10 @@ pub struct CommitterSection {
     pub sync_interval_ms: Option<u64>,
     /// The proof API's address, or "off".
     pub proof_addr: Option<String>,
+    /// Proofs are kept for the last this many transactions.
+    pub retain_roots: Option<u64>,
+    /// Store size that starts a compaction (and the first doubling after).
+    pub compact_at_bytes: Option<u64>,
 }
 
 /// `[source]` of the config file.

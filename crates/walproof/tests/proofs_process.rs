@@ -222,6 +222,45 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
         "{status} {body}"
     );
     sigterm(&mut committer);
+
+    // Restarted with a retention of one root: the store is pruned, the earlier LSN's proof is
+    // refused naming the horizon, the latest still verifies.
+    let mut committer = walproof(
+        &env,
+        &[
+            "commit",
+            "--state-dir",
+            &state,
+            "--proof-addr",
+            &addr,
+            "--retain-roots",
+            "1",
+            "--compact-at-bytes",
+            "1",
+        ],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let target = format!("/proof?table=public.accounts&key=8&at={first_lsn}");
+    wait_until("the store pruned", Duration::from_secs(60), || async {
+        let (status, body) = get(port, &target);
+        Ok(status.contains("404")
+            && body.contains("pruned")
+            && body.contains(&format!("kept from {latest_lsn}")))
+    })
+    .await
+    .unwrap();
+    let (status, proof) = get(port, "/proof?table=public.accounts&key=7");
+    assert!(status.contains("200"), "{status} {proof}");
+    let values = r#"{"id": "7", "name": "acct 7", "note": "vip"}"#;
+    let file = save("seven-pruned.json", &proof);
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", latest, "--values", values, &file],
+    ));
+    assert!(ok.contains("exists"), "{ok}");
+    sigterm(&mut committer);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
