@@ -11,6 +11,8 @@
 //! - [`Reassembler`]: whole transactions from ledger entries, abandoned runs voided.
 //! - [`schema_change`]: DDL captured on the source, as it travels in the stream.
 //! - [`leaf`]: row keys and leaves for the Sparse Merkle Tree, pinned by `testdata/vectors.json`.
+//! - [`pg_text`]: canonical text values parsed: dates, times, timestamps, intervals, arrays,
+//!   `numeric` and `money`, for the stages that re-encode them.
 //!
 //! Guarantees: decoding never panics, whatever the bytes; a [`DecodeError`] or [`ChainBreak`]
 //! names the offending field, value or hash.
@@ -21,6 +23,7 @@ pub mod digest;
 pub mod leaf;
 pub mod ledger;
 pub mod lsn;
+pub mod pg_text;
 pub mod reassembly;
 pub mod schema_change;
 pub mod value;

@@ -1,12 +1,10 @@
 //! Debezium-compatible change events: a transaction as Kafka records (pure; see `DEBEZIUM.md`).
 
-mod array;
 mod changes;
 mod envelope;
 mod error;
 mod heartbeat;
 mod json;
-mod numeric;
 mod options;
 mod partition;
 mod record;

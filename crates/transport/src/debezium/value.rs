@@ -4,14 +4,13 @@
 //! schema of each column. `crates/transport/DEBEZIUM.md` tabulates the mapping.
 
 use base64::Engine as _;
-
-use super::array::{Element, parse_array};
-use super::json::Json;
-use super::numeric::{Numeric, parse_money, parse_numeric};
-use super::temporal::{
-    Instant, format_zoned_time, format_zoned_timestamp, parse_date, parse_interval, parse_time,
-    parse_timestamp, parse_timestamptz, parse_timetz,
+use walproof_core::pg_text::{
+    self, Element, MaybeInfinite, Numeric, parse_array, parse_date, parse_interval_parts,
+    parse_money, parse_numeric, parse_time, parse_timestamp, parse_timestamptz, parse_timetz,
 };
+
+use super::json::Json;
+use super::temporal::{format_zoned_time, format_zoned_timestamp, micro_duration};
 
 /// How a column's values are encoded: one variant per Debezium logical type we produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,46 +53,6 @@ pub(crate) enum ColumnType {
     Array(Box<ColumnType>),
 }
 
-/// `(array type, element type)` OIDs of the built-in array types walproof maps element-wise.
-const ARRAYS: [(u32, u32); 36] = [
-    (1000, 16),
-    (1001, 17),
-    (1002, 18),
-    (1003, 19),
-    (1005, 21),
-    (1007, 23),
-    (1009, 25),
-    (1014, 1042),
-    (1015, 1043),
-    (1016, 20),
-    (1017, 600),
-    (1021, 700),
-    (1022, 701),
-    (1028, 26),
-    (1040, 829),
-    (1041, 869),
-    (1115, 1114),
-    (1182, 1082),
-    (1183, 1083),
-    (1185, 1184),
-    (1187, 1186),
-    (1231, 1700),
-    (1270, 1266),
-    (1561, 1560),
-    (1563, 1562),
-    (143, 142),
-    (199, 114),
-    (2951, 2950),
-    (3807, 3802),
-    (3905, 3904),
-    (3907, 3906),
-    (3909, 3908),
-    (3911, 3910),
-    (3913, 3912),
-    (3927, 3926),
-    (651, 650),
-];
-
 impl ColumnType {
     /// The encoding of a column of `pg_type` `oid` with `atttypmod` `typmod`. Unknown OIDs
     /// (enums, domains, composites, extension types) are strings.
@@ -124,8 +83,8 @@ impl ColumnType {
             1114 => ColumnType::TimestampMicros,
             1184 => ColumnType::TimestampTz,
             1186 => ColumnType::Interval,
-            _ => match ARRAYS.iter().find(|(array, _)| *array == oid) {
-                Some(&(_, element)) => ColumnType::Array(Box::new(ColumnType::of(element, typmod))),
+            _ => match pg_text::array_element(oid) {
+                Some(element) => ColumnType::Array(Box::new(ColumnType::of(element, typmod))),
                 None => ColumnType::Text,
             },
         }
@@ -259,7 +218,7 @@ impl ColumnType {
             ColumnType::VariableDecimal => match parse_numeric(text)? {
                 Numeric::Special => Ok(None),
                 Numeric::Finite(decimal) => Ok(Some(Json::object([
-                    ("scale", Json::Int(i64::from(decimal.scale))),
+                    ("scale", Json::Int(i64::from(decimal.scale()))),
                     ("value", base64(&decimal.unscaled_bytes())),
                 ]))),
             },
@@ -279,46 +238,42 @@ impl ColumnType {
             ColumnType::Date => match parse_date(text)? {
                 // Postgres's date range (4713 BC to 5874897 AD) fits an int32 of days;
                 // should it not, the value is carried as text.
-                Instant::Finite(days) => Ok(i32::try_from(days)
+                MaybeInfinite::Finite(days) => Ok(i32::try_from(days)
                     .ok()
                     .map(|days| Json::Int(i64::from(days)))),
-                Instant::Infinity | Instant::NegativeInfinity => Ok(None),
+                MaybeInfinite::Infinity | MaybeInfinite::NegativeInfinity => Ok(None),
             },
             ColumnType::TimeMillis => Ok(Some(Json::Int(parse_time(text)? / 1000))),
             ColumnType::TimeMicros => Ok(Some(Json::Int(parse_time(text)?))),
             ColumnType::TimeTz => Ok(Some(Json::Str(format_zoned_time(parse_timetz(text)?)))),
             ColumnType::TimestampMillis | ColumnType::TimestampMicros => {
                 match parse_timestamp(text)? {
-                    Instant::Finite(micros) if *self == ColumnType::TimestampMillis => {
+                    MaybeInfinite::Finite(micros) if *self == ColumnType::TimestampMillis => {
                         Ok(Some(Json::Int(micros.div_euclid(1000))))
                     }
-                    Instant::Finite(micros) => Ok(Some(Json::Int(micros))),
-                    Instant::Infinity | Instant::NegativeInfinity => Ok(None),
+                    MaybeInfinite::Finite(micros) => Ok(Some(Json::Int(micros))),
+                    MaybeInfinite::Infinity | MaybeInfinite::NegativeInfinity => Ok(None),
                 }
             }
             ColumnType::TimestampTz => Ok(Some(match parse_timestamptz(text)? {
-                Instant::Finite(micros) => Json::Str(format_zoned_timestamp(micros)),
-                Instant::Infinity => Json::str("infinity"),
-                Instant::NegativeInfinity => Json::str("-infinity"),
+                MaybeInfinite::Finite(micros) => Json::Str(format_zoned_timestamp(micros)),
+                MaybeInfinite::Infinity => Json::str("infinity"),
+                MaybeInfinite::NegativeInfinity => Json::str("-infinity"),
             })),
-            ColumnType::Interval => Ok(parse_interval(text)?.map(Json::Int)),
+            ColumnType::Interval => Ok(micro_duration(parse_interval_parts(text)?).map(Json::Int)),
             ColumnType::Array(element) => encode_elements(element, parse_array(text)?),
         }
     }
 }
 
 fn numeric_type(typmod: i32) -> ColumnType {
-    if typmod < 4 {
-        return ColumnType::VariableDecimal;
-    }
-    let packed = typmod - 4;
-    let precision = ((packed >> 16) & 0xffff).unsigned_abs();
-    // Postgres 15+ allows a negative scale, stored as an 11-bit two's-complement number.
-    let scale = ((packed & 0x7ff) ^ 1024) - 1024;
-    match u32::try_from(scale) {
-        Ok(scale) => ColumnType::Decimal { precision, scale },
-        // A negative scale has no Connect Decimal form that Debezium reads back.
-        Err(_) => ColumnType::VariableDecimal,
+    match pg_text::numeric_typmod(typmod) {
+        Some((precision, scale)) => match u32::try_from(scale) {
+            Ok(scale) => ColumnType::Decimal { precision, scale },
+            // A negative scale has no Connect Decimal form that Debezium reads back.
+            Err(_) => ColumnType::VariableDecimal,
+        },
+        None => ColumnType::VariableDecimal,
     }
 }
 

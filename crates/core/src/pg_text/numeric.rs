@@ -1,26 +1,28 @@
-//! `numeric` and `money` text as Kafka Connect decimals: the unscaled value as big-endian
-//! two's-complement bytes (what Java's `BigInteger.toByteArray` produces) and a scale.
+//! `numeric` and `money` (lc_monetary=C) as exact decimals: `-123.4500`, `NaN`,
+//! `-$1,234.56`. A decimal gives its unscaled value as big-endian two's-complement bytes, the
+//! form of Java's `BigInteger.toByteArray` and of Parquet's `DECIMAL`.
 
-/// A finite decimal: `unscaled × 10^-scale`, the unscaled value as decimal digits.
+/// A finite decimal: `unscaled × 10^-scale`, exactly as written (`1.50` keeps scale 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Decimal {
+pub struct Decimal {
     negative: bool,
-    /// Decimal digits of the unscaled value, without sign or point.
+    /// Decimal digits of the unscaled value, without sign or point; never empty.
     digits: String,
     /// Digits after the point.
-    pub(crate) scale: u32,
+    scale: u32,
 }
 
 /// What a `numeric`'s text output holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Numeric {
+pub enum Numeric {
+    /// A number.
     Finite(Decimal),
     /// `NaN`, `Infinity` or `-Infinity`: no decimal can carry them.
     Special,
 }
 
 /// Parses `numeric` text output: `-123.4500`, `0`, `NaN`, `Infinity`, `-Infinity`.
-pub(crate) fn parse_numeric(text: &str) -> Result<Numeric, String> {
+pub fn parse_numeric(text: &str) -> Result<Numeric, String> {
     match text {
         "NaN" | "Infinity" | "-Infinity" => Ok(Numeric::Special),
         _ => parse_decimal(text).map(Numeric::Finite),
@@ -28,7 +30,7 @@ pub(crate) fn parse_numeric(text: &str) -> Result<Numeric, String> {
 }
 
 /// Parses `money` text output under lc_monetary=C: `$1,234.56`, `-$0.01`.
-pub(crate) fn parse_money(text: &str) -> Result<Decimal, String> {
+pub fn parse_money(text: &str) -> Result<Decimal, String> {
     let cleaned: String = text.chars().filter(|c| !matches!(c, '$' | ',')).collect();
     parse_decimal(&cleaned)
 }
@@ -52,9 +54,14 @@ fn parse_decimal(text: &str) -> Result<Decimal, String> {
 }
 
 impl Decimal {
+    /// Digits after the point.
+    pub fn scale(&self) -> u32 {
+        self.scale
+    }
+
     /// The same value with `scale` digits after the point; `None` when that would drop
     /// non-zero digits.
-    pub(crate) fn rescale(mut self, scale: u32) -> Option<Decimal> {
+    pub fn rescale(mut self, scale: u32) -> Option<Decimal> {
         if scale >= self.scale {
             self.digits
                 .extend(std::iter::repeat_n('0', (scale - self.scale) as usize));
@@ -71,7 +78,7 @@ impl Decimal {
     }
 
     /// The unscaled value as minimal big-endian two's-complement bytes (`0` is `[0x00]`).
-    pub(crate) fn unscaled_bytes(&self) -> Vec<u8> {
+    pub fn unscaled_bytes(&self) -> Vec<u8> {
         // Magnitude, little-endian base 256, by multiply-and-add over the decimal digits.
         let mut magnitude: Vec<u8> = Vec::new();
         for digit in self.digits.bytes() {
@@ -162,7 +169,7 @@ mod tests {
             parse_decimal("1.50")
                 .expect("decimal")
                 .rescale(1)
-                .map(|d| d.scale),
+                .map(|d| d.scale()),
             Some(1)
         );
         assert_eq!(d.rescale(0), None);
@@ -171,7 +178,7 @@ mod tests {
     #[test]
     fn money_text_loses_its_symbol_and_separators() {
         let money = parse_money("-$1,234.56").expect("money");
-        assert_eq!(money.scale, 2);
+        assert_eq!(money.scale(), 2);
         assert_eq!(money.unscaled_bytes(), (-123_456_i32).to_be_bytes()[1..]);
     }
 }

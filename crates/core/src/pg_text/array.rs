@@ -1,18 +1,24 @@
-//! Postgres array text output (`{{1,NULL},{3,4}}`, `{"a b","q\"x",NULL}`, `[0:1]={1,2}`)
-//! parsed into nested elements.
+//! Arrays: `{{1,NULL},{3,4}}`, `{"a b","q\"x",NULL}`, `[0:1]={1,2}`, as nested elements
+//! whose text is each element's own text output.
+
+/// Postgres's limit on an array's dimensions (`MAXDIM`).
+const MAX_DIMENSIONS: usize = 6;
 
 /// One element of a parsed array.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Element {
+pub enum Element {
+    /// SQL NULL (unquoted `NULL`; a quoted `"NULL"` is text).
     Null,
+    /// The element's text output, unquoted and unescaped.
     Text(String),
     /// A sub-array of a multi-dimensional array.
     Array(Vec<Element>),
 }
 
-/// Parses an array literal with the `,` delimiter (every built-in type but `box`). Explicit
-/// lower bounds (`[0:1]=`) are dropped: Debezium's arrays carry none.
-pub(crate) fn parse_array(text: &str) -> Result<Vec<Element>, String> {
+/// Parses an array with the `,` delimiter (every built-in type but `box`, whose `;` this does
+/// not read). Explicit lower bounds (`[0:1]=`) are dropped: only the elements come back, in
+/// order.
+pub fn parse_array(text: &str) -> Result<Vec<Element>, String> {
     let body = match text.strip_prefix('[') {
         Some(_) => match text.split_once('=') {
             Some((_, body)) => body,
@@ -23,6 +29,7 @@ pub(crate) fn parse_array(text: &str) -> Result<Vec<Element>, String> {
     let mut parser = Parser {
         chars: body.chars().collect(),
         at: 0,
+        depth: 0,
     };
     let elements = parser.array()?;
     if parser.at != parser.chars.len() {
@@ -34,6 +41,8 @@ pub(crate) fn parse_array(text: &str) -> Result<Vec<Element>, String> {
 struct Parser {
     chars: Vec<char>,
     at: usize,
+    /// Arrays open at `at`: bounded, so that nesting cannot exhaust the stack.
+    depth: usize,
 }
 
 impl Parser {
@@ -52,9 +61,17 @@ impl Parser {
 
     fn array(&mut self) -> Result<Vec<Element>, String> {
         self.expect('{')?;
+        self.depth += 1;
+        if self.depth > MAX_DIMENSIONS {
+            return Err(format!(
+                "more than {MAX_DIMENSIONS} dimensions at character {}",
+                self.at
+            ));
+        }
         let mut elements = Vec::new();
         if self.peek() == Some('}') {
             self.at += 1;
+            self.depth -= 1;
             return Ok(elements);
         }
         loop {
@@ -63,6 +80,7 @@ impl Parser {
                 Some(',') => self.at += 1,
                 Some('}') => {
                     self.at += 1;
+                    self.depth -= 1;
                     return Ok(elements);
                 }
                 _ => return Err(format!("expected ',' or '}}' at character {}", self.at)),
@@ -160,8 +178,18 @@ mod tests {
     }
 
     #[test]
+    fn six_dimensions_parse_and_a_seventh_is_an_error() {
+        let six = (1..6).fold(vec![text("1")], |inner, _| vec![Element::Array(inner)]);
+        assert_eq!(parse_array("{{{{{{1}}}}}}"), Ok(six));
+        assert!(parse_array("{{{{{{{1}}}}}}}").is_err());
+        assert!(parse_array(&"{".repeat(1_000_000)).is_err());
+    }
+
+    #[test]
     fn malformed_arrays_are_errors() {
-        for bad in ["", "{", "{1,2", "{1,,2}", "{\"a}", "{1}x", "1,2"] {
+        for bad in [
+            "", "{", "{1,2", "{1,,2}", "{\"a}", "{1}x", "1,2", "[0:1]", "{\"a\\",
+        ] {
             assert!(parse_array(bad).is_err(), "{bad:?}");
         }
     }
