@@ -8,4 +8,13 @@
 //!
 //! **Guarantees** every change archived exactly once: a retry rewrites the same object.
 //!
-//! Status: the contract only; the archiver arrives with the archiver issue.
+//! - [`columns`]: Postgres types as Arrow types, canonical text as Arrow values.
+//! - [`rows`]: one table's archived rows: its columns plus what each change was.
+//! - [`file`]: a table's rows as a Parquet file, and the manifest tying it to the ledger and
+//!   the roots.
+//!
+//! Status: rows, types and files; the service (objects, rolling, resuming) is still to come.
+
+pub mod columns;
+pub mod file;
+pub mod rows;
