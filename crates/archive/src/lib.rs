@@ -12,9 +12,14 @@
 //! - [`rows`]: one table's archived rows: its columns plus what each change was.
 //! - [`file`]: a table's rows as a Parquet file, and the manifest tying it to the ledger and
 //!   the roots.
-//!
-//! Status: rows, types and files; the service (objects, rolling, resuming) is still to come.
+//! - [`objects`]: where objects are kept: a local directory or a Google Cloud Storage bucket.
+//! - [`archiver`]: whole transactions rolled into files by table, shape and date, named by LSN
+//!   range, with an index that makes a retry rewrite the same objects.
+//! - [`run`]: the service following the ledger (`walproof archive`).
 
+pub mod archiver;
 pub mod columns;
 pub mod file;
+pub mod objects;
 pub mod rows;
+pub mod run;

@@ -76,6 +76,21 @@ pub enum Command {
     /// cleanly on SIGTERM or Ctrl-C (the store synced).
     Commit(CommitArgs),
 
+    /// Run the archiver: the ledger as Parquet files per table, queryable by any engine.
+    ///
+    /// Follows `<prefix>.ledger` (verifying the hash chain) and writes each table's changes as
+    /// Parquet (zstd), one row per change with its LSN, ordinal, op, xid and commit time, under
+    /// `<prefix>/<schema>.<table>/date=YYYY-MM-DD/<first LSN>-<last LSN>.parquet` in a local
+    /// directory (--dir, the default) or a Google Cloud Storage bucket (--gcs-bucket). Files are
+    /// rolled every --roll-bytes or --roll-interval-ms; each has a manifest (LSN range, rows,
+    /// SHA-256, ledger hash, SMT root) inside and beside it, listed in
+    /// `<prefix>/_walproof/index.json`. A restart resumes after the last roll and rewrites a
+    /// roll a crash interrupted under the same names: every change is archived exactly once.
+    /// Stops cleanly on SIGTERM or Ctrl-C (what is buffered is rolled).
+    ///
+    ///   walproof archive ls      # the files, their LSN ranges, rows and roots
+    Archive(ArchiveArgs),
+
     /// Recompute every state root from the ledger alone (the offline rebuild).
     ///
     /// Reads `<prefix>.ledger` from its first record to its end, verifying the hash chain,
@@ -262,6 +277,99 @@ pub struct ProveArgs {
     /// under 1 KB at 10M rows) instead of monotree's nodes (`"nodes"`).
     #[arg(long)]
     pub compact: bool,
+}
+
+/// `walproof archive`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = false)]
+pub struct ArchiveArgs {
+    /// `ls` lists the archive's files instead of running the archiver.
+    #[command(subcommand)]
+    pub command: Option<ArchiveCommand>,
+    /// Kafka and topics.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Where the archive is kept.
+    #[command(flatten)]
+    pub place: ArchivePlace,
+    /// Roll files once the buffered changes hold about this many bytes [default: 67108864]
+    #[arg(long, env = "WALPROOF_ARCHIVE_ROLL_BYTES", value_name = "BYTES")]
+    pub roll_bytes: Option<usize>,
+    /// Roll files once the oldest buffered change is this old, milliseconds [default: 60000]
+    #[arg(long, env = "WALPROOF_ARCHIVE_ROLL_INTERVAL_MS", value_name = "MS")]
+    pub roll_interval_ms: Option<u64>,
+}
+
+/// `walproof archive` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// List the archive's files: table, LSN range, rows, SMT root, object name.
+    Ls,
+}
+
+/// Where an archive is kept: a local directory, or a bucket.
+#[derive(Debug, Args)]
+pub struct ArchivePlace {
+    /// The local directory of the archive [default: ./walproof-archive]
+    #[arg(long, env = "WALPROOF_ARCHIVE_DIR", value_name = "DIR", global = true)]
+    pub dir: Option<PathBuf>,
+    /// A Google Cloud Storage bucket instead of a directory (standard credentials)
+    #[arg(
+        long,
+        env = "WALPROOF_ARCHIVE_GCS_BUCKET",
+        value_name = "BUCKET",
+        global = true,
+        conflicts_with = "dir"
+    )]
+    pub gcs_bucket: Option<String>,
+    /// The GCS endpoint, for an emulator (no credentials are sent then)
+    #[arg(
+        long,
+        env = "WALPROOF_ARCHIVE_GCS_ENDPOINT",
+        value_name = "URL",
+        global = true
+    )]
+    pub gcs_endpoint: Option<String>,
+}
+
+impl ArchivePlace {
+    /// The objects, flags first, then the config file, then the default directory.
+    pub async fn objects(
+        &self,
+        file: &crate::config::FileConfig,
+    ) -> anyhow::Result<walproof_archive::objects::Objects> {
+        use walproof_archive::objects::Objects;
+        let bucket = self.gcs_bucket.clone().or(file.archive.gcs_bucket.clone());
+        let dir = self.dir.clone().or(file.archive.dir.clone());
+        Ok(match (dir, bucket) {
+            (None, Some(bucket)) => {
+                let endpoint = self
+                    .gcs_endpoint
+                    .clone()
+                    .or(file.archive.gcs_endpoint.clone());
+                Objects::gcs(&bucket, endpoint.as_deref()).await?
+            }
+            (dir, _) => Objects::local(dir.unwrap_or_else(|| "walproof-archive".into())),
+        })
+    }
+}
+
+impl ArchiveArgs {
+    /// When to roll, flags first, then the config file, then defaults.
+    pub fn roll(
+        &self,
+        file: &crate::config::FileConfig,
+    ) -> walproof_archive::archiver::RollSettings {
+        use crate::config::pick;
+        walproof_archive::archiver::RollSettings {
+            max_bytes: pick(self.roll_bytes, file.archive.roll_bytes, || 64 << 20),
+            max_age: std::time::Duration::from_millis(pick(
+                self.roll_interval_ms,
+                file.archive.roll_interval_ms,
+                || 60_000,
+            )),
+        }
+    }
 }
 
 /// `walproof roots`.

@@ -44,6 +44,11 @@ use serde::Deserialize;
 /// proof_addr = "127.0.0.1:9188"  # or "off"
 /// retain_roots = 100000          # proofs for the last N transactions; absent: all
 /// compact_at_bytes = 268435456
+///
+/// [archive]
+/// dir = "walproof-archive"        # or gcs_bucket = "…" (and gcs_endpoint for an emulator)
+/// roll_bytes = 67108864
+/// roll_interval_ms = 60000
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +65,25 @@ pub struct FileConfig {
     /// `[committer]`.
     #[serde(default)]
     pub committer: CommitterSection,
+    /// `[archive]`.
+    #[serde(default)]
+    pub archive: ArchiveSection,
+}
+
+/// `[archive]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    /// The local directory of the archive.
+    pub dir: Option<PathBuf>,
+    /// A Google Cloud Storage bucket instead.
+    pub gcs_bucket: Option<String>,
+    /// The GCS endpoint (an emulator).
+    pub gcs_endpoint: Option<String>,
+    /// Roll at about this many buffered bytes.
+    pub roll_bytes: Option<usize>,
+    /// Roll when the oldest buffered change is this old, milliseconds.
+    pub roll_interval_ms: Option<u64>,
 }
 
 /// `[committer]` of the config file.

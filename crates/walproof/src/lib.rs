@@ -17,7 +17,7 @@
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
-//!   [`roots`], [`proofs`] and [`commit`] only wire a command to the crates above;
+//!   [`roots`], [`proofs`], [`commit`] and [`archive`] only wire a command to the crates above;
 //!   [`metrics_http`] serves `/metrics` and the committer's proofs over HTTP;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
@@ -25,6 +25,7 @@
 //! (cross-process tests against the real services), `contracts/`, `connectors/`, `dashboards/`,
 //! `benches/`.
 
+pub mod archive;
 pub mod cli;
 pub mod commit;
 pub mod config;

@@ -72,6 +72,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Archive(args) => {
+            match args.command {
+                Some(walproof::cli::ArchiveCommand::Ls) => {
+                    let objects = args.place.objects(&file).await?;
+                    let prefix = args.kafka.settings(&file).topic_prefix;
+                    print!("{}", walproof::archive::list(objects, &prefix).await?);
+                }
+                None => {
+                    let objects = args.place.objects(&file).await?;
+                    let roll = args.roll(&file);
+                    let settings = args.kafka.settings(&file);
+                    walproof_archive::run::run(&settings, objects, roll, shutdown_signal()?)
+                        .await?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Roots(args) => {
             print!("{}", walproof::roots::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)

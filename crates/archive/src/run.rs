@@ -1,0 +1,108 @@
+//! The archiver as a service: follows `<prefix>.ledger` and rolls whole transactions into the
+//! archive ([`crate::archiver`]), until told to stop.
+//!
+//! It resumes the ledger just after the archive's position, checking that the record there has
+//! the hash the index kept (the archive belongs to this ledger). On stop it rolls what is
+//! buffered, so a clean restart has nothing to redo; after a crash it redoes what was buffered
+//! and rolls a begun roll again at the same transaction.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use walproof_core::{Digest, Lsn, Reassembled};
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
+use walproof_transport::roots::read_roots;
+
+use crate::archiver::{ArchiveError, Archiver, Position, RollSettings, Rolled};
+use crate::objects::Objects;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs until `shutdown` turns true (then what is buffered is rolled) or an error.
+pub async fn run(
+    settings: &KafkaSettings,
+    objects: Objects,
+    roll: RollSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ArchiveError> {
+    ensure_ledger_topic(settings, TIMEOUT)
+        .await
+        .map_err(ArchiveError::ledger)?;
+    let place = objects.place();
+    let mut archiver = Archiver::open(objects, &settings.topic_prefix, roll).await?;
+    let position = archiver.position();
+    tracing::info!(
+        archive = %place,
+        files = archiver.index().files.len(),
+        position = ?position.map(|p| p.commit_lsn.to_string()),
+        pending = ?archiver.index().pending.map(|p| p.commit_lsn.to_string()),
+        "archiver starting"
+    );
+    let mut reader = match position {
+        Some(p) => LedgerReader::after(settings, p.ledger_offset, p.ledger_hash, TIMEOUT).await,
+        None => LedgerReader::from_start(settings),
+    }
+    .map_err(ArchiveError::ledger)?;
+    loop {
+        if *shutdown.borrow() {
+            if archiver.may_roll() {
+                roll_logged(&mut archiver, settings).await?;
+            }
+            tracing::info!(
+                position = ?archiver.position().map(|p| p.commit_lsn.to_string()),
+                "archiver stopped"
+            );
+            return Ok(());
+        }
+        let next = tokio::select! {
+            next = reader.next(Duration::from_millis(200)) => next.map_err(ArchiveError::ledger)?,
+            _ = shutdown.changed() => continue,
+        };
+        match next {
+            Some((offset, Reassembled::Complete(transaction))) => {
+                let position = Position {
+                    commit_lsn: transaction.commit_lsn,
+                    ledger_offset: offset,
+                    ledger_hash: reader.chain_head(),
+                };
+                archiver.add(&transaction, position)?;
+            }
+            Some(_) => continue,
+            None => {}
+        }
+        if archiver.due() {
+            roll_logged(&mut archiver, settings).await?;
+        }
+    }
+}
+
+async fn roll_logged(
+    archiver: &mut Archiver,
+    settings: &KafkaSettings,
+) -> Result<(), ArchiveError> {
+    let roots = committed_roots(settings).await;
+    let rolled = archiver.roll(|lsn| roots.get(&lsn).copied()).await?;
+    if let Some(Rolled { through, files }) = rolled {
+        tracing::info!(
+            through = %through.commit_lsn,
+            files = files.len(),
+            rows = files.iter().map(|f| f.rows).sum::<u64>(),
+            with_roots = files.iter().filter(|f| f.root.is_some()).count(),
+            "rolled"
+        );
+    }
+    Ok(())
+}
+
+/// The roots the committer has published so far, by LSN (none when it has not run).
+async fn committed_roots(settings: &KafkaSettings) -> BTreeMap<Lsn, Digest> {
+    match read_roots(settings, TIMEOUT).await {
+        Ok(roots) => roots.into_iter().map(|r| (r.commit_lsn, r.root)).collect(),
+        Err(err) => {
+            tracing::warn!(%err, "the roots topic could not be read: manifests go without roots");
+            BTreeMap::new()
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `walproof archive` as an operator runs it, into a local directory, killed with SIGKILL at
+//! random points while a workload streams through `walproof decode`, and restarted each time.
+//! Afterwards every change of the ledger is in exactly one Parquet file of the directory — read
+//! back with the Parquet reader, every `*.parquet` file as a query engine's glob would — and
+//! every file is in the index `walproof archive ls` reads.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use arrow::array::AsArray as _;
+use arrow::datatypes::Int64Type;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use walproof_archive::archiver::Index;
+use walproof_core::Op;
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
+use walproof_testkit::stack::wait_until;
+use walproof_transport::KafkaSettings;
+use walproof_transport::ledger::LedgerReader;
+
+const KILLS: usize = 10;
+const WAIT: Duration = Duration::from_secs(90);
+
+mod common;
+use common::{sigterm, source, walproof};
+
+fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            parquet_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+}
+
+fn index(dir: &Path, prefix: &str) -> Option<Index> {
+    let bytes = std::fs::read(dir.join(prefix).join("_walproof/index.json")).ok()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
+    let (stack, _db, topics, sql, env) = source(
+        "archive_crash",
+        "CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric(12,2), at timestamptz);
+         INSERT INTO orders SELECT g, 'new', g, '2024-01-01' FROM generate_series(1, 100) g;
+         CREATE TABLE lines (order_id int, sku text, tags text[]);
+         ALTER TABLE lines REPLICA IDENTITY FULL;",
+    )
+    .await;
+    let slot = env[1].1.clone();
+    assert!(
+        walproof(&env, &["setup"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("walproof-archive-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive_dir = dir.join("archive");
+    let archive_arg = archive_dir.display().to_string();
+    let mut starts = 0;
+    let mut archive = || {
+        starts += 1;
+        let log = std::fs::File::create(dir.join(format!("start-{starts}.log"))).unwrap();
+        walproof(
+            &env,
+            &[
+                "archive",
+                "--dir",
+                &archive_arg,
+                "--roll-interval-ms",
+                "100",
+            ],
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+    };
+    let mut archiver = archive();
+    let prefix = topics.prefix().to_owned();
+
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut rolled_before = 0;
+    for round in 0..KILLS {
+        for i in 0..4 {
+            let n = round * 4 + i;
+            sql.batch_execute(&format!(
+                "UPDATE orders SET status = 'paid', total = total + {n} WHERE id % 9 = {m};
+                 DELETE FROM orders WHERE id = {n} + 1;
+                 INSERT INTO orders VALUES ({n} + 1000, 'new', {n}.5, now());
+                 INSERT INTO lines VALUES ({n}, 'sku' || {m}, ARRAY['a', NULL]), ({n}, 'sku' || {m}, NULL);
+                 DELETE FROM lines WHERE ctid IN (SELECT ctid FROM lines WHERE order_id = {n} LIMIT 1);",
+                m = n % 9
+            ))
+            .await
+            .unwrap();
+        }
+        if round == KILLS / 2 {
+            sql.batch_execute("TRUNCATE lines; ALTER TABLE orders ADD COLUMN note text;")
+                .await
+                .unwrap();
+        }
+        // Killed once it has rolled something of this round, at a random moment after.
+        wait_until("the archiver to roll", WAIT, || async {
+            Ok(index(&archive_dir, &prefix).is_some_and(|i| i.files.len() > rolled_before))
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(random(300))).await;
+        archiver.kill().unwrap();
+        archiver.wait().unwrap();
+        rolled_before = index(&archive_dir, &prefix).map_or(0, |i| i.files.len());
+        archiver = archive();
+    }
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, WAIT)
+        .await
+        .unwrap();
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let ledger = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let last = ledger.transactions.last().unwrap().commit_lsn;
+    wait_until("the archive through the last transaction", WAIT, || async {
+        Ok(index(&archive_dir, &prefix)
+            .and_then(|i| i.position)
+            .is_some_and(|p| p.commit_lsn >= last))
+    })
+    .await
+    .unwrap();
+    sigterm(&mut archiver);
+    sigterm(&mut decoder);
+
+    // What the ledger holds: (table, commit LSN, ordinal) of every change, a truncate once per
+    // table.
+    let mut expected: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
+    for transaction in &ledger.transactions {
+        for change in &transaction.changes {
+            let relations = match &change.op {
+                Op::Insert { relation, .. }
+                | Op::Update { relation, .. }
+                | Op::Delete { relation, .. }
+                | Op::Snapshot { relation, .. } => vec![*relation],
+                Op::Truncate { relations, .. } => relations.clone(),
+                Op::Message { .. } => vec![],
+            };
+            for id in relations {
+                let rel = &transaction.relations[&id];
+                let key = (
+                    format!("{}.{}", rel.schema, rel.name),
+                    transaction.commit_lsn.as_u64() as i64,
+                    i64::from(change.ordinal),
+                );
+                *expected.entry(key).or_default() += 1;
+            }
+        }
+    }
+    // What every Parquet file in the directory holds.
+    let mut files = Vec::new();
+    parquet_files(&archive_dir, &mut files);
+    let mut archived: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
+    for file in &files {
+        let table = file
+            .strip_prefix(archive_dir.join(&prefix))
+            .unwrap()
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let bytes = bytes::Bytes::from(std::fs::read(file).unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let lsns = batch
+                .column_by_name("__lsn")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let ordinals = batch
+                .column_by_name("__ordinal")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            for row in 0..batch.num_rows() {
+                let key = (table.clone(), lsns.value(row), ordinals.value(row));
+                *archived.entry(key).or_default() += 1;
+            }
+        }
+    }
+    let repeated: Vec<_> = archived.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "{} changes archived more than once, e.g. {:?}",
+        repeated.len(),
+        &repeated[..repeated.len().min(5)]
+    );
+    assert_eq!(
+        archived.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "every change of the ledger, and nothing else"
+    );
+    assert!(expected.keys().any(|(t, ..)| t == "public.lines"));
+
+    // The index lists every file in the directory, and `archive ls` prints it.
+    let index = index(&archive_dir, &prefix).unwrap();
+    let mut listed: Vec<PathBuf> = index
+        .files
+        .iter()
+        .map(|m| archive_dir.join(&m.object))
+        .collect();
+    listed.sort();
+    files.sort();
+    assert_eq!(listed, files, "no file outside the index");
+    let ls = walproof(&env, &["archive", "ls", "--dir", &archive_arg])
+        .output()
+        .unwrap();
+    assert!(
+        ls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
+    let ls = String::from_utf8(ls.stdout).unwrap();
+    assert_eq!(ls.lines().count(), index.files.len() + 1, "{ls}");
+    assert!(ls.contains(&format!("through {last}")), "{ls}");
+    // Restarts resumed from the index, not from the ledger's start.
+    let resumed = (2..=KILLS + 1)
+        .filter(|n| {
+            std::fs::read_to_string(dir.join(format!("start-{n}.log")))
+                .unwrap_or_default()
+                .contains("position=Some")
+        })
+        .count();
+    assert!(
+        resumed >= KILLS / 2,
+        "only {resumed} restarts resumed from the index"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
