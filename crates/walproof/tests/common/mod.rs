@@ -60,3 +60,18 @@ pub(crate) async fn source(
     ];
     (stack, db, topics, sql, env)
 }
+
+/// The stack's Python: its venv has the PyPI wheels the tests use (confluent-kafka, since
+/// Debian's librdkafka is too old; duckdb).
+pub(crate) fn python() -> String {
+    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/env");
+    std::env::var("WALPROOF_PYTHON")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string(std::env::var("WALPROOF_STACK_ENV").unwrap_or(env_file.into()))
+                .ok()?
+                .lines()
+                .find_map(|line| line.strip_prefix("WALPROOF_PYTHON=").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "python3".into())
+}
