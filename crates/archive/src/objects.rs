@@ -46,6 +46,9 @@ impl Objects {
     /// Credentials) — or, given an `endpoint` such as an emulator's, at that endpoint without
     /// credentials.
     pub async fn gcs(bucket: &str, endpoint: Option<&str>) -> Result<Objects, ObjectError> {
+        // The client's TLS needs a process-wide crypto provider: ring (see the workspace's
+        // Cargo.toml); one installed already is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = Storage::builder();
         let builder = match endpoint {
             Some(endpoint) => builder.with_endpoint(endpoint).with_credentials(

@@ -307,3 +307,119 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The same archive in a Google Cloud Storage bucket (the emulator, through the official
+/// client): the files, their manifests and the index are objects there, a file's bytes match
+/// its manifest's digest, and `walproof archive ls` reads the bucket's index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
+    use walproof_archive::objects::Objects;
+    let (stack, _db, topics, sql, env) = source(
+        "archive_gcs",
+        "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(8,2));
+         INSERT INTO items SELECT g, 'item ' || g, g FROM generate_series(1, 50) g;",
+    )
+    .await;
+    let slot = env[1].1.clone();
+    let bucket = walproof_testkit::TestBucket::create(&stack, "archive_gcs")
+        .await
+        .unwrap();
+    assert!(
+        walproof(&env, &["setup"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let place = [
+        "--gcs-bucket",
+        bucket.name(),
+        "--gcs-endpoint",
+        stack.gcs_endpoint.as_str(),
+    ];
+    let mut archiver = walproof(&env, &["archive", "--roll-interval-ms", "100"])
+        .args(place)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    sql.batch_execute(
+        "UPDATE items SET price = price * 2 WHERE id % 5 = 0;
+         DELETE FROM items WHERE id > 45;",
+    )
+    .await
+    .unwrap();
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, WAIT)
+        .await
+        .unwrap();
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let ledger = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let last = ledger.transactions.last().unwrap().commit_lsn;
+    let changes: usize = ledger.transactions.iter().map(|t| t.changes.len()).sum();
+    let ls = || {
+        let output = walproof(&env, &["archive", "ls"])
+            .args(place)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    wait_until("the archive through the last transaction", WAIT, || async {
+        Ok(ls().contains(&format!("through {last}")))
+    })
+    .await
+    .unwrap();
+    sigterm(&mut archiver);
+    sigterm(&mut decoder);
+
+    let objects = Objects::gcs(bucket.name(), Some(&stack.gcs_endpoint))
+        .await
+        .unwrap();
+    let index: Index = serde_json::from_slice(
+        &objects
+            .get(&format!("{}/_walproof/index.json", topics.prefix()))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut rows = 0;
+    for manifest in &index.files {
+        let bytes = objects.get(&manifest.object).await.unwrap().unwrap();
+        use sha2::Digest as _;
+        assert_eq!(
+            manifest.sha256,
+            Some(walproof_core::Digest(sha2::Sha256::digest(&bytes).into())),
+            "{}",
+            manifest.object
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        rows += reader.map(|b| b.unwrap().num_rows()).sum::<usize>();
+        let beside = objects
+            .get(&format!("{}.manifest.json", manifest.object))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &serde_json::from_slice::<walproof_archive::file::Manifest>(&beside).unwrap(),
+            manifest
+        );
+    }
+    assert_eq!(rows, changes, "one row per change of the ledger");
+    assert_eq!(ls().lines().count(), index.files.len() + 1);
+}
