@@ -29,6 +29,7 @@ use walproof_core::{Digest, Lsn, Op, Relation, RelationId, Transaction};
 use crate::file::{EncodeError, Manifest, encode};
 use crate::objects::{ObjectError, Objects};
 use crate::rows::{ChangeAt, ReservedColumn, TableRows};
+use crate::seal::{SealError, Sealer, is_sealed};
 
 /// When the buffer is rolled into files.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +103,14 @@ pub enum ArchiveError {
     /// A file could not be encoded.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// An object could not be sealed or opened.
+    #[error("{place}: {source}")]
+    Seal {
+        /// The directory or bucket.
+        place: String,
+        /// Why.
+        source: SealError,
+    },
     /// The index object is not an archive index.
     #[error("{object} in {place} is not a walproof archive index: {problem}")]
     Index {
@@ -144,6 +153,8 @@ struct Segment {
 #[derive(Debug)]
 pub struct Archiver {
     objects: Objects,
+    /// Seals every object written and opens every object read (encryption at rest).
+    sealer: Option<Sealer>,
     prefix: String,
     settings: RollSettings,
     index: Index,
@@ -165,34 +176,72 @@ pub struct Rolled {
 }
 
 impl Archiver {
-    /// The archive under `prefix` in `objects`, from its index (empty when there is none).
+    /// The archive under `prefix` in `objects`, from its index (empty when there is none);
+    /// with a `sealer`, every object is sealed (encryption at rest).
     pub async fn open(
         objects: Objects,
         prefix: &str,
         settings: RollSettings,
+        sealer: Option<Sealer>,
     ) -> Result<Archiver, ArchiveError> {
         let name = index_name(prefix);
-        let index = match objects.get(&name).await? {
-            None => Index {
+        let mut archiver = Archiver {
+            objects,
+            sealer,
+            prefix: prefix.to_owned(),
+            settings,
+            index: Index {
                 version: 1,
                 ..Index::default()
             },
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|err| ArchiveError::Index {
-                object: name.clone(),
-                place: objects.place(),
-                problem: err.to_string(),
-            })?,
-        };
-        Ok(Archiver {
-            objects,
-            prefix: prefix.to_owned(),
-            settings,
-            index,
             segments: Vec::new(),
             open: HashMap::new(),
             buffered: None,
             oldest: None,
-        })
+        };
+        if let Some(bytes) = archiver.get(&name).await? {
+            archiver.index = serde_json::from_slice(&bytes).map_err(|err| ArchiveError::Index {
+                object: name.clone(),
+                place: archiver.objects.place(),
+                problem: err.to_string(),
+            })?;
+        }
+        Ok(archiver)
+    }
+
+    /// Object `name`, opened when the archive is sealed; an error names a sealed object read
+    /// without the secret.
+    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let Some(bytes) = self.objects.get(name).await? else {
+            return Ok(None);
+        };
+        let sealed = |source| ArchiveError::Seal {
+            place: self.objects.place(),
+            source,
+        };
+        match &self.sealer {
+            Some(sealer) => sealer.open(name, &bytes).map(Some).map_err(sealed),
+            None if is_sealed(&bytes) => Err(ArchiveError::Index {
+                object: name.to_owned(),
+                place: self.objects.place(),
+                problem: "it is sealed: give the archive's encryption secret".into(),
+            }),
+            None => Ok(Some(bytes)),
+        }
+    }
+
+    /// Writes object `name`, sealed when the archive is.
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        let bytes = match &self.sealer {
+            Some(sealer) => sealer
+                .seal(name, bytes)
+                .map_err(|source| ArchiveError::Seal {
+                    place: self.objects.place(),
+                    source,
+                })?,
+            None => bytes,
+        };
+        Ok(self.objects.put(name, bytes).await?)
     }
 
     /// The index as last written.
@@ -370,20 +419,19 @@ impl Archiver {
         let name = index_name(&self.prefix);
         if self.index.pending.is_none() {
             self.index.pending = Some(through);
-            self.objects.put(&name, index_bytes(&self.index)).await?;
+            self.put(&name, index_bytes(&self.index)).await?;
         }
         for (manifest, bytes) in &files {
-            self.objects.put(&manifest.object, bytes.clone()).await?;
+            self.put(&manifest.object, bytes.clone()).await?;
             let beside = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
-            self.objects
-                .put(&format!("{}.manifest.json", manifest.object), beside)
+            self.put(&format!("{}.manifest.json", manifest.object), beside)
                 .await?;
         }
         let manifests: Vec<Manifest> = files.into_iter().map(|(m, _)| m).collect();
         self.index.files.extend(manifests.iter().cloned());
         self.index.position = Some(through);
         self.index.pending = None;
-        self.objects.put(&name, index_bytes(&self.index)).await?;
+        self.put(&name, index_bytes(&self.index)).await?;
         self.segments.clear();
         self.open.clear();
         self.buffered = None;
@@ -485,9 +533,10 @@ mod tests {
     #[tokio::test]
     async fn files_are_split_by_table_shape_and_date_and_named_by_lsn_range() {
         let dir = dir("names");
-        let mut archiver = Archiver::open(Objects::local(&dir), "wp", RollSettings::default())
-            .await
-            .unwrap();
+        let mut archiver =
+            Archiver::open(Objects::local(&dir), "wp", RollSettings::default(), None)
+                .await
+                .unwrap();
         for n in 0..10 {
             let (t, p) = transaction(n);
             archiver.add(&t, p).unwrap();
@@ -526,7 +575,7 @@ mod tests {
                 manifest.rows
             );
         }
-        let reopened = Archiver::open(Objects::local(&dir), "wp", RollSettings::default())
+        let reopened = Archiver::open(Objects::local(&dir), "wp", RollSettings::default(), None)
             .await
             .unwrap();
         assert_eq!(reopened.index().files, rolled.files);
@@ -541,7 +590,7 @@ mod tests {
             max_bytes: 1,
             max_age: Duration::from_secs(3600),
         };
-        let mut archiver = Archiver::open(Objects::local(&dir), "wp", settings)
+        let mut archiver = Archiver::open(Objects::local(&dir), "wp", settings, None)
             .await
             .unwrap();
         for n in 0..3 {
@@ -561,7 +610,7 @@ mod tests {
         let stale = "wp/public.b/date=1970-01-01/0000000000000103-0000000000000106.parquet";
         objects.put(stale, b"half".to_vec()).await.unwrap();
 
-        let mut archiver = Archiver::open(objects, "wp", settings).await.unwrap();
+        let mut archiver = Archiver::open(objects, "wp", settings, None).await.unwrap();
         assert_eq!(archiver.position(), Some(transaction(2).1));
         for n in 3..=6 {
             let (t, p) = transaction(n);
@@ -588,7 +637,7 @@ mod tests {
             .put(&index_name("wp"), index_bytes(&index))
             .await
             .unwrap();
-        let mut archiver = Archiver::open(objects, "wp", settings).await.unwrap();
+        let mut archiver = Archiver::open(objects, "wp", settings, None).await.unwrap();
         let (t, mut p) = transaction(7);
         p.commit_lsn = Lsn::new(0x2000);
         let t = Transaction {
@@ -605,12 +654,77 @@ mod tests {
         let dir = dir("damaged");
         let objects = Objects::local(&dir);
         objects.put(&index_name("wp"), b"{".to_vec()).await.unwrap();
-        let err = Archiver::open(objects, "wp", RollSettings::default())
+        let err = Archiver::open(objects, "wp", RollSettings::default(), None)
             .await
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("wp/_walproof/index.json") && err.contains("not a walproof archive index"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_sealed_archive_opens_with_its_secret_only() {
+        let dir = dir("sealed");
+        let sealer = || Some(Sealer::new(&[42; 32]).unwrap());
+        let mut archiver = Archiver::open(
+            Objects::local(&dir),
+            "wp",
+            RollSettings::default(),
+            sealer(),
+        )
+        .await
+        .unwrap();
+        for n in 0..3 {
+            let (t, p) = transaction(n);
+            archiver.add(&t, p).unwrap();
+        }
+        let rolled = archiver.roll(never).await.unwrap().unwrap();
+        let file = &rolled.files[0];
+        let on_disk = std::fs::read(dir.join(&file.object)).unwrap();
+        assert!(is_sealed(&on_disk));
+        assert!(
+            crate::file::manifest_inside(&on_disk).is_err(),
+            "not readable as Parquet"
+        );
+        // With the secret: the index, and the file matching its manifest's digest.
+        let reopened = Archiver::open(
+            Objects::local(&dir),
+            "wp",
+            RollSettings::default(),
+            sealer(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reopened.index().files, rolled.files);
+        let bytes = reopened.get(&file.object).await.unwrap().unwrap();
+        use sha2::Digest as _;
+        assert_eq!(
+            file.sha256,
+            Some(Digest(sha2::Sha256::digest(&bytes).into()))
+        );
+        assert_eq!(
+            crate::file::manifest_inside(&bytes).unwrap().rows,
+            file.rows
+        );
+        // Without it, or with another, nothing opens.
+        let err = Archiver::open(Objects::local(&dir), "wp", RollSettings::default(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sealed: give the archive's encryption secret"),
+            "{err}"
+        );
+        let other = Some(Sealer::new(&[43; 32]).unwrap());
+        let err = Archiver::open(Objects::local(&dir), "wp", RollSettings::default(), other)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("wp/_walproof/index.json does not open with this secret"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -15,6 +15,8 @@
 //! - [`objects`]: where objects are kept: a local directory or a Google Cloud Storage bucket.
 //! - [`archiver`]: whole transactions rolled into files by table, shape and date, named by LSN
 //!   range, with an index that makes a retry rewrite the same objects.
+//! - [`seal`]: encryption at rest: objects sealed with AES-256-GCM, keys derived (HKDF-SHA256)
+//!   from one secret.
 //! - [`run`]: the service following the ledger (`walproof archive`).
 
 pub mod archiver;
@@ -23,3 +25,4 @@ pub mod file;
 pub mod objects;
 pub mod rows;
 pub mod run;
+pub mod seal;

@@ -17,25 +17,30 @@ use walproof_transport::roots::read_roots;
 
 use crate::archiver::{ArchiveError, Archiver, Position, RollSettings, Rolled};
 use crate::objects::Objects;
+use crate::seal::Sealer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs until `shutdown` turns true (then what is buffered is rolled) or an error.
+/// Runs until `shutdown` turns true (then what is buffered is rolled) or an error; with a
+/// `sealer`, every object is sealed.
 pub async fn run(
     settings: &KafkaSettings,
     objects: Objects,
     roll: RollSettings,
+    sealer: Option<Sealer>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ArchiveError> {
     ensure_ledger_topic(settings, TIMEOUT)
         .await
         .map_err(ArchiveError::ledger)?;
     let place = objects.place();
-    let mut archiver = Archiver::open(objects, &settings.topic_prefix, roll).await?;
+    let sealed = sealer.is_some();
+    let mut archiver = Archiver::open(objects, &settings.topic_prefix, roll, sealer).await?;
     let position = archiver.position();
     tracing::info!(
         archive = %place,
         files = archiver.index().files.len(),
+        sealed,
         position = ?position.map(|p| p.commit_lsn.to_string()),
         pending = ?archiver.index().pending.map(|p| p.commit_lsn.to_string()),
         "archiver starting"

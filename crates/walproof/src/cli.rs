@@ -305,6 +305,15 @@ pub struct ArchiveArgs {
 pub enum ArchiveCommand {
     /// List the archive's files: table, LSN range, rows, SMT root, object name.
     Ls,
+    /// Print one object of the archive (a file, a manifest, the index), decrypted when the
+    /// archive is sealed: e.g. to query a sealed or remote file locally.
+    Get {
+        /// The object's name, as `ls` prints it.
+        object: String,
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Where an archive is kept: a local directory, or a bucket.
@@ -330,9 +339,34 @@ pub struct ArchivePlace {
         global = true
     )]
     pub gcs_endpoint: Option<String>,
+    /// Seal every object with AES-256-GCM under keys derived (HKDF-SHA256) from the secret in
+    /// this file (at least 32 bytes, e.g. `head -c 32 /dev/urandom`); reading a sealed archive
+    /// needs the same file
+    #[arg(
+        long,
+        env = "WALPROOF_ARCHIVE_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub key_file: Option<PathBuf>,
 }
 
 impl ArchivePlace {
+    /// The sealer of the secret in `--key-file` (or the config file's `key_file`), if any.
+    pub fn sealer(
+        &self,
+        file: &crate::config::FileConfig,
+    ) -> anyhow::Result<Option<walproof_archive::seal::Sealer>> {
+        let Some(path) = self.key_file.clone().or(file.archive.key_file.clone()) else {
+            return Ok(None);
+        };
+        let secret = std::fs::read(&path)
+            .map_err(|err| anyhow::anyhow!("--key-file {}: {err}", path.display()))?;
+        let sealer = walproof_archive::seal::Sealer::new(&secret)
+            .map_err(|err| anyhow::anyhow!("--key-file {}: {err}", path.display()))?;
+        Ok(Some(sealer))
+    }
+
     /// The objects, flags first, then the config file, then the default directory.
     pub async fn objects(
         &self,

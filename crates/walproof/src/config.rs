@@ -84,6 +84,8 @@ pub struct ArchiveSection {
     pub roll_bytes: Option<usize>,
     /// Roll when the oldest buffered change is this old, milliseconds.
     pub roll_interval_ms: Option<u64>,
+    /// The file holding the secret objects are sealed with.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[committer]` of the config file.

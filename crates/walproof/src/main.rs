@@ -76,15 +76,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             match args.command {
                 Some(walproof::cli::ArchiveCommand::Ls) => {
                     let objects = args.place.objects(&file).await?;
+                    let sealer = args.place.sealer(&file)?;
                     let prefix = args.kafka.settings(&file).topic_prefix;
-                    print!("{}", walproof::archive::list(objects, &prefix).await?);
+                    print!(
+                        "{}",
+                        walproof::archive::list(objects, &prefix, sealer).await?
+                    );
+                }
+                Some(walproof::cli::ArchiveCommand::Get {
+                    ref object,
+                    ref out,
+                }) => {
+                    let objects = args.place.objects(&file).await?;
+                    let sealer = args.place.sealer(&file)?;
+                    let prefix = args.kafka.settings(&file).topic_prefix;
+                    walproof::archive::get(objects, &prefix, sealer, object, out.as_deref())
+                        .await?;
                 }
                 None => {
                     let objects = args.place.objects(&file).await?;
+                    let sealer = args.place.sealer(&file)?;
                     let roll = args.roll(&file);
                     let settings = args.kafka.settings(&file);
-                    walproof_archive::run::run(&settings, objects, roll, shutdown_signal()?)
-                        .await?;
+                    walproof_archive::run::run(
+                        &settings,
+                        objects,
+                        roll,
+                        sealer,
+                        shutdown_signal()?,
+                    )
+                    .await?;
                 }
             }
             Ok(ExitCode::SUCCESS)

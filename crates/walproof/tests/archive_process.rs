@@ -309,11 +309,13 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
 }
 
 /// The same archive in a Google Cloud Storage bucket (the emulator, through the official
-/// client): the files, their manifests and the index are objects there, a file's bytes match
-/// its manifest's digest, and `walproof archive ls` reads the bucket's index.
+/// client), sealed with a secret: every object there is sealed, opens with the secret into the
+/// file its manifest's digest names, and `walproof archive ls` / `get` read the bucket with the
+/// secret and are refused without it or with another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
+async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
     use walproof_archive::objects::Objects;
+    use walproof_archive::seal::{Sealer, is_sealed};
     let (stack, _db, topics, sql, env) = source(
         "archive_gcs",
         "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(8,2));
@@ -335,11 +337,20 @@ async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    let secrets = std::env::temp_dir().join(format!("walproof-archive-gcs-{}", std::process::id()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let secret = secrets.join("secret");
+    let other = secrets.join("other");
+    std::fs::write(&secret, [0x5a; 32]).unwrap();
+    std::fs::write(&other, [0x5b; 32]).unwrap();
+    let key_file = secret.display().to_string();
     let place = [
         "--gcs-bucket",
         bucket.name(),
         "--gcs-endpoint",
         stack.gcs_endpoint.as_str(),
+        "--key-file",
+        &key_file,
     ];
     let mut archiver = walproof(&env, &["archive", "--roll-interval-ms", "100"])
         .args(place)
@@ -387,17 +398,23 @@ async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
     let objects = Objects::gcs(bucket.name(), Some(&stack.gcs_endpoint))
         .await
         .unwrap();
-    let index: Index = serde_json::from_slice(
-        &objects
-            .get(&format!("{}/_walproof/index.json", topics.prefix()))
-            .await
-            .unwrap()
-            .unwrap(),
-    )
+    let sealer = Sealer::new(&[0x5a; 32]).unwrap();
+    let open = |name: &str, bytes: Vec<u8>| {
+        assert!(is_sealed(&bytes), "{name} is sealed in the bucket");
+        sealer.open(name, &bytes).unwrap()
+    };
+    let index_name = format!("{}/_walproof/index.json", topics.prefix());
+    let index: Index = serde_json::from_slice(&open(
+        &index_name,
+        objects.get(&index_name).await.unwrap().unwrap(),
+    ))
     .unwrap();
     let mut rows = 0;
     for manifest in &index.files {
-        let bytes = objects.get(&manifest.object).await.unwrap().unwrap();
+        let bytes = open(
+            &manifest.object,
+            objects.get(&manifest.object).await.unwrap().unwrap(),
+        );
         use sha2::Digest as _;
         assert_eq!(
             manifest.sha256,
@@ -410,11 +427,11 @@ async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
             .build()
             .unwrap();
         rows += reader.map(|b| b.unwrap().num_rows()).sum::<usize>();
-        let beside = objects
-            .get(&format!("{}.manifest.json", manifest.object))
-            .await
-            .unwrap()
-            .unwrap();
+        let beside_name = format!("{}.manifest.json", manifest.object);
+        let beside = open(
+            &beside_name,
+            objects.get(&beside_name).await.unwrap().unwrap(),
+        );
         assert_eq!(
             &serde_json::from_slice::<walproof_archive::file::Manifest>(&beside).unwrap(),
             manifest
@@ -422,4 +439,44 @@ async fn archive_into_a_gcs_bucket_reads_back_through_the_index() {
     }
     assert_eq!(rows, changes, "one row per change of the ledger");
     assert_eq!(ls().lines().count(), index.files.len() + 1);
+    // `archive get` gives a file opened; without the secret, or with another, nothing opens.
+    let first = &index.files[0];
+    let got = walproof(&env, &["archive", "get", &first.object])
+        .args(place)
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    use sha2::Digest as _;
+    assert_eq!(
+        first.sha256,
+        Some(walproof_core::Digest(
+            sha2::Sha256::digest(&got.stdout).into()
+        ))
+    );
+    let without = walproof(&env, &["archive", "ls"])
+        .args(&place[..4])
+        .output()
+        .unwrap();
+    assert!(!without.status.success());
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        stderr.contains("sealed: give the archive's encryption secret"),
+        "{stderr}"
+    );
+    let other_file = other.display().to_string();
+    let wrong = walproof(&env, &["archive", "ls", "--key-file", &other_file])
+        .args(&place[..4])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("does not open with this secret"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&secrets).unwrap();
 }
