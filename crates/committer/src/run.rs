@@ -111,6 +111,8 @@ fn prune(state: &mut CommitState, retention: Option<&mut Retention>) -> Result<(
             bytes_before = pruned.bytes_before,
             bytes_after = pruned.bytes_after,
             records = pruned.records,
+            walk_ms = pruned.walk.as_millis() as u64,
+            copy_ms = pruned.copy.as_millis() as u64,
             took_ms = took.as_millis() as u64,
             "pruned the store below the retention horizon"
         );

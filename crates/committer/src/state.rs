@@ -51,6 +51,10 @@ pub struct Pruned {
     pub bytes_after: u64,
     /// Records kept.
     pub records: usize,
+    /// Time spent finding what the kept roots reach (a walk of the log after a restart).
+    pub walk: std::time::Duration,
+    /// Time spent copying it into the next generation.
+    pub copy: std::time::Duration,
 }
 
 /// What the state holds for one key.
@@ -82,6 +86,15 @@ pub struct CommitState {
     root_node: u64,
     /// Each relation's shape as last kept, and where.
     kept_shapes: HashMap<RelationId, (Relation, u64)>,
+    /// What each transaction since this state was opened made unreachable from the current
+    /// tree: (its root's index, the place of a node or row version it replaced or removed).
+    /// The trees of roots `k..` reach exactly the current tree and what transactions after
+    /// `k` superseded, so pruning needs no walk of old trees.
+    superseded: Vec<(u64, u64)>,
+    /// The first transaction `superseded` covers (`None`: not tracked).
+    superseded_from: Option<u64>,
+    /// Row versions superseded by the transaction being applied.
+    rows_superseded: Vec<u64>,
 }
 
 impl CommitState {
@@ -125,6 +138,8 @@ impl CommitState {
             state.root_node = last.root_node;
             state.last = Some(last.commit_lsn);
         }
+        state.superseded_from = Some(store.next_root_index());
+        state.tree.track_superseded();
         state.store = Some(store);
         Ok(state)
     }
@@ -203,8 +218,40 @@ impl CommitState {
         reached.extend(self.tree.stored_places());
         reached.extend(self.rows.values().map(|row| row.place));
         reached.insert(self.root_node);
-        reached.remove(&0);
-        let relocation = store.compact(keep_from, reached)?;
+        // The older kept roots add what transactions after `keep_from` superseded — when that
+        // was tracked since (else, after a restart, their trees are walked in the log).
+        self.superseded.retain(|(index, _)| *index > keep_from);
+        let started = std::time::Instant::now();
+        let reached = if self
+            .superseded_from
+            .is_some_and(|from| from <= keep_from + 1)
+        {
+            reached.extend(self.superseded.iter().map(|(_, place)| *place));
+            reached.remove(&0);
+            #[cfg(test)]
+            {
+                let mut current = HashSet::new();
+                current.extend(self.tree.stored_places());
+                current.extend(self.rows.values().map(|row| row.place));
+                current.insert(self.root_node);
+                current.remove(&0);
+                let walked = store.reach(keep_from, current)?;
+                // Superseded may hold more: a row version written and replaced within one
+                // transaction (no root reaches it; it is dropped once the horizon passes).
+                let missing: Vec<_> = walked.difference(&reached).collect();
+                assert!(
+                    missing.is_empty(),
+                    "the old trees reach records nothing superseded: {missing:?}"
+                );
+            }
+            reached
+        } else {
+            reached.remove(&0);
+            store.reach(keep_from, reached)?
+        };
+        let walk = started.elapsed();
+        let relocation = store.compact_reached(keep_from, &reached)?;
+        let copy = started.elapsed() - walk;
         let moved = |old: u64| relocation.place(old);
         self.tree.relocate(&moved)?;
         for row in self.rows.values_mut() {
@@ -223,11 +270,18 @@ impl CommitState {
                 self.root_node
             ))
         })?;
+        for (_, place) in &mut self.superseded {
+            *place = moved(*place).ok_or_else(|| {
+                CommitError::Store(format!("the superseded record at {place} was not moved"))
+            })?;
+        }
         Ok(Some(Pruned {
             kept_from: store.root_record(keep_from)?.commit_lsn,
             bytes_before,
             bytes_after: store.bytes(),
             records: relocation.len(),
+            walk,
+            copy,
         }))
     }
 
@@ -405,6 +459,16 @@ impl CommitState {
                 store.push_node(bytes, &places[..children.len()])
             });
             if let Some(root_node) = root_node {
+                let index = store.next_root_index();
+                let superseded = self
+                    .tree
+                    .take_superseded()
+                    .into_iter()
+                    .chain(self.rows_superseded.drain(..))
+                    .chain((self.root_node != root_node).then_some(self.root_node))
+                    .filter(|place| *place != 0);
+                self.superseded
+                    .extend(superseded.map(|place| (index, place)));
                 self.root_node = root_node;
             }
         } else {
@@ -549,7 +613,9 @@ impl CommitState {
             place: 0,
         };
         row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, &row);
-        self.rows.insert(key, row);
+        if let Some(old) = self.rows.insert(key, row) {
+            self.rows_superseded.push(old.place);
+        }
         Ok(())
     }
 
@@ -566,6 +632,7 @@ impl CommitState {
         let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
         self.tree.set(&key, &leaf)?;
         self.tables.entry(rel.id).or_default().insert(key);
+        self.rows_superseded.push(row.place);
         row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
         Ok(())
     }
@@ -579,6 +646,7 @@ impl CommitState {
             ));
         };
         row.count -= 1;
+        self.rows_superseded.push(row.place);
         let outcome = if row.count == 0 {
             self.rows.remove(&key);
             if let Some(keys) = self.tables.get_mut(&rel.id) {
@@ -598,6 +666,7 @@ impl CommitState {
         let Some(row) = self.rows.remove(key) else {
             return Ok(false);
         };
+        self.rows_superseded.push(row.place);
         if let Some(keys) = self.tables.get_mut(&row.table) {
             keys.remove(key);
         }
@@ -610,6 +679,7 @@ impl CommitState {
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(row) = self.rows.remove(&key) {
+                self.rows_superseded.push(row.place);
                 rows.push(row);
             }
             self.tree.remove(&key)?;

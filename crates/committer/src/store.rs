@@ -30,8 +30,9 @@
 //! stay, marked [`PRUNED`]), and switches to them by replacing `head`; a crash before that
 //! leaves the old generation in force, and the new one's files are removed on the next open.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
+use std::hash::BuildHasherDefault;
 use std::io::{BufWriter, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
@@ -204,11 +205,10 @@ impl Head {
     }
 }
 
-/// Where [`Store::compact`] moved each record it kept: old places and new, both ascending.
+/// Where [`Store::compact`] moved each record it kept.
 #[derive(Debug, Default)]
 pub struct Relocation {
-    old: Vec<u64>,
-    new: Vec<u64>,
+    moved: HashMap<u64, u64, BuildHasherDefault<PlaceHasher>>,
 }
 
 impl Relocation {
@@ -218,17 +218,38 @@ impl Relocation {
         if old == 0 {
             return Some(0);
         }
-        self.old.binary_search(&old).ok().map(|at| self.new[at])
+        self.moved.get(&old).copied()
     }
 
     /// Records kept.
     pub fn len(&self) -> usize {
-        self.old.len()
+        self.moved.len()
     }
 
     /// Whether nothing was kept.
     pub fn is_empty(&self) -> bool {
-        self.old.is_empty()
+        self.moved.is_empty()
+    }
+}
+
+/// Hashes a place (a distinct file offset, no adversary) with one multiplication: relocating
+/// millions of places is bound by the lookups, which SipHash would double.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PlaceHasher(u64);
+
+impl std::hash::Hasher for PlaceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, place: u64) {
+        self.0 = place.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -364,18 +385,22 @@ impl Store {
     /// caller knows a kept root reaches, each with everything below it (the state's current
     /// tree); the rest are found by walking the kept roots' trees from the log. Only after a
     /// commit (nothing pending). Returns where each kept record moved.
-    pub fn compact(&mut self, keep_from: u64, mut reached: HashSet<u64>) -> Result<Relocation> {
+    pub fn compact(&mut self, keep_from: u64, reached: HashSet<u64>) -> Result<Relocation> {
+        let keep_from = keep_from.min(self.roots_count.saturating_sub(1));
+        let reached = self.reach(keep_from, reached)?;
+        self.compact_reached(keep_from, &reached)
+    }
+
+    /// `reached` and everything the trees of roots `keep_from..` reach besides, walked from the
+    /// log (a place already in `reached` must have everything below it there too).
+    pub fn reach(&self, keep_from: u64, mut reached: HashSet<u64>) -> Result<HashSet<u64>> {
         if !self.pending_roots.is_empty() || self.pending.len() > NODES_MAGIC.len() {
             return Err(CommitError::Store(
                 "compaction asked for with records not yet committed".into(),
             ));
         }
-        let checkpoint = self
-            .checkpoint()?
-            .ok_or_else(|| CommitError::Store("compaction asked for before any commit".into()))?;
-        let keep_from = keep_from.min(self.roots_count.saturating_sub(1));
-        // Mark: everything a kept root reaches. A node's children are kept before it, so a
-        // place already marked has all below it marked too.
+        // A node's children are kept before it, so a place already marked has all below it
+        // marked too.
         for index in keep_from..self.roots_count {
             let root_node = self.root_record(index)?.root_node;
             if root_node == PRUNED {
@@ -393,11 +418,31 @@ impl Store {
                 }
             }
         }
+        Ok(reached)
+    }
+
+    /// [`Store::compact`] with every place the kept roots reach given (`reached`, closed under
+    /// children): only the copy, no walk.
+    pub fn compact_reached(
+        &mut self,
+        keep_from: u64,
+        reached: &HashSet<u64>,
+    ) -> Result<Relocation> {
+        if !self.pending_roots.is_empty() || self.pending.len() > NODES_MAGIC.len() {
+            return Err(CommitError::Store(
+                "compaction asked for with records not yet committed".into(),
+            ));
+        }
+        let checkpoint = self
+            .checkpoint()?
+            .ok_or_else(|| CommitError::Store("compaction asked for before any commit".into()))?;
+        let keep_from = keep_from.min(self.roots_count.saturating_sub(1));
         // Copy: one pass over the log, in order.
         let generation = self.generation + 1;
         let new_nodes_path = nodes_path(&self.dir, generation);
         let new_roots_path = roots_path(&self.dir, generation);
         let mut relocation = Relocation::default();
+        relocation.moved.reserve(reached.len() + 1024);
         let mut out = BufWriter::with_capacity(
             1 << 22,
             File::create(&new_nodes_path)
@@ -428,15 +473,12 @@ impl Store {
             let start = written.len();
             written.extend_from_slice(payload);
             // The places a record names: a node's children, a row's shape.
-            let fields = match kind {
-                NODE => {
-                    let n = payload.first().map_or(0, |n| usize::from(*n));
-                    (0..n).map(|i| start + 1 + 8 * i).collect()
-                }
-                ROW => vec![start + ROW_SHAPE_AT],
-                _ => Vec::new(),
+            let (first, count) = match kind {
+                NODE => (start + 1, payload.first().map_or(0, |n| usize::from(*n))),
+                ROW => (start + ROW_SHAPE_AT, 1),
+                _ => (start, 0),
             };
-            for field in fields {
+            for field in (0..count).map(|i| first + 8 * i) {
                 let old = written
                     .get(field..field + 8)
                     .and_then(|bytes| Some(u64::from_be_bytes(bytes.try_into().ok()?)))
@@ -444,8 +486,7 @@ impl Store {
                 let new = moved(old, &relocation)?;
                 written[field..field + 8].copy_from_slice(&new.to_be_bytes());
             }
-            relocation.old.push(place);
-            relocation.new.push(at);
+            relocation.moved.insert(place, at);
             if written.len() >= 1 << 20 {
                 new_len += written.len() as u64;
                 flush(&mut out, &mut written)?;
@@ -642,6 +683,11 @@ impl Store {
     /// The last root pushed.
     pub fn last_root(&self) -> Option<KeptRoot> {
         self.last_root
+    }
+
+    /// The index the next root pushed will have.
+    pub fn next_root_index(&self) -> u64 {
+        self.roots_count + (self.pending_roots.len() / ROOT_RECORD) as u64
     }
 
     /// Whether anything was pushed since the last commit.

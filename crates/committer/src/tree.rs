@@ -119,6 +119,9 @@ pub struct StateTree {
     path: Vec<u32>,
     /// Node bytes being built.
     scratch: Vec<u8>,
+    /// Where the store kept nodes the tree no longer has (replaced or removed), since the last
+    /// [`StateTree::take_superseded`]; collected only once [`StateTree::track_superseded`].
+    superseded: Option<Vec<u64>>,
 }
 
 impl std::fmt::Debug for StateTree {
@@ -262,6 +265,11 @@ impl StateTree {
         let node = &mut self.inners[inner as usize];
         node.hash = hash;
         if stored != 0 {
+            if node.stored != 0
+                && let Some(superseded) = &mut self.superseded
+            {
+                superseded.push(node.stored);
+            }
             node.stored = stored;
         }
         node.stale = false;
@@ -439,6 +447,12 @@ impl StateTree {
                 // The sibling takes the parent's place.
                 let sibling = self.inners[inner as usize].children[1 - side];
                 self.place(parent_slot, Some(sibling));
+                let stored = self.inners[inner as usize].stored;
+                if stored != 0
+                    && let Some(superseded) = &mut self.superseded
+                {
+                    superseded.push(stored);
+                }
                 self.free_inners.push(inner);
                 self.path.pop();
             }
@@ -494,6 +508,19 @@ impl StateTree {
 }
 
 impl StateTree {
+    /// From now on, collect where the store kept each node the tree stops having.
+    pub fn track_superseded(&mut self) {
+        self.superseded.get_or_insert_with(Vec::new);
+    }
+
+    /// The places collected since the last call (see [`StateTree::track_superseded`]).
+    pub fn take_superseded(&mut self) -> Vec<u64> {
+        self.superseded
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Where the store keeps each inner node of the tree (after [`StateTree::end_with`]).
     pub fn stored_places(&self) -> impl Iterator<Item = u64> + '_ {
         let mut below: Vec<u32> = match self.top {
