@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use walproof_core::{Digest, Lsn, Reassembled};
 use walproof_transport::KafkaSettings;
 use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
-use walproof_transport::roots::read_roots;
+use walproof_transport::roots::{RootRecord, read_roots_after};
 
 use crate::archiver::{ArchiveError, Archiver, Position, RollSettings, Rolled};
 use crate::objects::Objects;
@@ -45,6 +45,7 @@ pub async fn run(
         pending = ?archiver.index().pending.map(|p| p.commit_lsn.to_string()),
         "archiver starting"
     );
+    let mut roots = CommittedRoots::default();
     let mut reader = match position {
         Some(p) => LedgerReader::after(settings, p.ledger_offset, p.ledger_hash, TIMEOUT).await,
         None => LedgerReader::from_start(settings),
@@ -53,7 +54,7 @@ pub async fn run(
     loop {
         if *shutdown.borrow() {
             if archiver.may_roll() {
-                roll_logged(&mut archiver, settings).await?;
+                roll_logged(&mut archiver, settings, &mut roots).await?;
             }
             tracing::info!(
                 position = ?archiver.position().map(|p| p.commit_lsn.to_string()),
@@ -78,7 +79,7 @@ pub async fn run(
             None => {}
         }
         if archiver.due() {
-            roll_logged(&mut archiver, settings).await?;
+            roll_logged(&mut archiver, settings, &mut roots).await?;
         }
     }
 }
@@ -86,9 +87,10 @@ pub async fn run(
 async fn roll_logged(
     archiver: &mut Archiver,
     settings: &KafkaSettings,
+    roots: &mut CommittedRoots,
 ) -> Result<(), ArchiveError> {
-    let roots = committed_roots(settings).await;
-    let rolled = archiver.roll(|lsn| roots.get(&lsn).copied()).await?;
+    roots.catch_up(settings).await;
+    let rolled = archiver.roll(|lsn| roots.by_lsn.get(&lsn).copied()).await?;
     if let Some(Rolled { through, files }) = rolled {
         tracing::info!(
             through = %through.commit_lsn,
@@ -97,17 +99,32 @@ async fn roll_logged(
             with_roots = files.iter().filter(|f| f.root.is_some()).count(),
             "rolled"
         );
+        // Rolls go forward: roots at or before this one are not asked for again.
+        roots.by_lsn = roots.by_lsn.split_off(&through.commit_lsn);
     }
     Ok(())
 }
 
-/// The roots the committer has published so far, by LSN (none when it has not run).
-async fn committed_roots(settings: &KafkaSettings) -> BTreeMap<Lsn, Digest> {
-    match read_roots(settings, TIMEOUT).await {
-        Ok(roots) => roots.into_iter().map(|r| (r.commit_lsn, r.root)).collect(),
-        Err(err) => {
-            tracing::warn!(%err, "the roots topic could not be read: manifests go without roots");
-            BTreeMap::new()
+/// The roots the committer has published, read from `<prefix>.roots` as far as it goes, a
+/// little more at each roll.
+#[derive(Debug, Default)]
+struct CommittedRoots {
+    by_lsn: BTreeMap<Lsn, Digest>,
+    /// The last root read, and its offset.
+    last: Option<(i64, RootRecord)>,
+}
+
+impl CommittedRoots {
+    async fn catch_up(&mut self, settings: &KafkaSettings) {
+        match read_roots_after(settings, self.last, TIMEOUT).await {
+            Ok(new) => {
+                self.by_lsn
+                    .extend(new.iter().map(|(_, r)| (r.commit_lsn, r.root)));
+                self.last = new.last().copied().or(self.last);
+            }
+            Err(err) => {
+                tracing::warn!(%err, "the roots topic could not be read: manifests go without roots for now");
+            }
         }
     }
 }

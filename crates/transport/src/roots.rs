@@ -95,6 +95,18 @@ pub fn roots_topic(settings: &KafkaSettings) -> String {
 /// Every published root, in order (creating the topic if it does not exist). Fails, naming
 /// the offset, on a record that does not parse or does not follow the one before it.
 pub async fn read_roots(settings: &KafkaSettings, timeout: Duration) -> Result<Vec<RootRecord>> {
+    let roots = read_roots_after(settings, None, timeout).await?;
+    Ok(roots.into_iter().map(|(_, root)| root).collect())
+}
+
+/// The roots published after `after` (an offset and the root read there; `None`: from the
+/// first), each with its offset, checked to follow it — for a reader that keeps up with the
+/// topic without reading it whole each time.
+pub async fn read_roots_after(
+    settings: &KafkaSettings,
+    after: Option<(i64, RootRecord)>,
+    timeout: Duration,
+) -> Result<Vec<(i64, RootRecord)>> {
     let topic = roots_topic(settings);
     let admin: AdminClient<DefaultClientContext> = settings
         .client_config()
@@ -102,7 +114,7 @@ pub async fn read_roots(settings: &KafkaSettings, timeout: Duration) -> Result<V
         .map_err(TransportError::kafka("creating an admin client"))?;
     create_topic(&admin, &topic, 1, timeout).await?;
     let settings = settings.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, timeout))
+    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, after, timeout))
         .await
         .map_err(|_| TransportError::Kafka {
             operation: "reading the roots topic (the reader stopped)".into(),
@@ -113,8 +125,9 @@ pub async fn read_roots(settings: &KafkaSettings, timeout: Duration) -> Result<V
 fn read_blocking(
     settings: &KafkaSettings,
     topic: &str,
+    after: Option<(i64, RootRecord)>,
     timeout: Duration,
-) -> Result<Vec<RootRecord>> {
+) -> Result<Vec<(i64, RootRecord)>> {
     let consumer: BaseConsumer<ReaderContext> = settings
         .client_config()
         .set("group.id", format!("{}.roots-tail", settings.topic_prefix))
@@ -122,14 +135,26 @@ fn read_blocking(
         .set("enable.partition.eof", "true")
         .create_with_context(ReaderContext)
         .map_err(TransportError::kafka("creating the roots reader"))?;
+    if let Some((offset, _)) = after {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, 0, timeout)
+            .map_err(TransportError::kafka(format!("reading {topic}'s end")))?;
+        if offset + 1 >= high {
+            return Ok(Vec::new());
+        }
+    }
     let mut partition = TopicPartitionList::new();
     partition
-        .add_partition_offset(topic, 0, Offset::Beginning)
+        .add_partition_offset(
+            topic,
+            0,
+            after.map_or(Offset::Beginning, |(offset, _)| Offset::Offset(offset + 1)),
+        )
         .map_err(TransportError::kafka("assigning the roots topic"))?;
     consumer
         .assign(&partition)
         .map_err(TransportError::kafka("assigning the roots topic"))?;
-    let mut roots: Vec<RootRecord> = Vec::new();
+    let mut roots: Vec<(i64, RootRecord)> = Vec::new();
     loop {
         let message = match consumer.poll(timeout) {
             None => {
@@ -150,7 +175,7 @@ fn read_blocking(
         };
         let record =
             RootRecord::from_json(message.payload().unwrap_or_default()).map_err(invalid)?;
-        if let Some(before) = roots.last() {
+        if let Some((_, before)) = roots.last().or(after.as_ref()) {
             if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
                 return Err(invalid(format!(
                     "root of {} does not follow the root of {}",
@@ -158,7 +183,7 @@ fn read_blocking(
                 )));
             }
         }
-        roots.push(record);
+        roots.push((offset, record));
     }
 }
 

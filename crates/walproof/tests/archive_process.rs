@@ -352,6 +352,21 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
         "--key-file",
         &key_file,
     ];
+    // The committer, ahead of the archiver, so manifests carry roots.
+    let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    wait_until("the snapshot's root", WAIT, || async {
+        Ok(
+            !walproof_transport::roots::read_roots(&settings, Duration::from_secs(30))
+                .await?
+                .is_empty(),
+        )
+    })
+    .await
+    .unwrap();
     let mut archiver = walproof(&env, &["archive", "--roll-interval-ms", "100"])
         .args(place)
         .stdout(Stdio::null())
@@ -367,7 +382,6 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
     wait_slot_confirmed(&sql, &slot, target, WAIT)
         .await
         .unwrap();
-    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
     let ledger = LedgerReader::from_start(&settings)
         .unwrap()
         .read_to_end(Duration::from_secs(30))
@@ -393,6 +407,7 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
     .await
     .unwrap();
     sigterm(&mut archiver);
+    sigterm(&mut committer);
     sigterm(&mut decoder);
 
     let objects = Objects::gcs(bucket.name(), Some(&stack.gcs_endpoint))
@@ -438,6 +453,22 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
         );
     }
     assert_eq!(rows, changes, "one row per change of the ledger");
+    // A manifest's root is the committer's root at its last LSN.
+    let published: BTreeMap<_, _> =
+        walproof_transport::roots::read_roots(&settings, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.commit_lsn, r.root))
+            .collect();
+    let with_roots: Vec<_> = index.files.iter().filter(|m| m.root.is_some()).collect();
+    assert!(
+        !with_roots.is_empty(),
+        "the snapshot's files carry its root"
+    );
+    for manifest in with_roots {
+        assert_eq!(manifest.root.as_ref(), published.get(&manifest.last_lsn));
+    }
     assert_eq!(ls().lines().count(), index.files.len() + 1);
     // `archive get` gives a file opened; without the secret, or with another, nothing opens.
     let first = &index.files[0];
