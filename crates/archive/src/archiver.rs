@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use walproof_core::pg_text::civil_from_days;
-use walproof_core::{Digest, Lsn, Op, Relation, RelationId, Transaction};
+use walproof_core::{Digest, Lsn, Relation, RelationId, Transaction};
 
 use crate::file::{EncodeError, Manifest, encode};
 use crate::objects::{ObjectError, Objects};
@@ -275,15 +275,7 @@ impl Archiver {
         let date = transaction.commit_time_us.div_euclid(86_400_000_000);
         let mut touched = Vec::new();
         for change in &transaction.changes {
-            let relations: &[RelationId] = match &change.op {
-                Op::Insert { relation, .. }
-                | Op::Update { relation, .. }
-                | Op::Delete { relation, .. }
-                | Op::Snapshot { relation, .. } => std::slice::from_ref(relation),
-                Op::Truncate { relations, .. } => relations,
-                Op::Message { .. } => &[],
-            };
-            for id in relations {
+            for id in change.op.relations() {
                 let relation =
                     transaction
                         .relations
@@ -456,7 +448,7 @@ fn index_bytes(index: &Index) -> Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use walproof_core::{Change, Column, ReplicaIdentity, Row, Value};
+    use walproof_core::{Change, Column, Op, ReplicaIdentity, Row, Value};
 
     fn relation(id: RelationId, name: &str, columns: &[&str]) -> Relation {
         Relation {

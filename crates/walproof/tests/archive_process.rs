@@ -15,7 +15,6 @@ use arrow::array::AsArray as _;
 use arrow::datatypes::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use walproof_archive::archiver::Index;
-use walproof_core::Op;
 use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
 use walproof_testkit::stack::wait_until;
 use walproof_transport::KafkaSettings;
@@ -25,7 +24,7 @@ const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
 mod common;
-use common::{python, sigterm, source, walproof};
+use common::{python, setup_and_decode, sigterm, source, walproof, xorshift};
 
 fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -54,17 +53,7 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     )
     .await;
     let slot = env[1].1.clone();
-    assert!(
-        walproof(&env, &["setup"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut decoder = setup_and_decode(&env);
     let dir = std::env::temp_dir().join(format!("walproof-archive-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -93,13 +82,7 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     let mut archiver = archive();
     let prefix = topics.prefix().to_owned();
 
-    let mut seed = u64::from(std::process::id()) | 1;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = xorshift(u64::from(std::process::id()));
     let mut rolled_before = 0;
     for round in 0..KILLS {
         for i in 0..4 {
@@ -158,16 +141,8 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     let mut expected: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
     for transaction in &ledger.transactions {
         for change in &transaction.changes {
-            let relations = match &change.op {
-                Op::Insert { relation, .. }
-                | Op::Update { relation, .. }
-                | Op::Delete { relation, .. }
-                | Op::Snapshot { relation, .. } => vec![*relation],
-                Op::Truncate { relations, .. } => relations.clone(),
-                Op::Message { .. } => vec![],
-            };
-            for id in relations {
-                let rel = &transaction.relations[&id];
+            for id in change.op.relations() {
+                let rel = &transaction.relations[id];
                 let key = (
                     format!("{}.{}", rel.schema, rel.name),
                     transaction.commit_lsn.as_u64() as i64,
@@ -326,17 +301,7 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
     let bucket = walproof_testkit::TestBucket::create(&stack, "archive_gcs")
         .await
         .unwrap();
-    assert!(
-        walproof(&env, &["setup"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut decoder = setup_and_decode(&env);
     let secrets = std::env::temp_dir().join(format!("walproof-archive-gcs-{}", std::process::id()));
     std::fs::create_dir_all(&secrets).unwrap();
     let secret = secrets.join("secret");

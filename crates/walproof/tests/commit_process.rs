@@ -19,7 +19,7 @@ const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
 mod common;
-use common::{sigterm, source, walproof};
+use common::{setup_and_decode, sigterm, source, walproof, xorshift};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild_does() {
@@ -32,17 +32,7 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
     )
     .await;
     let slot = env[1].1.clone();
-    assert!(
-        walproof(&env, &["setup"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut decoder = walproof(&env, &["decode", "--metrics-addr", "off", "--no-debezium"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut decoder = setup_and_decode(&env);
     // The store, synced often so that kills land before and after syncs alike; each start's
     // log is kept to see where it resumed.
     let state_dir =
@@ -67,13 +57,7 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
     let mut committer = commit();
 
     // The workload, with the committer killed (SIGKILL) and restarted at random points.
-    let mut seed = u64::from(std::process::id()) | 1;
-    let mut random = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut random = xorshift(u64::from(std::process::id()));
     let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
     let mut published_before = 0;
     for round in 0..KILLS {

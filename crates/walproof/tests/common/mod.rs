@@ -75,3 +75,27 @@ pub(crate) fn python() -> String {
         })
         .unwrap_or_else(|| "python3".into())
 }
+
+/// Runs `walproof setup`, then starts `walproof decode` (ledger only, no metrics endpoint).
+pub(crate) fn setup_and_decode(env: &[(&str, String)]) -> Child {
+    let setup = walproof(env, &["setup"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(setup.success(), "walproof setup failed");
+    walproof(env, &["decode", "--metrics-addr", "off", "--no-debezium"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A small deterministic generator (xorshift) of numbers below a bound, from `seed`.
+pub(crate) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut seed = seed | 1;
+    move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    }
+}
