@@ -407,6 +407,9 @@ fn durable_phase(
     mut retention: Option<Retention>,
 ) -> anyhow::Result<Measured> {
     let mut state = CommitState::open(dir)?;
+    if retention.is_some() {
+        state.track_superseded();
+    }
     let sync_every = std::time::Duration::from_millis(500);
     let mut last_sync = Instant::now();
     // (compactions, seconds, longest, walk seconds, copy seconds) while measured.

@@ -11,10 +11,12 @@
 //!   same table, timed, and the snapshot's ledger read back.
 //! - [`committer`]: the committer's apply path, stock monotree and the SHA-256 bound on the
 //!   same keys.
+//! - [`archive`]: `walproof archive` over a ledger the decoder wrote: rows/s, bytes written.
 //! - [`broker`]: the broker's raw ceiling for the ledger's own records.
 //! - [`procfs`]: resident memory and CPU time of a process.
 //! - [`report`]: printing figures.
 
+pub mod archive;
 pub mod broker;
 pub mod clients;
 pub mod committer;

@@ -49,6 +49,9 @@ struct Args {
     /// Skip the broker's raw produce ceiling.
     #[arg(long)]
     no_broker_ceiling: bool,
+    /// Skip the archiver run over the decoder's ledger.
+    #[arg(long)]
+    no_archive: bool,
     /// Skip the runs with default settings, which include the in-process Debezium publisher
     /// (they write several GB of JSON to the broker and take a minute or two each).
     #[arg(long)]
@@ -373,6 +376,36 @@ async fn main() -> anyhow::Result<()> {
     ));
     let second = bench.recvlogical(&sql, &slot_second, end, changes).await?;
 
+    let archive = if args.no_archive {
+        None
+    } else {
+        let prefix = format!("{}.main", topics.prefix());
+        settle().await;
+        step(&format!(
+            "walproof archive: {prefix}.ledger from its first record into Parquet in a local directory, until every change is in a file"
+        ));
+        let run = walproof_benches::archive::run_archive(
+            &bench.spec.binary,
+            &bench.spec.brokers,
+            &prefix,
+            &work_dir.join("archive"),
+            changes,
+            Duration::from_millis(500),
+            Duration::from_secs(args.timeout_s),
+        )
+        .await?;
+        println!(
+            "    {:.2} s, {} rows/s, {} files, {:.1} MiB of Parquet ({:.1} bytes per row); peak RSS {:.0} MiB",
+            run.seconds,
+            thousands(run.rows as f64 / run.seconds),
+            run.files,
+            mib(run.bytes),
+            run.bytes as f64 / run.rows.max(1) as f64,
+            mib(run.peak_rss)
+        );
+        Some(run)
+    };
+
     let ceiling = if args.no_broker_ceiling {
         None
     } else {
@@ -609,6 +642,25 @@ async fn main() -> anyhow::Result<()> {
                 baseline / slot_confirmed
             );
         }
+    }
+    if let Some(run) = &archive {
+        let acked = ledger_run.times.acknowledged.unwrap_or_default();
+        println!(
+            "  walproof archive (the ledger into Parquet, zstd, local directory) {:>7.2} s {:>11} rows/s = {:.2}x the decoder; \
+             {:.1} MiB/s of Parquet, {:.1} bytes per row, {} files; peak RSS {:.0} MiB; cpu {:.2} s user + {:.2} s system",
+            run.seconds,
+            thousands(run.rows as f64 / run.seconds),
+            acked / run.seconds,
+            mib(run.bytes) / run.seconds,
+            run.bytes as f64 / run.rows.max(1) as f64,
+            run.files,
+            mib(run.peak_rss),
+            run.cpu.user,
+            run.cpu.system
+        );
+        println!(
+            "      (the last roll waits up to 0.5 s, the roll interval, after the last change arrives)"
+        );
     }
     if let Some((records, bytes, seconds, cpu, machine)) = &ceiling {
         println!(

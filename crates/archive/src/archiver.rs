@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use walproof_core::pg_text::civil_from_days;
-use walproof_core::{Digest, Lsn, Relation, RelationId, Transaction};
+use walproof_core::schema_change::{SCHEMA_CHANGE_PREFIX, Shapes};
+use walproof_core::{Digest, Lsn, Op, Relation, RelationId, Transaction};
 
 use crate::file::{EncodeError, Manifest, encode};
 use crate::objects::{ObjectError, Objects};
@@ -86,6 +87,24 @@ pub enum ArchiveError {
         commit_lsn: Lsn,
         /// Why.
         source: ReservedColumn,
+    },
+    /// A change that does not fit its table (a row of another width).
+    #[error("transaction {commit_lsn}, change {ordinal}: {problem}")]
+    Change {
+        /// The transaction.
+        commit_lsn: Lsn,
+        /// The change.
+        ordinal: u32,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A schema-change message that does not parse.
+    #[error("transaction {commit_lsn}: {source}")]
+    SchemaChange {
+        /// The transaction.
+        commit_lsn: Lsn,
+        /// Why.
+        source: walproof_core::schema_change::SchemaChangeError,
     },
     /// A change names a relation its transaction does not describe.
     #[error("transaction {commit_lsn}, change {ordinal}: relation {relation} is not described")]
@@ -153,6 +172,8 @@ struct Segment {
 #[derive(Debug)]
 pub struct Archiver {
     objects: Objects,
+    /// Each table's shape as the ledger goes by.
+    shapes: Shapes,
     /// Seals every object written and opens every object read (encryption at rest).
     sealer: Option<Sealer>,
     prefix: String,
@@ -187,6 +208,7 @@ impl Archiver {
         let name = index_name(prefix);
         let mut archiver = Archiver {
             objects,
+            shapes: Shapes::default(),
             sealer,
             prefix: prefix.to_owned(),
             settings,
@@ -273,31 +295,54 @@ impl Archiver {
             });
         }
         let date = transaction.commit_time_us.div_euclid(86_400_000_000);
+        // A schema change inside the transaction reshapes its table from that change on: the
+        // rows before it are archived in the shape they had.
+        let mut shapes = std::mem::take(&mut self.shapes);
+        let schema_changes = shapes
+            .begin(transaction)
+            .map_err(|source| ArchiveError::SchemaChange { commit_lsn, source })?;
+        let mut schema_changes = schema_changes.into_iter();
         let mut touched = Vec::new();
-        for change in &transaction.changes {
-            for id in change.op.relations() {
-                let relation =
-                    transaction
-                        .relations
-                        .get(id)
-                        .ok_or(ArchiveError::UnknownRelation {
-                            commit_lsn,
-                            ordinal: change.ordinal,
-                            relation: *id,
-                        })?;
-                let at = self.segment(relation, date, commit_lsn)?;
-                self.segments[at].rows.push(
-                    ChangeAt {
+        let added = transaction
+            .changes
+            .iter()
+            .try_for_each(|change| -> Result<(), ArchiveError> {
+                if let Op::Message { prefix, .. } = &change.op {
+                    if prefix == SCHEMA_CHANGE_PREFIX
+                        && let Some(schema_change) = schema_changes.next()
+                    {
+                        shapes.follow(&schema_change);
+                    }
+                    return Ok(());
+                }
+                for id in change.op.relations() {
+                    let relation = shapes.get(*id).ok_or(ArchiveError::UnknownRelation {
+                        commit_lsn,
+                        ordinal: change.ordinal,
+                        relation: *id,
+                    })?;
+                    let at = self.segment(relation, date, commit_lsn)?;
+                    let at_change = ChangeAt {
                         commit_lsn,
                         ordinal: change.ordinal,
                         xid: transaction.xid,
                         commit_time_us: transaction.commit_time_us,
-                    },
-                    &change.op,
-                );
-                touched.push(at);
-            }
-        }
+                    };
+                    self.segments[at]
+                        .rows
+                        .push(at_change, &change.op)
+                        .map_err(|problem| ArchiveError::Change {
+                            commit_lsn,
+                            ordinal: change.ordinal,
+                            problem,
+                        })?;
+                    touched.push(at);
+                }
+                Ok(())
+            });
+        shapes.end();
+        self.shapes = shapes;
+        added?;
         for at in touched {
             self.segments[at].ledger_hash = position.ledger_hash;
         }
@@ -381,8 +426,10 @@ impl Archiver {
             let table = format!("{}.{}", relation.schema, relation.name);
             let (year, month, day) = civil_from_days(segment.date);
             let base = format!(
-                "{}/{table}/date={year:04}-{month:02}-{day:02}/{:016X}-{:016X}",
+                "{}/{}.{}/date={year:04}-{month:02}-{day:02}/{:016X}-{:016X}",
                 self.prefix,
+                path_segment(&relation.schema),
+                path_segment(&relation.name),
                 first_lsn.as_u64(),
                 last_lsn.as_u64()
             );
@@ -435,6 +482,21 @@ impl Archiver {
     }
 }
 
+/// A schema or table name as one segment of an object name: letters, digits, `_`, `-` and
+/// `$` as they are, every other byte (`/`, `.`, `%`, spaces, non-ASCII…) percent-encoded — so
+/// no name can climb out of the archive's directory or read as two.
+pub fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'$') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// The index object's name under `prefix`.
 pub fn index_name(prefix: &str) -> String {
     format!("{prefix}/_walproof/index.json")
@@ -448,7 +510,7 @@ fn index_bytes(index: &Index) -> Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use walproof_core::{Change, Column, Op, ReplicaIdentity, Row, Value};
+    use walproof_core::{Change, Column, ReplicaIdentity, Row, Value};
 
     fn relation(id: RelationId, name: &str, columns: &[&str]) -> Relation {
         Relation {
@@ -720,5 +782,136 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A column added inside a transaction: the rows before the change keep the old shape,
+    /// the rows after it go to a file of the new one; a row of the wrong width is refused.
+    #[tokio::test]
+    async fn a_schema_change_inside_a_transaction_splits_its_table_there() {
+        use walproof_core::schema_change::{
+            ColumnChange, SchemaChange, TableChange, TableChangeKind,
+        };
+        let dir = dir("ddl");
+        let mut archiver =
+            Archiver::open(Objects::local(&dir), "wp", RollSettings::default(), None)
+                .await
+                .unwrap();
+        let column = |name: &str, was: Option<u32>| ColumnChange {
+            name: name.into(),
+            type_oid: 20,
+            type_modifier: -1,
+            key: name == "id",
+            was,
+        };
+        let ddl = SchemaChange {
+            publication: "p".into(),
+            tag: "ALTER TABLE".into(),
+            statement: "ALTER TABLE a ADD COLUMN extra int8".into(),
+            tables: vec![TableChange {
+                oid: 1,
+                schema: "public".into(),
+                name: "a".into(),
+                change: TableChangeKind::Altered,
+                replica_identity: "d".into(),
+                columns: vec![column("id", Some(0)), column("extra", None)],
+                rows_follow: false,
+            }],
+        };
+        let one = |v: &str| Row(vec![Value::Text(v.into())]);
+        let two = |v: &str| Row(vec![Value::Text(v.into()), Value::Text(v.into())]);
+        let old = relation(1, "a", &["id"]);
+        let new = relation(1, "a", &["id", "extra"]);
+        // The shape before the transaction is known from an earlier one.
+        let (first, p) = transaction(0);
+        archiver.add(&first, p).unwrap();
+        assert_eq!(first.relations[&1], old);
+        let mut t = Transaction {
+            commit_lsn: Lsn::new(0x200),
+            xid: 9,
+            commit_time_us: 0,
+            relations: BTreeMap::from([(1, new.clone())]),
+            changes: vec![
+                Change {
+                    ordinal: 0,
+                    op: Op::Insert {
+                        relation: 1,
+                        new: one("7"),
+                    },
+                },
+                Change {
+                    ordinal: 1,
+                    op: Op::Message {
+                        prefix: SCHEMA_CHANGE_PREFIX.into(),
+                        content: serde_json::to_vec(&ddl).unwrap(),
+                    },
+                },
+                Change {
+                    ordinal: 2,
+                    op: Op::Insert {
+                        relation: 1,
+                        new: two("8"),
+                    },
+                },
+            ],
+        };
+        let position = Position {
+            commit_lsn: t.commit_lsn,
+            ledger_offset: 9,
+            ledger_hash: Digest([9; 32]),
+        };
+        archiver.add(&t, position).unwrap();
+        let rolled = archiver.roll(never).await.unwrap().unwrap();
+        let a: Vec<_> = rolled
+            .files
+            .iter()
+            .filter(|m| m.table == "public.a")
+            .map(|m| (m.object.as_str(), m.rows))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                (
+                    "wp/public.a/date=1970-01-01/0000000000000100-0000000000000200.parquet",
+                    2
+                ),
+                (
+                    "wp/public.a/date=1970-01-01/0000000000000200-0000000000000200.parquet",
+                    1
+                ),
+            ]
+        );
+        // A row that fits no shape is refused, naming the change.
+        t.commit_lsn = Lsn::new(0x300);
+        t.changes.truncate(1);
+        let err = archiver
+            .add(
+                &t,
+                Position {
+                    commit_lsn: t.commit_lsn,
+                    ..position
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "transaction 0/300, change 0: a row of 1 values for the 2 columns of public.a"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn names_become_one_safe_path_segment_each() {
+        assert_eq!(path_segment("accounts_2024"), "accounts_2024");
+        assert_eq!(path_segment("../../etc"), "%2E%2E%2F%2E%2E%2Fetc");
+        assert_eq!(
+            path_segment("a.b"),
+            "a%2Eb",
+            "schema a.b + table c ≠ schema a + table b.c"
+        );
+        assert_eq!(
+            path_segment("Crème brûlée"),
+            "Cr%C3%A8me%20br%C3%BBl%C3%A9e"
+        );
     }
 }

@@ -84,9 +84,12 @@ impl ColumnType {
             20 | 26 => ColumnType::Int64,
             700 => ColumnType::Float32,
             701 => ColumnType::Float64,
+            // Postgres 15+ also allows a negative scale or one above the precision, which
+            // Decimal128 does not: those stay text.
             1700 => match pg_text::numeric_typmod(typmod) {
                 Some((precision, scale))
-                    if (1..=MAX_DECIMAL_PRECISION).contains(&precision) && scale >= 0 =>
+                    if (1..=MAX_DECIMAL_PRECISION).contains(&precision)
+                        && (0..=precision as i32).contains(&scale) =>
                 {
                     ColumnType::Decimal {
                         precision: precision as u8,
@@ -154,7 +157,11 @@ impl ColumnType {
                 MaybeInfinite::Finite(days) => Scalar::Int32(i32::try_from(days).ok()?),
                 _ => return None,
             },
-            ColumnType::Time => Scalar::Int64(pg_text::parse_time(text).ok()?),
+            // `24:00:00` is a Postgres time but not an Arrow one (below a day): raw.
+            ColumnType::Time => match pg_text::parse_time(text).ok()? {
+                micros if micros < 86_400_000_000 => Scalar::Int64(micros),
+                _ => return None,
+            },
             ColumnType::Timestamp => match pg_text::parse_timestamp(text).ok()? {
                 MaybeInfinite::Finite(micros) => Scalar::Int64(micros),
                 _ => return None,
@@ -163,11 +170,21 @@ impl ColumnType {
                 MaybeInfinite::Finite(micros) => Scalar::Int64(micros),
                 _ => return None,
             },
-            ColumnType::Interval => {
-                let interval = pg_text::parse_interval_parts(text).ok()?;
-                Scalar::Interval(interval.months, interval.days, interval.micros)
-            }
+            ColumnType::Interval => match pg_text::parse_interval_parts(text).ok()? {
+                // Postgres 17's ±infinity, like infinite dates: raw.
+                infinite
+                    if infinite == pg_text::Interval::INFINITY
+                        || infinite == pg_text::Interval::NEGATIVE_INFINITY =>
+                {
+                    return None;
+                }
+                interval => Scalar::Interval(interval.months, interval.days, interval.micros),
+            },
             ColumnType::List(element) => {
+                // Explicit lower bounds (`[0:1]={…}`) have no place in a list: raw.
+                if text.starts_with('[') {
+                    return None;
+                }
                 let elements = pg_text::parse_array(text).ok()?;
                 let mut values = Vec::with_capacity(elements.len());
                 for element_text in elements {
@@ -542,6 +559,12 @@ mod tests {
         );
         assert_eq!(ColumnType::of(1700, -1), ColumnType::Text);
         assert_eq!(ColumnType::of(1700, (39 << 16) + 4), ColumnType::Text);
+        // numeric(3, 5) and numeric(5, -2) (Postgres 15+): no Decimal128 holds them.
+        assert_eq!(ColumnType::of(1700, (3 << 16 | 5) + 4), ColumnType::Text);
+        assert_eq!(
+            ColumnType::of(1700, (5 << 16 | 0x7fe) + 4),
+            ColumnType::Text
+        );
         assert_eq!(
             ColumnType::of(1007, -1),
             ColumnType::List(Box::new(ColumnType::Int32))
@@ -624,11 +647,22 @@ mod tests {
             1_500_000
         );
 
+        let (_, held) = build(
+            &ColumnType::Time,
+            &[Some("23:59:59.999999"), Some("24:00:00")],
+        );
+        assert_eq!(held, [true, false], "24:00:00 is no Arrow time");
+
         let (array, held) = build(
             &ColumnType::Interval,
             &[Some("1 year 2 mons -3 days +04:05:06.5"), None],
         );
         assert_eq!(held, [true, true]);
+        let (_, held) = build(
+            &ColumnType::Interval,
+            &[Some("infinity"), Some("-infinity")],
+        );
+        assert_eq!(held, [false, false]);
         let array = array.as_struct();
         assert_eq!(array.column(0).as_primitive::<Int32Type>().value(0), 14);
         assert_eq!(array.column(1).as_primitive::<Int32Type>().value(0), -3);
@@ -650,9 +684,10 @@ mod tests {
                 None,
                 Some("{{1,2},{3,4}}"),
                 Some("{x}"),
+                Some("[0:1]={1,2}"),
             ],
         );
-        assert_eq!(held, [true, true, true, false, false]);
+        assert_eq!(held, [true, true, true, false, false, false]);
         let array = array.as_list::<i32>();
         assert_eq!(array.value_length(0), 3);
         assert!(array.value(0).is_null(1));

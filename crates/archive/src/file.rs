@@ -129,7 +129,8 @@ mod tests {
                     relation: 1,
                     new: Row(vec![Value::Text(i.to_string())]),
                 },
-            );
+            )
+            .unwrap();
         }
         let batch = rows.finish();
         let mut manifest = Manifest {

@@ -241,16 +241,28 @@ impl TableRows {
         Some((self.first?, self.last?))
     }
 
-    /// Adds the row of `op`, a change to this table (a truncate adds a row of NULLs).
-    pub fn push(&mut self, at: ChangeAt, op: &Op) {
+    /// Adds the row of `op`, a change to this table (a truncate adds a row of NULLs); a row
+    /// of another width than the table's is refused, saying so, and nothing is added.
+    pub fn push(&mut self, at: ChangeAt, op: &Op) -> Result<(), String> {
         let (code, row, before) = match op {
             Op::Insert { new, .. } => ("c", Some(new), None),
             Op::Update { new, old, .. } => ("u", Some(new), old.as_ref().map(|old| old.row())),
             Op::Delete { old, .. } => ("d", Some(old.row()), None),
             Op::Snapshot { row, .. } => ("r", Some(row), None),
             Op::Truncate { .. } => ("t", None, None),
-            Op::Message { .. } => return,
+            Op::Message { .. } => return Ok(()),
         };
+        let width = self.relation.columns.len();
+        for tuple in [row, before].into_iter().flatten() {
+            if tuple.0.len() != width {
+                return Err(format!(
+                    "a row of {} values for the {width} columns of {}.{}",
+                    tuple.0.len(),
+                    self.relation.schema,
+                    self.relation.name
+                ));
+            }
+        }
         let mut raw: Vec<(&str, &str)> = Vec::new();
         let mut unchanged: Vec<&str> = Vec::new();
         match row {
@@ -303,6 +315,7 @@ impl TableRows {
         self.bytes += 64;
         self.first.get_or_insert((at.commit_lsn, at.ordinal));
         self.last = Some((at.commit_lsn, at.ordinal));
+        Ok(())
     }
 
     fn push_row<'a>(
@@ -421,7 +434,8 @@ mod tests {
                 relation: 1,
                 new: row(&[text("1"), text("2000-01-01"), text("hi")]),
             },
-        );
+        )
+        .unwrap();
         rows.push(
             at(10, 1),
             &Op::Update {
@@ -429,14 +443,16 @@ mod tests {
                 old: Some(OldRow::Key(row(&[text("1"), Value::Null, Value::Null]))),
                 new: row(&[text("2"), text("infinity"), Value::Unchanged]),
             },
-        );
+        )
+        .unwrap();
         rows.push(
             at(11, 0),
             &Op::Delete {
                 relation: 1,
                 old: OldRow::Key(row(&[text("2"), Value::Null, Value::Null])),
             },
-        );
+        )
+        .unwrap();
         rows.push(
             at(12, 3),
             &Op::Truncate {
@@ -444,7 +460,8 @@ mod tests {
                 cascade: false,
                 restart_identity: false,
             },
-        );
+        )
+        .unwrap();
         assert_eq!(rows.range(), Some(((Lsn::new(10), 0), (Lsn::new(12), 3))));
         let batch = rows.finish();
         assert_eq!(batch.num_rows(), 4);

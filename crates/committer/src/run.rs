@@ -210,6 +210,9 @@ pub async fn run(
     let mut retention = options
         .retain_roots
         .map(|retain| Retention::new(retain, options.compact_at_bytes));
+    if retention.is_some() {
+        state.track_superseded();
+    }
     loop {
         if *shutdown.borrow() {
             writer.flush().await.map_err(CommitError::ledger)?;

@@ -138,10 +138,20 @@ impl CommitState {
             state.root_node = last.root_node;
             state.last = Some(last.commit_lsn);
         }
-        state.superseded_from = Some(store.next_root_index());
-        state.tree.track_superseded();
         state.store = Some(store);
         Ok(state)
+    }
+
+    /// From the next transaction on, records what each one supersedes, so that
+    /// [`CommitState::prune`] need not walk old trees (call it when a retention is kept: the
+    /// record grows until the next pruning).
+    pub fn track_superseded(&mut self) {
+        if let Some(store) = &self.store
+            && self.superseded_from.is_none()
+        {
+            self.superseded_from = Some(store.next_root_index());
+            self.tree.track_superseded();
+        }
     }
 
     /// The last transaction kept in the store (committed or pending), with where it ends in
@@ -1443,6 +1453,7 @@ mod tests {
         let dir = store_dir("prune");
         let unpruned_dir = store_dir("prune-unpruned");
         let mut kept = CommitState::open(&dir).unwrap();
+        kept.track_superseded();
         let mut unpruned = CommitState::open(&unpruned_dir).unwrap();
         let mut memory = CommitState::default();
         let mut expected = Vec::new();

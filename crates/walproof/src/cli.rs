@@ -373,8 +373,17 @@ impl ArchivePlace {
         file: &crate::config::FileConfig,
     ) -> anyhow::Result<walproof_archive::objects::Objects> {
         use walproof_archive::objects::Objects;
-        let bucket = self.gcs_bucket.clone().or(file.archive.gcs_bucket.clone());
-        let dir = self.dir.clone().or(file.archive.dir.clone());
+        // Flags as a pair first (--dir and --gcs-bucket exclude each other), then the file,
+        // where setting both is refused rather than one silently winning.
+        let (dir, bucket) = match (&self.dir, &self.gcs_bucket) {
+            (None, None) => match (&file.archive.dir, &file.archive.gcs_bucket) {
+                (Some(_), Some(_)) => anyhow::bail!(
+                    "[archive] sets both dir and gcs_bucket: the archive is in one place, keep one"
+                ),
+                (dir, bucket) => (dir.clone(), bucket.clone()),
+            },
+            (dir, bucket) => (dir.clone(), bucket.clone()),
+        };
         Ok(match (dir, bucket) {
             (None, Some(bucket)) => {
                 let endpoint = self
