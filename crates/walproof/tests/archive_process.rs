@@ -1,5 +1,6 @@
 //! `walproof archive` as an operator runs it, into a local directory, killed with SIGKILL at
-//! random points while a workload streams through `walproof decode`, and restarted each time.
+//! random points while a workload streams through `walproof decode` (DDL included, one of
+//! which rewrites every row), and restarted each time.
 //! Afterwards every change of the ledger is in exactly one Parquet file of the directory — read
 //! back with the Parquet reader, every `*.parquet` file as a query engine's glob would — and
 //! every file is in the index `walproof archive ls` reads.
@@ -99,9 +100,14 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
             .unwrap();
         }
         if round == KILLS / 2 {
-            sql.batch_execute("TRUNCATE lines; ALTER TABLE orders ADD COLUMN note text;")
-                .await
-                .unwrap();
+            // A column without a default, and one whose volatile default rewrites every row:
+            // the decoder sends the table's rows again (a truncate, then each row).
+            sql.batch_execute(
+                "TRUNCATE lines; ALTER TABLE orders ADD COLUMN note text;
+                 ALTER TABLE orders ADD COLUMN added timestamptz DEFAULT clock_timestamp();",
+            )
+            .await
+            .unwrap();
         }
         // Killed once it has rolled something of this round, at a random moment after.
         wait_until("the archiver to roll", WAIT, || async {
@@ -243,7 +249,7 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     for (table, query) in [
         (
             "public.orders",
-            "SELECT id::text, status, total::text, at::text, note FROM orders",
+            "SELECT id::text, status, total::text, at::text, note, added::text FROM orders",
         ),
         (
             "public.lines",
