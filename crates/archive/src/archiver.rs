@@ -6,7 +6,7 @@
 //! named by its table, commit date and LSN range:
 //!
 //! ```text
-//! <prefix>/<schema>.<table>/date=YYYY-MM-DD/<first commit LSN>-<last commit LSN>.parquet
+//! <prefix>/<schema>.<table>/__date=YYYY-MM-DD/<first commit LSN>-<last commit LSN>.parquet
 //!                                                            (+ .manifest.json beside it)
 //! ```
 //!
@@ -426,7 +426,7 @@ impl Archiver {
             let table = format!("{}.{}", relation.schema, relation.name);
             let (year, month, day) = civil_from_days(segment.date);
             let base = format!(
-                "{}/{}.{}/date={year:04}-{month:02}-{day:02}/{:016X}-{:016X}",
+                "{}/{}.{}/__date={year:04}-{month:02}-{day:02}/{:016X}-{:016X}",
                 self.prefix,
                 path_segment(&relation.schema),
                 path_segment(&relation.name),
@@ -605,11 +605,11 @@ mod tests {
         assert_eq!(
             names,
             [
-                "wp/public.a/date=1970-01-01/0000000000000100-0000000000000104.parquet",
-                "wp/public.b/date=1970-01-01/0000000000000100-0000000000000106.parquet",
-                "wp/public.a/date=1970-01-01/0000000000000105-0000000000000106.parquet",
-                "wp/public.a/date=1970-01-02/0000000000000107-0000000000000109.parquet",
-                "wp/public.b/date=1970-01-02/0000000000000107-0000000000000109.parquet",
+                "wp/public.a/__date=1970-01-01/0000000000000100-0000000000000104.parquet",
+                "wp/public.b/__date=1970-01-01/0000000000000100-0000000000000106.parquet",
+                "wp/public.a/__date=1970-01-01/0000000000000105-0000000000000106.parquet",
+                "wp/public.a/__date=1970-01-02/0000000000000107-0000000000000109.parquet",
+                "wp/public.b/__date=1970-01-02/0000000000000107-0000000000000109.parquet",
             ]
         );
         let last = &rolled.files[4];
@@ -661,7 +661,7 @@ mod tests {
             .put(&index_name("wp"), index_bytes(&index))
             .await
             .unwrap();
-        let stale = "wp/public.b/date=1970-01-01/0000000000000103-0000000000000106.parquet";
+        let stale = "wp/public.b/__date=1970-01-01/0000000000000103-0000000000000106.parquet";
         objects.put(stale, b"half".to_vec()).await.unwrap();
 
         let mut archiver = Archiver::open(objects, "wp", settings, None).await.unwrap();
@@ -871,11 +871,11 @@ mod tests {
             a,
             [
                 (
-                    "wp/public.a/date=1970-01-01/0000000000000100-0000000000000200.parquet",
+                    "wp/public.a/__date=1970-01-01/0000000000000100-0000000000000200.parquet",
                     2
                 ),
                 (
-                    "wp/public.a/date=1970-01-01/0000000000000200-0000000000000200.parquet",
+                    "wp/public.a/__date=1970-01-01/0000000000000200-0000000000000200.parquet",
                     1
                 ),
             ]

@@ -135,7 +135,7 @@ mod tests {
         let batch = rows.finish();
         let mut manifest = Manifest {
             version: 1,
-            object: "public.t/date=1970-01-01/x.parquet".into(),
+            object: "public.t/__date=1970-01-01/x.parquet".into(),
             table: "public.t".into(),
             first_lsn: Lsn::new(100),
             last_lsn: Lsn::new(1099),

@@ -11,7 +11,8 @@
 //! | `__commit_ts` | `Timestamp(µs, UTC)` | the commit time at the source |
 //! | `__unchanged` | `List<Utf8>` | columns an update left unchanged (TOASTed, not sent): NULL here, not NULL at the source |
 //! | `__before` | `Struct` of the table's columns | an update's old row when the source sent one (the key changed, or REPLICA IDENTITY FULL) |
-//! | `__raw` | `List<Struct{column, text}>` | values their typed column cannot hold (a `NaN` numeric, an infinite date…), as text |
+//! | `__raw` | `List<Struct{column, text}>` | values of the row their typed column cannot hold (a `NaN` numeric, an infinite date…), as text |
+//! | `__before_raw` | the same | the same, of `__before` |
 //!
 //! Rows are in ledger order: by `__lsn`, then `__ordinal`.
 
@@ -28,7 +29,8 @@ use walproof_core::{Lsn, Op, Relation, Row, Value};
 use crate::columns::{ColumnBuilder, ColumnType};
 
 /// The names of the change columns; a table column of one of these names cannot be archived.
-pub const CHANGE_COLUMNS: [&str; 8] = [
+/// (`__date` is the Hive partition key of the archive's layout.)
+pub const CHANGE_COLUMNS: [&str; 10] = [
     "__lsn",
     "__ordinal",
     "__op",
@@ -37,6 +39,8 @@ pub const CHANGE_COLUMNS: [&str; 8] = [
     "__unchanged",
     "__before",
     "__raw",
+    "__before_raw",
+    "__date",
 ];
 
 /// What a change row belongs to.
@@ -77,10 +81,8 @@ pub struct TableRows {
     xid: Int64Builder,
     commit_ts: TimestampMicrosecondBuilder,
     unchanged: Strings,
-    raw_offsets: Vec<i32>,
-    raw_valid: Vec<bool>,
-    raw_columns: StringBuilder,
-    raw_texts: StringBuilder,
+    raw: RawTexts,
+    before_raw: RawTexts,
     rows: usize,
     bytes: usize,
     first: Option<(Lsn, u32)>,
@@ -125,6 +127,61 @@ impl Strings {
     }
 }
 
+/// A `List<Struct{column, text}>` column being built.
+#[derive(Debug)]
+struct RawTexts {
+    offsets: Vec<i32>,
+    valid: Vec<bool>,
+    columns: StringBuilder,
+    texts: StringBuilder,
+}
+
+impl RawTexts {
+    fn new() -> RawTexts {
+        RawTexts {
+            offsets: vec![0],
+            valid: Vec::new(),
+            columns: StringBuilder::new(),
+            texts: StringBuilder::new(),
+        }
+    }
+
+    fn push(&mut self, entries: &[(&str, &str)]) {
+        for (column, text) in entries {
+            self.columns.append_value(column);
+            self.texts.append_value(text);
+        }
+        let end = self.offsets.last().copied().unwrap_or(0);
+        self.offsets.push(end + entries.len() as i32);
+        self.valid.push(!entries.is_empty());
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let entries = StructArray::new(
+            raw_fields(),
+            vec![
+                Arc::new(self.columns.finish()),
+                Arc::new(self.texts.finish()),
+            ],
+            None,
+        );
+        Arc::new(ListArray::new(
+            Arc::new(Field::new("element", DataType::Struct(raw_fields()), true)),
+            OffsetBuffer::new(std::mem::replace(&mut self.offsets, vec![0]).into()),
+            Arc::new(entries),
+            Some(NullBuffer::from(std::mem::take(&mut self.valid))),
+        ))
+    }
+}
+
+fn raw_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "element",
+        DataType::Struct(raw_fields()),
+        true,
+    )))
+}
+
 fn raw_fields() -> Fields {
     Fields::from(vec![
         Field::new("column", DataType::Utf8, false),
@@ -161,15 +218,8 @@ fn schema_of(relation: &Relation, types: &[ColumnType]) -> Schema {
             true,
         ),
         Field::new("__before", DataType::Struct(data), true),
-        Field::new(
-            "__raw",
-            DataType::List(Arc::new(Field::new(
-                "element",
-                DataType::Struct(raw_fields()),
-                true,
-            ))),
-            true,
-        ),
+        Field::new("__raw", raw_list_type(), true),
+        Field::new("__before_raw", raw_list_type(), true),
     ]);
     Schema::new(fields)
 }
@@ -205,10 +255,8 @@ impl TableRows {
             xid: Int64Builder::new(),
             commit_ts: TimestampMicrosecondBuilder::new(),
             unchanged: Strings::new(),
-            raw_offsets: vec![0],
-            raw_valid: Vec::new(),
-            raw_columns: StringBuilder::new(),
-            raw_texts: StringBuilder::new(),
+            raw: RawTexts::new(),
+            before_raw: RawTexts::new(),
             rows: 0,
             bytes: 0,
             first: None,
@@ -264,6 +312,7 @@ impl TableRows {
             }
         }
         let mut raw: Vec<(&str, &str)> = Vec::new();
+        let mut before_raw: Vec<(&str, &str)> = Vec::new();
         let mut unchanged: Vec<&str> = Vec::new();
         match row {
             Some(row) => {
@@ -287,7 +336,7 @@ impl TableRows {
                     &self.types,
                     &self.relation,
                     before,
-                    &mut raw,
+                    &mut before_raw,
                     &mut ignored,
                     &mut self.bytes,
                 );
@@ -304,13 +353,8 @@ impl TableRows {
         self.xid.append_value(i64::from(at.xid));
         self.commit_ts.append_value(at.commit_time_us);
         self.unchanged.push(unchanged);
-        for (column, text) in &raw {
-            self.raw_columns.append_value(column);
-            self.raw_texts.append_value(text);
-        }
-        let end = self.raw_offsets.last().copied().unwrap_or(0);
-        self.raw_offsets.push(end + raw.len() as i32);
-        self.raw_valid.push(!raw.is_empty());
+        self.raw.push(&raw);
+        self.before_raw.push(&before_raw);
         self.rows += 1;
         self.bytes += 64;
         self.first.get_or_insert((at.commit_lsn, at.ordinal));
@@ -361,20 +405,8 @@ impl TableRows {
             before,
             Some(NullBuffer::from(std::mem::take(&mut self.before_valid))),
         )));
-        let raw_entries = StructArray::new(
-            raw_fields(),
-            vec![
-                Arc::new(self.raw_columns.finish()),
-                Arc::new(self.raw_texts.finish()),
-            ],
-            None,
-        );
-        arrays.push(Arc::new(ListArray::new(
-            Arc::new(Field::new("element", DataType::Struct(raw_fields()), true)),
-            OffsetBuffer::new(std::mem::replace(&mut self.raw_offsets, vec![0]).into()),
-            Arc::new(raw_entries),
-            Some(NullBuffer::from(std::mem::take(&mut self.raw_valid))),
-        )));
+        arrays.push(self.raw.finish());
+        arrays.push(self.before_raw.finish());
         self.rows = 0;
         self.bytes = 0;
         self.first = None;
@@ -440,7 +472,11 @@ mod tests {
             at(10, 1),
             &Op::Update {
                 relation: 1,
-                old: Some(OldRow::Key(row(&[text("1"), Value::Null, Value::Null]))),
+                old: Some(OldRow::Full(row(&[
+                    text("1"),
+                    text("-infinity"),
+                    text("hi"),
+                ]))),
                 new: row(&[text("2"), text("infinity"), Value::Unchanged]),
             },
         )
@@ -500,6 +536,18 @@ mod tests {
         assert_eq!(entry.column(0).as_string::<i32>().value(0), "born");
         assert_eq!(entry.column(1).as_string::<i32>().value(0), "infinity");
         assert!(raw.is_null(0));
+        assert_eq!(
+            entry.len(),
+            1,
+            "the old row's raw value is not the new row's"
+        );
+        let before_raw = column("__before_raw");
+        let before_raw = before_raw.as_list::<i32>();
+        let entry = before_raw.value(1);
+        let entry = entry.as_struct();
+        assert_eq!(entry.column(0).as_string::<i32>().value(0), "born");
+        assert_eq!(entry.column(1).as_string::<i32>().value(0), "-infinity");
+        assert!(before_raw.is_null(0));
         // It starts again empty.
         assert_eq!(rows.rows(), 0);
         assert_eq!(rows.finish().num_rows(), 0);

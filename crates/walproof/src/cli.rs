@@ -80,7 +80,7 @@ pub enum Command {
     ///
     /// Follows `<prefix>.ledger` (verifying the hash chain) and writes each table's changes as
     /// Parquet (zstd), one row per change with its LSN, ordinal, op, xid and commit time, under
-    /// `<prefix>/<schema>.<table>/date=YYYY-MM-DD/<first LSN>-<last LSN>.parquet` in a local
+    /// `<prefix>/<schema>.<table>/__date=YYYY-MM-DD/<first LSN>-<last LSN>.parquet` in a local
     /// directory (--dir, the default) or a Google Cloud Storage bucket (--gcs-bucket). Files are
     /// rolled every --roll-bytes or --roll-interval-ms; each has a manifest (LSN range, rows,
     /// SHA-256, ledger hash, SMT root) inside and beside it, listed in

@@ -32,7 +32,7 @@ def fold(con, root, prefix, table, keys):
     rel = con.sql(
         f"SELECT * FROM read_parquet('{files}', union_by_name = true) ORDER BY __lsn, __ordinal"
     )
-    columns = [c for c in rel.columns if not c.startswith("__") and c != "date"]
+    columns = [c for c in rel.columns if not c.startswith("__")]
     types = dict(zip(rel.columns, rel.types))
 
     def as_text(expr, name):
