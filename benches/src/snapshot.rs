@@ -18,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio_postgres::Client;
+use walproof_core::ident::quote_ident;
 use walproof_core::{
     CANONICAL_SESSION_SETTINGS, Chain, EntryBody, Op, Progress, Reassembler, RelationId,
     SealedEntry,
@@ -39,11 +40,6 @@ const BACKENDS_EVERY: u32 = 10;
 /// `application_name` of the baseline's `psql` session, to find its backend.
 const COPY_APPLICATION: &str = "walproof-bench-copy";
 
-/// `"identifier"`.
-fn quote_ident(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
-
 /// The statement walproof's snapshot runs to copy `schema.table`:
 /// `COPY (SELECT "c1", "c2", … FROM ONLY "schema"."table") TO STDOUT`.
 pub async fn copy_statement(sql: &Client, schema: &str, table: &str) -> anyhow::Result<String> {
@@ -56,7 +52,10 @@ pub async fn copy_statement(sql: &Client, schema: &str, table: &str) -> anyhow::
         )
         .await
         .with_context(|| format!("listing the columns of {schema}.{table}"))?;
-    let columns: Vec<String> = rows.iter().map(|row| quote_ident(row.get(0))).collect();
+    let columns: Vec<String> = rows
+        .iter()
+        .map(|row| quote_ident(row.get(0)).into_owned())
+        .collect();
     anyhow::ensure!(!columns.is_empty(), "{schema}.{table} has no columns");
     Ok(format!(
         "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT",

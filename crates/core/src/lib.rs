@@ -11,6 +11,7 @@
 //! - [`Reassembler`]: whole transactions from ledger entries, abandoned runs voided.
 //! - [`schema_change`]: DDL captured on the source, as it travels in the stream.
 //! - [`leaf`]: row keys and leaves for the Sparse Merkle Tree, pinned by `testdata/vectors.json`.
+//! - [`ident`]: identifiers, literals and table names quoted as Postgres quotes them.
 //! - [`pg_text`]: canonical text values parsed: dates, times, timestamps, intervals, arrays,
 //!   `numeric` and `money`, for the stages that re-encode them.
 //!
@@ -20,6 +21,7 @@
 pub mod chain;
 pub mod change;
 pub mod digest;
+pub mod ident;
 pub mod leaf;
 pub mod ledger;
 pub mod lsn;

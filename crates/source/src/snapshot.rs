@@ -30,6 +30,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use pgwire_replication::ReplicationClient;
 use tokio::sync::mpsc;
+use walproof_core::ident::quote_ident;
 use walproof_core::{Column, Lsn, Relation, RelationId, ReplicaIdentity, Row, Value};
 
 use crate::connection::SourceConnection;
@@ -574,7 +575,7 @@ async fn copy_table(
     let columns: Vec<String> = relation
         .columns
         .iter()
-        .map(|c| quote_ident(&c.name))
+        .map(|c| quote_ident(&c.name).into_owned())
         .collect();
     let statement = format!(
         "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT",
@@ -722,10 +723,6 @@ pub fn parse_copy_line(line: &[u8], width: usize) -> std::result::Result<Row, St
         ));
     }
     Ok(Row(values))
-}
-
-fn quote_ident(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 #[cfg(test)]

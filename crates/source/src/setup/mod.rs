@@ -5,7 +5,7 @@ mod catalog;
 mod check;
 mod ddl_capture;
 mod error;
-mod ident;
+use walproof_core::ident;
 mod key;
 mod plan;
 mod problem;

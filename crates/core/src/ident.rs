@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 /// Postgres truncates longer identifiers (NAMEDATALEN - 1), so a longer name would silently
 /// mean another object.
-pub(crate) const MAX_IDENTIFIER_BYTES: usize = 63;
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// The schema of a table named without one. Fixed rather than the session's `search_path`, so
 /// the same option means the same table on every connection.
