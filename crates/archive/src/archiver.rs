@@ -302,7 +302,9 @@ impl Archiver {
             .begin(transaction)
             .map_err(|source| ArchiveError::SchemaChange { commit_lsn, source })?;
         let mut schema_changes = schema_changes.into_iter();
-        let mut touched = Vec::new();
+        // The segment each table's changes go to, found once per table and schema change (a
+        // shape comparison per change would compare every column name).
+        let mut resolved: HashMap<RelationId, usize> = HashMap::new();
         let added = transaction
             .changes
             .iter()
@@ -312,16 +314,27 @@ impl Archiver {
                         && let Some(schema_change) = schema_changes.next()
                     {
                         shapes.follow(&schema_change);
+                        resolved.clear();
                     }
                     return Ok(());
                 }
                 for id in change.op.relations() {
-                    let relation = shapes.get(*id).ok_or(ArchiveError::UnknownRelation {
-                        commit_lsn,
-                        ordinal: change.ordinal,
-                        relation: *id,
-                    })?;
-                    let at = self.segment(relation, date, commit_lsn)?;
+                    let at = match resolved.get(id) {
+                        Some(&at) => at,
+                        None => {
+                            let relation =
+                                shapes.get(*id).ok_or(ArchiveError::UnknownRelation {
+                                    commit_lsn,
+                                    ordinal: change.ordinal,
+                                    relation: *id,
+                                })?;
+                            let at = self.segment(relation, date, commit_lsn)?;
+                            // The chain's hash after this transaction, its last in the segment.
+                            self.segments[at].ledger_hash = position.ledger_hash;
+                            resolved.insert(*id, at);
+                            at
+                        }
+                    };
                     let at_change = ChangeAt {
                         commit_lsn,
                         ordinal: change.ordinal,
@@ -336,16 +349,12 @@ impl Archiver {
                             ordinal: change.ordinal,
                             problem,
                         })?;
-                    touched.push(at);
                 }
                 Ok(())
             });
         shapes.end();
         self.shapes = shapes;
         added?;
-        for at in touched {
-            self.segments[at].ledger_hash = position.ledger_hash;
-        }
         self.buffered = Some(position);
         self.oldest.get_or_insert_with(Instant::now);
         Ok(())
@@ -460,13 +469,14 @@ impl Archiver {
             self.index.pending = Some(through);
             self.put(&name, index_bytes(&self.index)).await?;
         }
-        for (manifest, bytes) in &files {
-            self.put(&manifest.object, bytes.clone()).await?;
-            let beside = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        let mut manifests = Vec::with_capacity(files.len());
+        for (manifest, bytes) in files {
+            self.put(&manifest.object, bytes).await?;
+            let beside = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
             self.put(&format!("{}.manifest.json", manifest.object), beside)
                 .await?;
+            manifests.push(manifest);
         }
-        let manifests: Vec<Manifest> = files.into_iter().map(|(m, _)| m).collect();
         self.index.files.extend(manifests.iter().cloned());
         self.index.position = Some(through);
         self.index.pending = None;

@@ -24,7 +24,7 @@ use walproof_core::schema_change::{
 use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
 
 use crate::error::{CommitError, Result};
-use crate::store::{Checkpoint, KeptRoot, PRUNED, RowVersion, Store};
+use crate::store::{Checkpoint, KeptRoot, PRUNED, Places, RowVersion, Store};
 use crate::tree::{Kept, StateTree, prove_stored};
 
 /// One transaction's place in the chain of roots.
@@ -224,7 +224,8 @@ impl CommitState {
         let bytes_before = store.bytes();
         // The current tree, known from memory: the store walks only what older kept roots
         // add to it.
-        let mut reached = HashSet::with_capacity(self.rows.len() * 2 + 1);
+        let mut reached =
+            Places::with_capacity_and_hasher(self.rows.len() * 2 + 1, Default::default());
         reached.extend(self.tree.stored_places());
         reached.extend(self.rows.values().map(|row| row.place));
         reached.insert(self.root_node);
@@ -240,7 +241,7 @@ impl CommitState {
             reached.remove(&0);
             #[cfg(test)]
             {
-                let mut current = HashSet::new();
+                let mut current = Places::default();
                 current.extend(self.tree.stored_places());
                 current.extend(self.rows.values().map(|row| row.place));
                 current.insert(self.root_node);

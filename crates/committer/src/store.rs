@@ -205,6 +205,9 @@ impl Head {
     }
 }
 
+/// A set of places in the node log, hashed with [`PlaceHasher`].
+pub type Places = HashSet<u64, BuildHasherDefault<PlaceHasher>>;
+
 /// Where [`Store::compact`] moved each record it kept.
 #[derive(Debug, Default)]
 pub struct Relocation {
@@ -385,7 +388,7 @@ impl Store {
     /// caller knows a kept root reaches, each with everything below it (the state's current
     /// tree); the rest are found by walking the kept roots' trees from the log. Only after a
     /// commit (nothing pending). Returns where each kept record moved.
-    pub fn compact(&mut self, keep_from: u64, reached: HashSet<u64>) -> Result<Relocation> {
+    pub fn compact(&mut self, keep_from: u64, reached: Places) -> Result<Relocation> {
         let keep_from = keep_from.min(self.roots_count.saturating_sub(1));
         let reached = self.reach(keep_from, reached)?;
         self.compact_reached(keep_from, &reached)
@@ -393,7 +396,7 @@ impl Store {
 
     /// `reached` and everything the trees of roots `keep_from..` reach besides, walked from the
     /// log (a place already in `reached` must have everything below it there too).
-    pub fn reach(&self, keep_from: u64, mut reached: HashSet<u64>) -> Result<HashSet<u64>> {
+    pub fn reach(&self, keep_from: u64, mut reached: Places) -> Result<Places> {
         if !self.pending_roots.is_empty() || self.pending.len() > NODES_MAGIC.len() {
             return Err(CommitError::Store(
                 "compaction asked for with records not yet committed".into(),
@@ -423,11 +426,7 @@ impl Store {
 
     /// [`Store::compact`] with every place the kept roots reach given (`reached`, closed under
     /// children): only the copy, no walk.
-    pub fn compact_reached(
-        &mut self,
-        keep_from: u64,
-        reached: &HashSet<u64>,
-    ) -> Result<Relocation> {
+    pub fn compact_reached(&mut self, keep_from: u64, reached: &Places) -> Result<Relocation> {
         if !self.pending_roots.is_empty() || self.pending.len() > NODES_MAGIC.len() {
             return Err(CommitError::Store(
                 "compaction asked for with records not yet committed".into(),

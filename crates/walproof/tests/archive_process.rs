@@ -25,7 +25,7 @@ const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
 mod common;
-use common::{python, setup_and_decode, sigterm, source, walproof, xorshift};
+use common::{python, restarts_logging, setup_and_decode, sigterm, source, walproof, xorshift};
 
 fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -41,6 +41,46 @@ fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn index(dir: &Path, prefix: &str) -> Option<Index> {
     let bytes = std::fs::read(dir.join(prefix).join("_walproof/index.json")).ok()?;
     Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Each table of the archive under `root` folded by DuckDB (`archive_duckdb.py`, `specs` as
+/// `schema.table=key columns|-`): its rows, sorted.
+fn fold_with_duckdb(root: &str, prefix: &str, specs: &[&str]) -> BTreeMap<String, Vec<Row>> {
+    let folded = std::process::Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/archive_duckdb.py"
+        ))
+        .args([root, prefix])
+        .args(specs)
+        .output()
+        .unwrap();
+    assert!(
+        folded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&folded.stderr)
+    );
+    serde_json::from_slice(&folded.stdout).unwrap()
+}
+
+/// A row as text values, NULL as `None`.
+type Row = Vec<Option<String>>;
+
+/// The rows `query` gives on the source, each value as text, sorted as the fold sorts them.
+async fn source_rows(sql: &tokio_postgres::Client, query: &str) -> Vec<Row> {
+    let mut rows: Vec<Row> = sql
+        .query(query, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+        .collect();
+    rows.sort_by_key(|r| {
+        r.iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
+    rows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,21 +271,11 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     assert_eq!(ls.lines().count(), index.files.len() + 1, "{ls}");
     assert!(ls.contains(&format!("through {last}")), "{ls}");
     // DuckDB reads the archive, and each table folded from its changes equals the source.
-    let folded = std::process::Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/archive_duckdb.py"
-        ))
-        .args([&archive_arg, &prefix, "public.orders=id", "public.lines=-"])
-        .output()
-        .unwrap();
-    assert!(
-        folded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&folded.stderr)
+    let folded = fold_with_duckdb(
+        &archive_arg,
+        &prefix,
+        &["public.orders=id", "public.lines=-"],
     );
-    let folded: BTreeMap<String, Vec<Vec<Option<String>>>> =
-        serde_json::from_slice(&folded.stdout).unwrap();
     for (table, query) in [
         (
             "public.orders",
@@ -256,17 +286,7 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
             "SELECT order_id::text, sku, tags::text FROM lines",
         ),
     ] {
-        let mut source: Vec<Vec<Option<String>>> = sql
-            .query(query, &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
-            .collect();
-        let key = |r: &Vec<Option<String>>| -> Vec<String> {
-            r.iter().map(|v| v.clone().unwrap_or_default()).collect()
-        };
-        source.sort_by_key(key);
+        let source = source_rows(&sql, query).await;
         assert!(!source.is_empty() || table == "public.lines");
         assert_eq!(
             folded[table], source,
@@ -275,13 +295,7 @@ async fn archive_killed_at_random_points_holds_every_change_exactly_once() {
     }
 
     // Restarts resumed from the index, not from the ledger's start.
-    let resumed = (2..=KILLS + 1)
-        .filter(|n| {
-            std::fs::read_to_string(dir.join(format!("start-{n}.log")))
-                .unwrap_or_default()
-                .contains("position=Some")
-        })
-        .count();
+    let resumed = restarts_logging(&dir, KILLS, "position=Some");
     assert!(
         resumed >= KILLS / 2,
         "only {resumed} restarts resumed from the index"
@@ -459,33 +473,8 @@ async fn archive_into_a_gcs_bucket_sealed_reads_back_with_its_secret_only() {
         );
     }
     let mirror_arg = mirror.display().to_string();
-    let folded = std::process::Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/archive_duckdb.py"
-        ))
-        .args([&mirror_arg, topics.prefix(), "public.items=id"])
-        .output()
-        .unwrap();
-    assert!(
-        folded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&folded.stderr)
-    );
-    let folded: BTreeMap<String, Vec<Vec<Option<String>>>> =
-        serde_json::from_slice(&folded.stdout).unwrap();
-    let mut source: Vec<Vec<Option<String>>> = sql
-        .query("SELECT id::text, name, price::text FROM items", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
-        .collect();
-    source.sort_by_key(|r| {
-        r.iter()
-            .map(|v| v.clone().unwrap_or_default())
-            .collect::<Vec<_>>()
-    });
+    let folded = fold_with_duckdb(&mirror_arg, topics.prefix(), &["public.items=id"]);
+    let source = source_rows(&sql, "SELECT id::text, name, price::text FROM items").await;
     assert_eq!(source.len(), 45);
     assert_eq!(
         folded["public.items"], source,

@@ -19,7 +19,7 @@ const KILLS: usize = 10;
 const WAIT: Duration = Duration::from_secs(90);
 
 mod common;
-use common::{setup_and_decode, sigterm, source, walproof, xorshift};
+use common::{restarts_logging, setup_and_decode, sigterm, source, walproof, xorshift};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild_does() {
@@ -141,13 +141,7 @@ async fn commit_killed_at_random_points_publishes_every_root_once_as_the_rebuild
         "the published roots are the offline rebuild's"
     );
     // Restarts resumed from the store, not from the ledger's start.
-    let resumed = (2..=KILLS + 1)
-        .filter(|n| {
-            std::fs::read_to_string(state_dir.join(format!("start-{n}.log")))
-                .unwrap_or_default()
-                .contains("kept=Some")
-        })
-        .count();
+    let resumed = restarts_logging(&state_dir, KILLS, "kept=Some");
     assert!(
         resumed >= KILLS / 2,
         "only {resumed} restarts resumed from the store"

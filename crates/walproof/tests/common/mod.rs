@@ -99,3 +99,15 @@ pub(crate) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
         seed % below
     }
 }
+
+/// How many of the restarts `2..=kills + 1` logged `marker` in their `<dir>/start-<n>.log`
+/// (e.g. that they resumed from their own state rather than from the ledger's start).
+pub(crate) fn restarts_logging(dir: &std::path::Path, kills: usize, marker: &str) -> usize {
+    (2..=kills + 1)
+        .filter(|n| {
+            std::fs::read_to_string(dir.join(format!("start-{n}.log")))
+                .unwrap_or_default()
+                .contains(marker)
+        })
+        .count()
+}
