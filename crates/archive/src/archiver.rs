@@ -243,11 +243,7 @@ impl Archiver {
         };
         match &self.sealer {
             Some(sealer) => sealer.open(name, &bytes).map(Some).map_err(sealed),
-            None if is_sealed(&bytes) => Err(ArchiveError::Index {
-                object: name.to_owned(),
-                place: self.objects.place(),
-                problem: "it is sealed: give the archive's encryption secret".into(),
-            }),
+            None if is_sealed(&bytes) => Err(sealed(SealError::NoSecret(name.to_owned()))),
             None => Ok(Some(bytes)),
         }
     }

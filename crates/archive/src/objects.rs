@@ -91,8 +91,7 @@ impl Objects {
         match self {
             Objects::Local(dir) => {
                 let path = dir.join(name);
-                let bytes_owned = bytes;
-                let result = tokio::task::spawn_blocking(move || write_file(&path, &bytes_owned))
+                let result = tokio::task::spawn_blocking(move || write_file(&path, &bytes))
                     .await
                     .map_err(|err| err.to_string())
                     .and_then(|result| result.map_err(|err| err.to_string()));

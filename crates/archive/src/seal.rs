@@ -26,6 +26,9 @@ pub enum SealError {
     /// The secret is too short to derive keys from.
     #[error("the archive's encryption secret has {0} bytes; it needs at least {MIN_SECRET_BYTES}")]
     ShortSecret(usize),
+    /// The object is sealed and no secret was given.
+    #[error("{0} is sealed: give the archive's encryption secret")]
+    NoSecret(String),
     /// The object is not sealed (written without encryption).
     #[error("{0} is not sealed: it was written without encryption")]
     NotSealed(String),
