@@ -329,6 +329,17 @@ impl CommitState {
         self.rows.len()
     }
 
+    /// The number of keys one table holds in the tree (its rows, for a keyed table).
+    pub fn table_keys(&self, table: RelationId) -> usize {
+        self.tables.get(&table).map_or(0, HashSet::len)
+    }
+
+    /// The column hashes `H(col)` the tree holds under `key` (a keyed table's row), in
+    /// attribute order: what the row's own values must hash to.
+    pub fn column_hashes(&self, key: &Digest) -> Option<&[Digest]> {
+        self.rows.get(key).map(|row| row.hashes.as_slice())
+    }
+
     /// The proof of a keyed table's row at the root of `at` — the last transaction at or
     /// before that LSN — or at the current root (`None`, or `at` not before the last LSN).
     /// Earlier roots are read from the store; without one only the current root is provable.

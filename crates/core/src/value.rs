@@ -49,3 +49,23 @@ pub const CANONICAL_SESSION_SETTINGS: [(&str, &str); 6] = [
     ("bytea_output", "hex"),
     ("lc_monetary", "C"),
 ];
+
+/// The startup `options` string (`-c name=value …`) that puts a connection, the walsender
+/// included, under the canonical settings: pgoutput's text values on the source are then the
+/// same bytes a validator reads back from its shadow database.
+pub fn canonical_startup_options() -> String {
+    CANONICAL_SESSION_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("-c {name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The same settings as SQL, for a session that is already open.
+pub fn canonical_set_statements() -> String {
+    CANONICAL_SESSION_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET {name} = '{value}';"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

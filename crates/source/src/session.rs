@@ -1,30 +1,11 @@
 //! Canonical session settings on every connection that reads rows from the source.
 
-use walproof_core::CANONICAL_SESSION_SETTINGS;
-
-/// The startup `options` string (`-c name=value …`) that puts a connection, the walsender
-/// included, under walproof's canonical settings, so pgoutput's text values are the same bytes
-/// a validator's `col::text` produces.
-pub fn canonical_startup_options() -> String {
-    CANONICAL_SESSION_SETTINGS
-        .iter()
-        .map(|(name, value)| format!("-c {name}={value}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The same settings as SQL, for a session that is already open.
-pub fn canonical_set_statements() -> String {
-    CANONICAL_SESSION_SETTINGS
-        .iter()
-        .map(|(name, value)| format!("SET {name} = '{value}';"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use walproof_core::value::{canonical_set_statements, canonical_startup_options};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use walproof_core::CANONICAL_SESSION_SETTINGS;
 
     #[test]
     fn startup_options_set_every_canonical_setting() {

@@ -17,9 +17,12 @@
 //! - [`kafka`]: connection settings and topic names.
 //! - [`ledger`]: the single writer, the tail it resumes from, and the verifying reader.
 //! - [`publisher`]: the ledger as Debezium events, at-least-once.
-//! - [`roots`]: the `<prefix>.roots` topic the committer publishes, one record per commit LSN.
+//! - [`roots`]: the `<prefix>.roots` topic the committer publishes, one record per commit LSN,
+//!   read whole or followed as it grows.
+//! - [`attestations`]: the `<prefix>.attestations` topic validators publish their signed roots to.
 //! - [`error`]: typed errors.
 
+pub mod attestations;
 pub mod debezium;
 pub mod error;
 pub mod kafka;

@@ -187,6 +187,85 @@ fn read_blocking(
     }
 }
 
+/// Follows `<prefix>.roots` from its first record as roots are published: each record parsed
+/// and checked to follow the one before it (a later LSN, `previous_root` the root before).
+pub struct RootsFollower {
+    consumer: rdkafka::consumer::StreamConsumer<ReaderContext>,
+    topic: String,
+    last: Option<RootRecord>,
+}
+
+impl std::fmt::Debug for RootsFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootsFollower")
+            .field("topic", &self.topic)
+            .field("last", &self.last.map(|r| r.commit_lsn.to_string()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RootsFollower {
+    /// A follower from the topic's first record (creating the topic if it does not exist).
+    pub async fn from_start(settings: &KafkaSettings, timeout: Duration) -> Result<RootsFollower> {
+        let topic = roots_topic(settings);
+        let admin: AdminClient<DefaultClientContext> = settings
+            .client_config()
+            .create()
+            .map_err(TransportError::kafka("creating an admin client"))?;
+        create_topic(&admin, &topic, 1, timeout).await?;
+        let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
+            .client_config()
+            .set(
+                "group.id",
+                format!("{}.roots-follower", settings.topic_prefix),
+            )
+            .set("enable.auto.commit", "false")
+            .create_with_context(ReaderContext)
+            .map_err(TransportError::kafka("creating the roots follower"))?;
+        let mut partition = TopicPartitionList::new();
+        partition
+            .add_partition_offset(&topic, 0, Offset::Beginning)
+            .map_err(TransportError::kafka("assigning the roots topic"))?;
+        consumer
+            .assign(&partition)
+            .map_err(TransportError::kafka("assigning the roots topic"))?;
+        Ok(RootsFollower {
+            consumer,
+            topic,
+            last: None,
+        })
+    }
+
+    /// The next root with its offset; `Ok(None)` when none arrives within `wait`. A record that
+    /// does not parse or does not follow the one before is an error naming its offset.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<(i64, RootRecord)>> {
+        let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(None),
+            Ok(message) => {
+                message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
+            }
+        };
+        let offset = message.offset();
+        let invalid = |problem: String| TransportError::InvalidRoot {
+            topic: self.topic.clone(),
+            offset,
+            problem,
+        };
+        let record =
+            RootRecord::from_json(message.payload().unwrap_or_default()).map_err(invalid)?;
+        if let Some(before) = &self.last {
+            if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
+                return Err(invalid(format!(
+                    "root of {} does not follow the root of {}",
+                    record.commit_lsn, before.commit_lsn
+                )));
+            }
+        }
+        self.last = Some(record);
+        Ok(Some((offset, record)))
+    }
+}
+
 /// Publishes roots: idempotent, acks=all, in order.
 pub struct RootsWriter {
     producer: FutureProducer,

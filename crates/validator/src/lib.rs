@@ -9,4 +9,25 @@
 //! SQL transaction together with its progress row, and that a root is signed only after this
 //! validator's own replay reproduced it.
 //!
-//! Status: the contract only; the validator arrives with the validator issue.
+//! - [`replay`]: a source transaction as SQL statements, each with the rows it must touch.
+//! - [`schema`]: the shadow's tables, created from the stream's relations and altered at each
+//!   captured DDL.
+//! - [`shadow`]: the shadow database session: one SQL transaction per source transaction,
+//!   with the progress row.
+//! - [`audit`]: the shadow's own rows read back and checked against the tree.
+//! - [`attestation`]: EIP-712 root attestations and the key interface that signs them.
+//! - [`divergence`]: what a failed check is, and what the validator does about it.
+//! - [`run`]: the service (`walproof validate`); [`metrics`] its Prometheus metrics.
+
+pub mod attestation;
+pub mod divergence;
+pub mod error;
+pub mod replay;
+pub mod schema;
+pub mod shadow;
+
+pub use divergence::{Divergence, DivergenceKind};
+pub use error::{Result, ValidateError};
+pub mod audit;
+pub mod metrics;
+pub mod run;

@@ -49,6 +49,15 @@ use serde::Deserialize;
 /// dir = "walproof-archive"        # or gcs_bucket = "…" (and gcs_endpoint for an emulator)
 /// roll_bytes = 67108864
 /// roll_interval_ms = 60000
+///
+/// [validator]
+/// shadow_url = "postgres://walproof@shadow:5432/walproof_shadow"
+/// key_file = "/run/secrets/validator.key"   # or WALPROOF_VALIDATOR_KEY
+/// chain_id = 31337
+/// bridge = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+/// audit_interval_ms = 60000
+/// audit_rows = 10000
+/// http_addr = "127.0.0.1:9189"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +77,29 @@ pub struct FileConfig {
     /// `[archive]`.
     #[serde(default)]
     pub archive: ArchiveSection,
+    /// `[validator]`.
+    #[serde(default)]
+    pub validator: ValidatorSection,
+}
+
+/// `[validator]` of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSection {
+    /// The shadow database's URL.
+    pub shadow_url: Option<String>,
+    /// The file holding the signing key (hex).
+    pub key_file: Option<PathBuf>,
+    /// The EIP-712 domain's chain id.
+    pub chain_id: Option<u64>,
+    /// The bridge contract's address.
+    pub bridge: Option<String>,
+    /// Milliseconds between two deep audits; 0 turns them off.
+    pub audit_interval_ms: Option<u64>,
+    /// Shadow rows one audit checks.
+    pub audit_rows: Option<usize>,
+    /// The HTTP address, or "off".
+    pub http_addr: Option<String>,
 }
 
 /// `[archive]` of the config file.

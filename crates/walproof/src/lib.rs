@@ -17,7 +17,7 @@
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
-//!   [`roots`], [`proofs`], [`commit`] and [`archive`] only wire a command to the crates above;
+//!   [`roots`], [`proofs`], [`commit`], [`archive`] and [`validate`] only wire a command to the crates above;
 //!   [`metrics_http`] serves `/metrics` and the committer's proofs over HTTP;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
@@ -36,3 +36,4 @@ pub mod progress_bar;
 pub mod proofs;
 pub mod roots;
 pub mod setup;
+pub mod validate;

@@ -110,6 +110,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Validate(args) => {
+            let validate = walproof::validate::Validate::resolve(&args, &file)?;
+            let settings = args.kafka.settings(&file);
+            walproof::validate::run(&settings, validate, shutdown_signal()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Roots(args) => {
             print!("{}", walproof::roots::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,225 @@
+//! The `<prefix>.attestations` topic: validators' signed root attestations, one partition.
+//!
+//! Every validator appends to the same topic with its own idempotent producer, so records of
+//! different validators interleave in no particular order; a reader groups them by key.
+//!
+//! A record's key is `<validator address>/<commit lsn>` ([`attestation_key`]), e.g.
+//! `0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266/16/B374D848`, with the address exactly as in the
+//! value (EIP-55 checksummed). Its value is JSON (version 1), written and verified by
+//! `walproof_validator::attestation::SignedAttestation`:
+//!
+//! ```json
+//! {"version": 1, "validator": "0x<40 hex, EIP-55>", "commit_lsn": "16/B374D848",
+//!  "root": "<64 hex>", "ledger_hash": "<64 hex>", "chain_id": 31337,
+//!  "bridge": "0x<40 hex, EIP-55>", "signature": "0x<130 hex>"}
+//! ```
+//!
+//! `root` and `ledger_hash` are as on `<prefix>.roots` for the same `commit_lsn`. `signature`
+//! is 65 bytes `r ‖ s ‖ v` (`v` 27 or 28, low `s`) over the EIP-712 hash of
+//! `RootAttestation(uint64 commitLsn,bytes32 root,bytes32 ledgerHash)` in the domain
+//! `{name "walproof", version "1", chainId: chain_id, verifyingContract: bridge}`.
+//!
+//! This layer moves keys and bytes only: it neither parses nor trusts a value. The key is a
+//! routing hint; a reader trusts only what the value's signature proves.
+
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use walproof_core::Lsn;
+
+use crate::error::{Result, TransportError};
+use crate::kafka::{KafkaSettings, ReaderContext};
+use crate::ledger::create_topic;
+
+/// The attestations topic's name: `<prefix>.attestations`.
+pub fn attestations_topic(settings: &KafkaSettings) -> String {
+    format!("{}.attestations", settings.topic_prefix)
+}
+
+/// The record key of `validator`'s attestation of `commit_lsn`: `<validator>/<commit lsn>`.
+pub fn attestation_key(validator: &str, commit_lsn: Lsn) -> String {
+    format!("{validator}/{commit_lsn}")
+}
+
+/// Splits a record key into the validator and the commit LSN; `None` when it is not of the
+/// form [`attestation_key`] writes.
+pub fn parse_attestation_key(key: &str) -> Option<(&str, Lsn)> {
+    // The address holds no '/', the LSN exactly one: split at the first.
+    let (validator, lsn) = key.split_once('/')?;
+    if validator.is_empty() {
+        return None;
+    }
+    Some((validator, lsn.parse().ok()?))
+}
+
+/// Makes sure `<prefix>.attestations` exists (one partition), creating it if absent. Returns
+/// its name.
+pub async fn ensure_attestations_topic(
+    settings: &KafkaSettings,
+    timeout: Duration,
+) -> Result<String> {
+    let topic = attestations_topic(settings);
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .map_err(TransportError::kafka("creating an admin client"))?;
+    create_topic(&admin, &topic, 1, timeout).await?;
+    Ok(topic)
+}
+
+/// Every record of the attestations topic, in offset order, as `(offset, key, value)`
+/// (creating the topic if it does not exist). A key that is absent reads as empty, one that
+/// is not UTF-8 with replacement characters: keys are hints, values carry the proof.
+pub async fn read_attestations(
+    settings: &KafkaSettings,
+    timeout: Duration,
+) -> Result<Vec<(i64, String, Vec<u8>)>> {
+    let topic = ensure_attestations_topic(settings, timeout).await?;
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, timeout))
+        .await
+        .map_err(|_| TransportError::Kafka {
+            operation: "reading the attestations topic (the reader stopped)".into(),
+            source: KafkaError::Canceled,
+        })?
+}
+
+fn read_blocking(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i64, String, Vec<u8>)>> {
+    let consumer: BaseConsumer<ReaderContext> = settings
+        .client_config()
+        .set(
+            "group.id",
+            format!("{}.attestations-tail", settings.topic_prefix),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create_with_context(ReaderContext)
+        .map_err(TransportError::kafka("creating the attestations reader"))?;
+    let mut partition = TopicPartitionList::new();
+    partition
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(TransportError::kafka("assigning the attestations topic"))?;
+    consumer
+        .assign(&partition)
+        .map_err(TransportError::kafka("assigning the attestations topic"))?;
+    let mut records = Vec::new();
+    loop {
+        let message = match consumer.poll(timeout) {
+            None => {
+                return Err(TransportError::Timeout {
+                    operation: format!("reading {topic} to its end"),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(records),
+            Some(Err(err)) => return Err(TransportError::kafka(format!("reading {topic}"))(err)),
+            Some(Ok(message)) => message,
+        };
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        let value = message.payload().unwrap_or_default().to_vec();
+        records.push((message.offset(), key, value));
+    }
+}
+
+/// Publishes attestations: idempotent, `acks=all`, in the order given, to partition 0.
+///
+/// [`AttestationsWriter::publish`] only queues; a record is durable once
+/// [`AttestationsWriter::flush`] returned (every 1000 queued records, `publish` flushes on its
+/// own). The writer does not create the topic: call [`ensure_attestations_topic`] (or
+/// [`read_attestations`]) first.
+pub struct AttestationsWriter {
+    producer: FutureProducer,
+    topic: String,
+    in_flight: Vec<DeliveryFuture>,
+}
+
+impl std::fmt::Debug for AttestationsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationsWriter")
+            .field("topic", &self.topic)
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttestationsWriter {
+    /// A writer for `<prefix>.attestations`.
+    pub fn new(settings: &KafkaSettings) -> Result<AttestationsWriter> {
+        let producer = settings
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "0")
+            .create()
+            .map_err(TransportError::kafka("creating the attestations producer"))?;
+        Ok(AttestationsWriter {
+            producer,
+            topic: attestations_topic(settings),
+            in_flight: Vec::new(),
+        })
+    }
+
+    /// Queues one attestation: `key` from [`attestation_key`], `json` its JSON value.
+    pub async fn publish(&mut self, key: &str, json: &str) -> Result<()> {
+        let out = FutureRecord::to(&self.topic)
+            .partition(0)
+            .key(key)
+            .payload(json);
+        let delivery = crate::kafka::send(&self.producer, out, || {
+            format!("producing the attestation {key}")
+        })
+        .await?;
+        self.in_flight.push(delivery);
+        if self.in_flight.len() >= 1000 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker acknowledged every attestation queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        crate::kafka::delivered(&mut self.in_flight, "an attestation").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validator_slash_lsn_and_parse_back() {
+        let validator = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+        let lsn = Lsn::new(0x16_B374_D848);
+        let key = attestation_key(validator, lsn);
+        assert_eq!(
+            key,
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266/16/B374D848"
+        );
+        assert_eq!(parse_attestation_key(&key), Some((validator, lsn)));
+        for bad in [
+            "",
+            "0xabc",
+            "/16/B374D848",
+            "0xabc/16",
+            "0xabc/16/B374D848/1",
+        ] {
+            assert_eq!(parse_attestation_key(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn topic_is_named_after_the_prefix() {
+        let settings = KafkaSettings::new("127.0.0.1:9092", "shop");
+        assert_eq!(attestations_topic(&settings), "shop.attestations");
+    }
+}

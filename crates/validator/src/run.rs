@@ -1,0 +1,448 @@
+//! The validator as a service (`walproof validate`).
+//!
+//! On start it reads where the shadow database stands (its progress row) and the last root it
+//! attested (on `<prefix>.attestations`, under its own address). It then reads the ledger from
+//! its first record, verifying the chain: every transaction goes through its own tree
+//! ([`CommitState`], in memory), and the transactions after the shadow's progress are also
+//! applied to the shadow database, each in one SQL transaction with the progress row. At the
+//! progress row's transaction the ledger's hash and the recomputed root must be those the row
+//! kept: the shadow was replayed from this ledger.
+//!
+//! Meanwhile it follows `<prefix>.roots`. Each published root is matched with the root this
+//! validator computed for the same commit LSN; when they agree (root and ledger hash), it signs
+//! the EIP-712 root attestation and publishes it. A deep audit compares the shadow's own rows
+//! with the tree every `audit_interval`.
+//!
+//! A divergence — a record that breaks the chain, a change that does not apply, a published
+//! root that differs or is missing, an audit that finds a row changed — is logged with its LSN,
+//! table and key, counted in the metrics, recorded in the shadow database, and the validator
+//! signs nothing from there: it keeps running so its status and metrics can be read, and a
+//! restart keeps it stopped until an operator has removed the recorded divergence.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use walproof_committer::CommitState;
+use walproof_core::{Digest, Lsn, Reassembled, Transaction};
+use walproof_transport::attestations::{
+    AttestationsWriter, parse_attestation_key, read_attestations,
+};
+use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
+use walproof_transport::roots::{RootRecord, RootsFollower};
+use walproof_transport::{KafkaSettings, TransportError};
+
+use crate::attestation::{AttestationSigner, Domain, SignedAttestation};
+use crate::audit::Audit;
+use crate::divergence::{Divergence, DivergenceKind};
+use crate::error::{Result, ValidateError};
+use crate::metrics::ValidatorMetrics;
+use crate::replay::Replay;
+use crate::schema::TypeNames;
+use crate::shadow::{Applied, Progress, Shadow};
+
+/// How the validator runs.
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// The shadow database's URL.
+    pub shadow_url: String,
+    /// The chain and bridge attestations are signed for.
+    pub domain: Domain,
+    /// Time between two deep audits; zero turns them off.
+    pub audit_interval: Duration,
+    /// Shadow rows one audit reads.
+    pub audit_rows: usize,
+}
+
+/// What the validator shows while it runs: metrics, the latest attestations, a divergence.
+#[derive(Debug, Default)]
+pub struct ValidatorStatus {
+    /// Counters and gauges.
+    pub metrics: ValidatorMetrics,
+    /// The most recent attestations, oldest first (at most [`KEPT_ATTESTATIONS`]).
+    pub attestations: Mutex<VecDeque<SignedAttestation>>,
+    /// The divergence that stopped the attestations, if one did.
+    pub divergence: Mutex<Option<String>>,
+}
+
+/// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
+pub const KEPT_ATTESTATIONS: usize = 10_000;
+
+/// A root this validator computed and has not matched with a published one yet.
+#[derive(Debug, Clone, Copy)]
+struct Computed {
+    commit_lsn: Lsn,
+    root: Digest,
+    ledger_hash: Digest,
+    commit_time_us: i64,
+}
+
+/// The running validator's state.
+struct Validator<'a> {
+    options: &'a ValidateOptions,
+    signer: &'a dyn AttestationSigner,
+    status: &'a ValidatorStatus,
+    shadow: Shadow,
+    state: CommitState,
+    replay: Replay,
+    types: TypeNames,
+    /// Where the shadow stood at start; `None` once it is passed (or it was empty).
+    progress: Option<Progress>,
+    /// The last LSN this validator attested before it started.
+    attested: Option<Lsn>,
+    ours: VecDeque<Computed>,
+    theirs: VecDeque<RootRecord>,
+    writer: AttestationsWriter,
+    diverged: bool,
+}
+
+/// Runs the validator until `shutdown` turns true or its means fail.
+pub async fn run(
+    settings: &KafkaSettings,
+    options: &ValidateOptions,
+    signer: &dyn AttestationSigner,
+    status: &ValidatorStatus,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let timeout = Duration::from_secs(30);
+    let shadow = Shadow::connect(&options.shadow_url).await?;
+    ensure_ledger_topic(settings, timeout).await?;
+    let address = signer.address().to_checksum(None);
+    let attested = read_attestations(settings, timeout)
+        .await?
+        .iter()
+        .filter_map(|(_, key, _)| parse_attestation_key(key))
+        .filter(|(validator, _)| validator.eq_ignore_ascii_case(&address))
+        .map(|(_, lsn)| lsn)
+        .max();
+    let progress = shadow.progress().await?;
+    tracing::info!(
+        validator = %address,
+        shadow_at = ?progress.map(|p| p.commit_lsn.to_string()),
+        attested = ?attested.map(|l| l.to_string()),
+        "validator starting: reading the ledger from its first record"
+    );
+    let mut validator = Validator {
+        options,
+        signer,
+        status,
+        shadow,
+        state: CommitState::default(),
+        replay: Replay::default(),
+        types: TypeNames::default(),
+        progress,
+        attested,
+        ours: VecDeque::new(),
+        theirs: VecDeque::new(),
+        writer: AttestationsWriter::new(settings)?,
+        diverged: false,
+    };
+    if let Some(recorded) = validator.shadow.recorded_divergence().await? {
+        tracing::error!(
+            %recorded,
+            "the shadow database records a divergence: this validator signs nothing until an operator has looked into it and deleted the rows of walproof_validator.divergences"
+        );
+        validator.status.metrics.diverged("recorded");
+        *lock(&status.divergence) = Some(recorded);
+        validator.diverged = true;
+    }
+    let mut reader = LedgerReader::from_start(settings)?;
+    let mut roots = RootsFollower::from_start(settings, timeout).await?;
+    let mut audit = Audit::default();
+    let mut audit_timer = tokio::time::interval(if options.audit_interval.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        options.audit_interval
+    });
+    audit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut caught_up = false;
+    let wait = Duration::from_millis(200);
+    loop {
+        if *shutdown.borrow() {
+            validator.writer.flush().await?;
+            tracing::info!(
+                applied = ?validator.state.last_applied().map(|l| l.to_string()),
+                "validator stopped"
+            );
+            return Ok(());
+        }
+        if validator.diverged {
+            // Nothing more is applied or signed; wait to be stopped.
+            let _ = shutdown.changed().await;
+            continue;
+        }
+        tokio::select! {
+            next = reader.next(wait) => match next {
+                Ok(Some((offset, Reassembled::Complete(transaction)))) => {
+                    caught_up = false;
+                    let head = reader.chain_head();
+                    validator.transaction(&transaction, offset, head).await?;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if !caught_up {
+                        caught_up = true;
+                        validator.writer.flush().await?;
+                        tracing::info!(
+                            applied = ?validator.state.last_applied().map(|l| l.to_string()),
+                            keys = validator.state.keys(),
+                            "validator caught up with the ledger"
+                        );
+                    }
+                }
+                Err(err) => validator.ledger_failed(err).await?,
+            },
+            root = roots.next(wait) => match root {
+                Ok(Some((_, record))) => validator.theirs.push_back(record),
+                Ok(None) => {}
+                Err(err @ TransportError::InvalidRoot { .. }) => {
+                    validator
+                        .diverge(Divergence::new(DivergenceKind::Roots, None, err.to_string()))
+                        .await?;
+                }
+                Err(err) => return Err(err.into()),
+            },
+            _ = audit_timer.tick(), if !options.audit_interval.is_zero() && validator.progress.is_none() => {
+                validator.audit(&mut audit).await?;
+            }
+            _ = shutdown.changed() => {}
+        }
+        validator.attest_agreed().await?;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Validator<'_> {
+    async fn diverge(&mut self, divergence: Divergence) -> Result<()> {
+        tracing::error!(%divergence, "divergence: this validator stops attesting");
+        self.status.metrics.diverged(divergence.kind.label());
+        *lock(&self.status.divergence) = Some(divergence.to_string());
+        self.shadow.record_divergence(&divergence).await?;
+        self.diverged = true;
+        self.writer.flush().await?;
+        Ok(())
+    }
+
+    /// A ledger read failure: a record that fails verification is a divergence, anything else
+    /// (the broker gone) stops the validator.
+    async fn ledger_failed(&mut self, err: TransportError) -> Result<()> {
+        match err {
+            TransportError::ChainBroken { .. }
+            | TransportError::InvalidRecord { .. }
+            | TransportError::OutOfOrder { .. } => {
+                let lsn = self.state.last_applied();
+                self.diverge(Divergence::new(
+                    DivergenceKind::Ledger,
+                    None,
+                    format!(
+                        "{err} (the last transaction verified is {})",
+                        lsn.map_or("none".to_owned(), |l| l.to_string())
+                    ),
+                ))
+                .await
+            }
+            err => Err(err.into()),
+        }
+    }
+
+    /// One whole transaction: through the tree, then into the shadow unless it holds it.
+    async fn transaction(
+        &mut self,
+        transaction: &Transaction,
+        offset: i64,
+        ledger_hash: Digest,
+    ) -> Result<()> {
+        let lsn = transaction.commit_lsn;
+        let replay = |detail: String| Divergence::new(DivergenceKind::Replay, Some(lsn), detail);
+        let relations = match Replay::relations_of(transaction) {
+            Ok(relations) => relations,
+            Err(err) => return self.diverge(replay(err.to_string())).await,
+        };
+        let missing = self.types.missing(&relations);
+        self.shadow.name_types(&mut self.types, &missing).await?;
+        let committed = match self.state.apply(transaction) {
+            Ok(committed) => committed,
+            Err(err) => return self.diverge(replay(err.to_string())).await,
+        };
+        match self.progress {
+            Some(progress) if lsn <= progress.commit_lsn => {
+                if let Err(err) = self.replay.follow(transaction, &self.types) {
+                    return self.diverge(replay(err.to_string())).await;
+                }
+                if lsn == progress.commit_lsn {
+                    if (ledger_hash, committed.root) != (progress.ledger_hash, progress.root) {
+                        return self
+                            .diverge(Divergence::new(
+                                DivergenceKind::Ledger,
+                                Some(lsn),
+                                format!(
+                                    "the shadow database was replayed to ledger hash {} and root {}, this ledger gives {ledger_hash} and {}: it is not the ledger the shadow was replayed from",
+                                    progress.ledger_hash, progress.root, committed.root
+                                ),
+                            ))
+                            .await;
+                    }
+                    tracing::info!(at = %lsn, root = %committed.root, "the shadow database resumes after its last transaction");
+                    self.progress = None;
+                }
+            }
+            Some(progress) => {
+                return self
+                    .diverge(Divergence::new(
+                        DivergenceKind::Ledger,
+                        Some(lsn),
+                        format!(
+                            "the shadow database holds transactions up to {}, which the ledger does not have",
+                            progress.commit_lsn
+                        ),
+                    ))
+                    .await;
+            }
+            None => {
+                let statements = match self.replay.plan(transaction, &self.types) {
+                    Ok(statements) => statements,
+                    Err(err) => return self.diverge(replay(err.to_string())).await,
+                };
+                let progress = Progress {
+                    commit_lsn: lsn,
+                    ledger_offset: offset,
+                    ledger_hash,
+                    root: committed.root,
+                };
+                match self.shadow.apply(&statements, &progress).await? {
+                    Applied::Committed => {}
+                    Applied::Diverged(divergence) => return self.diverge(divergence).await,
+                }
+                let metrics = &self.status.metrics;
+                metrics.transactions.fetch_add(1, Relaxed);
+                metrics
+                    .changes
+                    .fetch_add(transaction.changes.len() as u64, Relaxed);
+                metrics.applied_lsn.store(lsn.as_u64(), Relaxed);
+            }
+        }
+        if self.attested.is_none_or(|attested| lsn > attested) {
+            self.ours.push_back(Computed {
+                commit_lsn: lsn,
+                root: committed.root,
+                ledger_hash,
+                commit_time_us: transaction.commit_time_us,
+            });
+        }
+        Ok(())
+    }
+
+    /// Matches computed and published roots, in LSN order: signs those that agree.
+    async fn attest_agreed(&mut self) -> Result<()> {
+        while !self.diverged {
+            let (Some(ours), Some(theirs)) =
+                (self.ours.front().copied(), self.theirs.front().copied())
+            else {
+                return Ok(());
+            };
+            if self
+                .attested
+                .is_some_and(|attested| theirs.commit_lsn <= attested)
+            {
+                self.theirs.pop_front();
+                continue;
+            }
+            let divergence = if theirs.commit_lsn < ours.commit_lsn {
+                Divergence::new(
+                    DivergenceKind::Roots,
+                    Some(theirs.commit_lsn),
+                    format!(
+                        "the roots topic publishes a root for {}, a transaction the ledger does not have (the next one is {})",
+                        theirs.commit_lsn, ours.commit_lsn
+                    ),
+                )
+            } else if theirs.commit_lsn > ours.commit_lsn {
+                Divergence::new(
+                    DivergenceKind::Roots,
+                    Some(ours.commit_lsn),
+                    format!(
+                        "the roots topic skips {}: its next root is for {}",
+                        ours.commit_lsn, theirs.commit_lsn
+                    ),
+                )
+            } else if (theirs.root, theirs.ledger_hash) != (ours.root, ours.ledger_hash) {
+                Divergence::new(
+                    DivergenceKind::Root,
+                    Some(ours.commit_lsn),
+                    format!(
+                        "the roots topic publishes root {} (ledger hash {}), this validator computed {} (ledger hash {})",
+                        theirs.root, theirs.ledger_hash, ours.root, ours.ledger_hash
+                    ),
+                )
+            } else {
+                self.ours.pop_front();
+                self.theirs.pop_front();
+                self.attest(ours).await?;
+                continue;
+            };
+            return self.diverge(divergence).await;
+        }
+        Ok(())
+    }
+
+    async fn attest(&mut self, computed: Computed) -> Result<()> {
+        let attestation = SignedAttestation::sign(
+            self.signer,
+            self.options.domain,
+            computed.commit_lsn,
+            computed.root,
+            computed.ledger_hash,
+        )
+        .map_err(|err| ValidateError::Sign(err.to_string()))?;
+        self.writer
+            .publish(&attestation.topic_key(), &attestation.to_json())
+            .await?;
+        let metrics = &self.status.metrics;
+        metrics.roots_agreed.fetch_add(1, Relaxed);
+        metrics.attestations.fetch_add(1, Relaxed);
+        metrics
+            .attested_lsn
+            .store(computed.commit_lsn.as_u64(), Relaxed);
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        metrics.attestation_latency_us_sum.fetch_add(
+            u64::try_from(now_us - computed.commit_time_us).unwrap_or(0),
+            Relaxed,
+        );
+        let mut kept = lock(&self.status.attestations);
+        if kept.len() >= KEPT_ATTESTATIONS {
+            kept.pop_front();
+        }
+        kept.push_back(attestation);
+        Ok(())
+    }
+
+    async fn audit(&mut self, audit: &mut Audit) -> Result<()> {
+        let audited = audit
+            .run(
+                &self.shadow,
+                self.replay.shadow(),
+                &self.state,
+                self.options.audit_rows,
+            )
+            .await?;
+        let metrics = &self.status.metrics;
+        metrics.audits.fetch_add(1, Relaxed);
+        metrics.audited_rows.fetch_add(audited.rows, Relaxed);
+        if let Some(problem) = audited.problem {
+            let lsn = self.state.last_applied();
+            return self
+                .diverge(Divergence::new(DivergenceKind::Audit, lsn, problem))
+                .await;
+        }
+        Ok(())
+    }
+}
