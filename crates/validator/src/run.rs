@@ -182,7 +182,7 @@ pub async fn run(
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    if !caught_up {
+                    if !caught_up && validator.state.last_applied().is_some() {
                         caught_up = true;
                         validator.writer.flush().await?;
                         tracing::info!(

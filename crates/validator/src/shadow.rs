@@ -76,7 +76,7 @@ impl Shadow {
             config.get_hosts().first()
         );
         config.options(format!(
-            "{} -c synchronous_commit=off",
+            "{} -c synchronous_commit=off -c client_min_messages=warning",
             walproof_core::value::canonical_startup_options()
         ));
         config.application_name("walproof validator");

@@ -1,0 +1,290 @@
+//! `walproof validate` as an operator runs it, beside `walproof decode` and `walproof commit`,
+//! killed with SIGKILL at random points while a workload with DDL streams through, and
+//! restarted each time. Afterwards the shadow database equals the source table by table, and
+//! every root of the ledger was reproduced and signed exactly once.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use walproof_core::Lsn;
+use walproof_testkit::TestDatabase;
+use walproof_testkit::database::{current_wal_lsn, wait_slot_confirmed};
+use walproof_testkit::stack::wait_until;
+use walproof_transport::KafkaSettings;
+use walproof_transport::attestations::read_attestations;
+use walproof_transport::ledger::LedgerReader;
+use walproof_transport::roots::read_roots;
+use walproof_validator::attestation::{Domain, SignedAttestation};
+
+const KILLS: usize = 10;
+const WAIT: Duration = Duration::from_secs(120);
+
+mod common;
+use common::{restarts_logging, setup_and_decode, sigterm, source, walproof, xorshift};
+
+/// anvil's first development key: public knowledge, for tests only.
+pub(crate) const TEST_KEY: &str =
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Its address.
+pub(crate) const TEST_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+const SCHEMA: &str = "
+    CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+    CREATE TABLE orders (
+        id int PRIMARY KEY, status text, total numeric(12,2), at timestamptz, paid bool,
+        code char(3), addr inet, doc jsonb, big text, tags text[], feeling mood, spare int);
+    INSERT INTO orders
+        SELECT g, 'new', g, '2024-01-01', g % 2 = 0, 'ab', ('10.0.0.' || g)::inet,
+               jsonb_build_object('n', g),
+               (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 200) i),
+               ARRAY['a', NULL], 'ok'
+        FROM generate_series(1, 100) g;
+    CREATE TABLE lines (order_id int, sku text, flag bool, code char(4), tags text[]);
+    ALTER TABLE lines REPLICA IDENTITY FULL;
+    INSERT INTO lines SELECT g % 10, 'sku' || g, g % 3 = 0, 'x', NULL FROM generate_series(1, 30) g;";
+
+/// The shadow database's URL, and a session on it.
+async fn shadow(
+    stack: &walproof_testkit::Stack,
+    test: &str,
+) -> (TestDatabase, String, tokio_postgres::Client) {
+    let db = TestDatabase::create(stack, test).await.unwrap();
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let sql = db.connect().await.unwrap();
+    (db, url, sql)
+}
+
+/// The commit LSN the shadow database's progress row names, if it has one yet.
+async fn shadow_progress(shadow: &tokio_postgres::Client) -> Option<Lsn> {
+    let rows = shadow
+        .query(
+            "SELECT commit_lsn::text FROM walproof_validator.progress",
+            &[],
+        )
+        .await
+        .ok()?;
+    rows.first().map(|r| r.get::<_, String>(0).parse().unwrap())
+}
+
+/// A table's rows as canonical text, sorted, with the source's column list.
+async fn table_rows(
+    source: &tokio_postgres::Client,
+    other: &tokio_postgres::Client,
+    table: &str,
+) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
+    let columns: String = source
+        .query_one(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let query = format!("SELECT {columns} FROM {table}");
+    let mut sides = Vec::new();
+    for client in [source, other] {
+        let mut rows: Vec<Vec<Option<String>>> = client
+            .simple_query(&query)
+            .await
+            .unwrap_or_else(|err| panic!("{query}: {err}"))
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        rows.sort();
+        sides.push(rows);
+    }
+    let shadow = sides.pop().unwrap();
+    (sides.pop().unwrap(), shadow)
+}
+
+/// `walproof validate` with the test key, its log in `log`.
+pub(crate) fn validate(
+    env: &[(&str, String)],
+    shadow_url: &str,
+    extra: &[&str],
+    log: std::fs::File,
+) -> Child {
+    let mut args = vec!["validate", "--shadow-url", shadow_url, "--http-addr", "off"];
+    args.extend_from_slice(extra);
+    walproof(env, &args)
+        .env("WALPROOF_VALIDATOR_KEY", TEST_KEY)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once() {
+    let (stack, _db, topics, sql, env) = source("validate_crash", SCHEMA).await;
+    let (_shadow_db, shadow_url, shadow) = shadow(&stack, "validate_crash_shadow").await;
+    let slot = env[1].1.clone();
+    let mut decoder = setup_and_decode(&env);
+    let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("walproof-validate-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut starts = 0;
+    let mut start = || {
+        starts += 1;
+        let log = std::fs::File::create(dir.join(format!("start-{starts}.log"))).unwrap();
+        validate(&env, &shadow_url, &["--audit-interval-ms", "200"], log)
+    };
+    let mut validator = start();
+
+    let mut random = xorshift(u64::from(std::process::id()));
+    let mut applied_before = None;
+    for round in 0..KILLS {
+        for i in 0..4 {
+            let n = round * 4 + i;
+            sql.batch_execute(&format!(
+                "UPDATE orders SET status = 'paid', total = total + {n}, paid = NOT paid,
+                     feeling = 'happy' WHERE id % 9 = {m};
+                 UPDATE orders SET id = id + 10000 WHERE id = {n} + 40;
+                 DELETE FROM orders WHERE id = {n} + 1;
+                 INSERT INTO orders (id, status, total, at, paid, code, addr, doc, tags, feeling)
+                     VALUES ({n} + 1000, E'it''s \\\\ new', {n}.5, now(), NULL, 'z', '::1', '[1, {{}}]',
+                             ARRAY['{{}}', 'a b'], 'sad');
+                 INSERT INTO lines VALUES ({n}, 'sku' || {m}, true, 'ab', ARRAY['a', NULL]),
+                                          ({n}, 'sku' || {m}, true, 'ab', ARRAY['a', NULL]);
+                 DELETE FROM lines WHERE ctid IN (SELECT ctid FROM lines WHERE order_id = {n} LIMIT 1);
+                 UPDATE lines SET flag = false WHERE ctid IN
+                     (SELECT ctid FROM lines WHERE order_id = {m} LIMIT 1);",
+                m = n % 9
+            ))
+            .await
+            .unwrap();
+        }
+        match round {
+            2 => sql
+                .batch_execute(
+                    "ALTER TABLE orders ADD COLUMN note text;
+                     ALTER TABLE orders RENAME COLUMN note TO memo;
+                     UPDATE orders SET memo = 'renamed' WHERE id % 5 = 0;",
+                )
+                .await
+                .unwrap(),
+            4 => sql
+                .batch_execute(
+                    // A volatile default rewrites every row: they follow in the stream.
+                    "ALTER TABLE orders ADD COLUMN added timestamptz DEFAULT clock_timestamp();
+                     CREATE TABLE extra (k text PRIMARY KEY, v int);
+                     INSERT INTO extra VALUES ('a', 1), ('b', 2);",
+                )
+                .await
+                .unwrap(),
+            6 => sql
+                .batch_execute(
+                    "ALTER TABLE orders DROP COLUMN spare;
+                     UPDATE extra SET v = v + 1; DELETE FROM extra WHERE k = 'a';
+                     TRUNCATE lines;
+                     INSERT INTO lines VALUES (1, 'after truncate', false, 'q', NULL);",
+                )
+                .await
+                .unwrap(),
+            _ => {}
+        }
+        // Killed once it has applied something of this round, at a random moment after.
+        wait_until("the validator to apply a transaction", WAIT, || async {
+            Ok(shadow_progress(&shadow)
+                .await
+                .is_some_and(|lsn| Some(lsn) > applied_before))
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(random(300))).await;
+        validator.kill().unwrap();
+        validator.wait().unwrap();
+        applied_before = shadow_progress(&shadow).await;
+        validator = start();
+    }
+    let target = current_wal_lsn(&sql).await.unwrap();
+    wait_slot_confirmed(&sql, &slot, target, WAIT)
+        .await
+        .unwrap();
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    let ledger = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_to_end(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let lsns: Vec<Lsn> = ledger.transactions.iter().map(|t| t.commit_lsn).collect();
+    let last = *lsns.last().unwrap();
+    let attested = || async {
+        read_attestations(&settings, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, value)| SignedAttestation::from_json(&value).unwrap())
+            .filter(|a| a.validator.to_checksum(None) == TEST_ADDRESS)
+            .collect::<Vec<_>>()
+    };
+    wait_until("the validator to attest the last root", WAIT, || async {
+        Ok(attested().await.iter().any(|a| a.commit_lsn == last))
+    })
+    .await
+    .unwrap();
+    sigterm(&mut validator);
+    sigterm(&mut committer);
+    sigterm(&mut decoder);
+
+    // The shadow equals the source, table by table, as canonical text.
+    let canonical = walproof_core::value::canonical_set_statements();
+    sql.batch_execute(&canonical).await.unwrap();
+    shadow.batch_execute(&canonical).await.unwrap();
+    for table in ["orders", "lines", "extra"] {
+        let (source_rows, shadow_rows) = table_rows(&sql, &shadow, table).await;
+        assert!(!source_rows.is_empty(), "{table} has rows");
+        assert_eq!(shadow_rows, source_rows, "{table}: shadow vs source");
+    }
+
+    // Every root reproduced and signed exactly once, each signature valid for the domain.
+    let attestations = attested().await;
+    let signed: Vec<Lsn> = attestations.iter().map(|a| a.commit_lsn).collect();
+    assert_eq!(signed, lsns, "one attestation per transaction, in order");
+    let roots = read_roots(&settings, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let domain = Domain::new(31337, alloy::primitives::Address::ZERO);
+    for (attestation, root) in attestations.iter().zip(&roots) {
+        assert_eq!(
+            attestation.verify(&domain).unwrap().to_checksum(None),
+            TEST_ADDRESS
+        );
+        assert_eq!(
+            (
+                attestation.commit_lsn,
+                attestation.root,
+                attestation.ledger_hash
+            ),
+            (root.commit_lsn, root.root, root.ledger_hash)
+        );
+    }
+    let divergences: i64 = shadow
+        .query_one("SELECT count(*) FROM walproof_validator.divergences", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(divergences, 0);
+    let resumed = restarts_logging(&dir, KILLS, "resumes after its last transaction");
+    assert!(
+        resumed >= KILLS / 2,
+        "only {resumed} restarts resumed from the shadow's progress"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
