@@ -169,8 +169,26 @@ pub async fn run(
             return Ok(());
         }
         if validator.diverged {
-            // Nothing more is applied or signed; wait to be stopped.
-            let _ = shutdown.changed().await;
+            // Nothing more is applied; only roots verified before the divergence are still
+            // signed, as their published roots arrive.
+            if validator.ours.is_empty() {
+                validator.writer.flush().await?;
+                let _ = shutdown.changed().await;
+                continue;
+            }
+            tokio::select! {
+                root = roots.next(wait) => match root {
+                    Ok(Some((_, record))) => validator.theirs.push_back(record),
+                    Ok(None) => {}
+                    Err(err @ TransportError::InvalidRoot { .. }) => {
+                        tracing::error!(%err, "the roots topic is not valid: nothing more is signed");
+                        validator.ours.clear();
+                    }
+                    Err(err) => return Err(err.into()),
+                },
+                _ = shutdown.changed() => {}
+            }
+            validator.attest_agreed().await?;
             continue;
         }
         tokio::select! {
@@ -220,8 +238,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Validator<'_> {
+    /// Records a divergence. Nothing is applied after it; the roots computed before it (all of
+    /// them verified) are still signed when their published roots agree, unless the divergence
+    /// is about the roots or the shadow itself.
     async fn diverge(&mut self, divergence: Divergence) -> Result<()> {
         tracing::error!(%divergence, "divergence: this validator stops attesting");
+        if matches!(
+            divergence.kind,
+            DivergenceKind::Root | DivergenceKind::Roots | DivergenceKind::Audit
+        ) {
+            self.ours.clear();
+        }
         self.status.metrics.diverged(divergence.kind.label());
         *lock(&self.status.divergence) = Some(divergence.to_string());
         self.shadow.record_divergence(&divergence).await?;
@@ -341,7 +368,7 @@ impl Validator<'_> {
 
     /// Matches computed and published roots, in LSN order: signs those that agree.
     async fn attest_agreed(&mut self) -> Result<()> {
-        while !self.diverged {
+        loop {
             let (Some(ours), Some(theirs)) =
                 (self.ours.front().copied(), self.theirs.front().copied())
             else {
@@ -389,7 +416,6 @@ impl Validator<'_> {
             };
             return self.diverge(divergence).await;
         }
-        Ok(())
     }
 
     async fn attest(&mut self, computed: Computed) -> Result<()> {
