@@ -29,6 +29,10 @@ pub(crate) const TEST_KEY: &str =
     "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// Its address.
 pub(crate) const TEST_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+/// anvil's second development key, for a second validator.
+const SECOND_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// Its address.
+const SECOND_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 const SCHEMA: &str = "
     CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -46,7 +50,7 @@ const SCHEMA: &str = "
     INSERT INTO lines SELECT g % 10, 'sku' || g, g % 3 = 0, 'x', NULL FROM generate_series(1, 30) g;";
 
 /// The shadow database's URL, and a session on it.
-async fn shadow(
+async fn shadow_database(
     stack: &walproof_testkit::Stack,
     test: &str,
 ) -> (TestDatabase, String, tokio_postgres::Client) {
@@ -81,6 +85,17 @@ async fn no_divergence(shadow: &tokio_postgres::Client) {
         .map(|rows| rows.iter().map(|r| r.get(0)).collect())
         .unwrap_or_default();
     assert!(recorded.is_empty(), "the validator diverged: {recorded:?}");
+}
+
+/// The attestations `address` published, in offset order.
+async fn attested(settings: &KafkaSettings, address: &str) -> Vec<SignedAttestation> {
+    read_attestations(settings, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, value)| SignedAttestation::from_json(&value).unwrap())
+        .filter(|a| a.validator.to_checksum(None) == address)
+        .collect()
 }
 
 /// A table's rows as canonical text, sorted, with the source's column list.
@@ -129,10 +144,21 @@ pub(crate) fn validate(
     extra: &[&str],
     log: std::fs::File,
 ) -> Child {
+    validate_with(env, shadow_url, TEST_KEY, extra, log)
+}
+
+/// `walproof validate` with `key`.
+fn validate_with(
+    env: &[(&str, String)],
+    shadow_url: &str,
+    key: &str,
+    extra: &[&str],
+    log: std::fs::File,
+) -> Child {
     let mut args = vec!["validate", "--shadow-url", shadow_url, "--http-addr", "off"];
     args.extend_from_slice(extra);
     walproof(env, &args)
-        .env("WALPROOF_VALIDATOR_KEY", TEST_KEY)
+        .env("WALPROOF_VALIDATOR_KEY", key)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -143,7 +169,7 @@ pub(crate) fn validate(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once() {
     let (stack, _db, topics, sql, env) = source("validate_crash", SCHEMA).await;
-    let (_shadow_db, shadow_url, shadow) = shadow(&stack, "validate_crash_shadow").await;
+    let (_shadow_db, shadow_url, shadow) = shadow_database(&stack, "validate_crash_shadow").await;
     let slot = env[1].1.clone();
     let mut decoder = setup_and_decode(&env);
     let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
@@ -160,6 +186,16 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         validate(&env, &shadow_url, &["--audit-interval-ms", "200"], log)
     };
     let mut validator = start();
+    // A second validator, never killed, with its own shadow database and key.
+    let (_second_db, second_url, second_shadow) =
+        shadow_database(&stack, "validate_crash_second_shadow").await;
+    let mut second = validate_with(
+        &env,
+        &second_url,
+        SECOND_KEY,
+        &[],
+        std::fs::File::create(dir.join("second.log")).unwrap(),
+    );
 
     let mut random = xorshift(u64::from(std::process::id()));
     let mut applied_before = None;
@@ -240,22 +276,22 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         .unwrap();
     let lsns: Vec<Lsn> = ledger.transactions.iter().map(|t| t.commit_lsn).collect();
     let last = *lsns.last().unwrap();
-    let attested = || async {
-        read_attestations(&settings, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, _, value)| SignedAttestation::from_json(&value).unwrap())
-            .filter(|a| a.validator.to_checksum(None) == TEST_ADDRESS)
-            .collect::<Vec<_>>()
-    };
     wait_until("the validator to attest the last root", WAIT, || async {
         no_divergence(&shadow).await;
-        Ok(attested().await.iter().any(|a| a.commit_lsn == last))
+        no_divergence(&second_shadow).await;
+        Ok(attested(&settings, TEST_ADDRESS)
+            .await
+            .iter()
+            .any(|a| a.commit_lsn == last)
+            && attested(&settings, SECOND_ADDRESS)
+                .await
+                .iter()
+                .any(|a| a.commit_lsn == last))
     })
     .await
     .unwrap();
     sigterm(&mut validator);
+    sigterm(&mut second);
     sigterm(&mut committer);
     sigterm(&mut decoder);
 
@@ -263,33 +299,42 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     let canonical = walproof_core::value::canonical_set_statements();
     sql.batch_execute(&canonical).await.unwrap();
     shadow.batch_execute(&canonical).await.unwrap();
+    second_shadow.batch_execute(&canonical).await.unwrap();
     for table in ["orders", "lines", "extra"] {
         let (source_rows, shadow_rows) = table_rows(&sql, &shadow, table).await;
         assert!(!source_rows.is_empty(), "{table} has rows");
         assert_eq!(shadow_rows, source_rows, "{table}: shadow vs source");
+        let (_, second_rows) = table_rows(&sql, &second_shadow, table).await;
+        assert_eq!(second_rows, source_rows, "{table}: second shadow vs source");
     }
 
-    // Every root reproduced and signed exactly once, each signature valid for the domain.
-    let attestations = attested().await;
-    let signed: Vec<Lsn> = attestations.iter().map(|a| a.commit_lsn).collect();
-    assert_eq!(signed, lsns, "one attestation per transaction, in order");
+    // Every root reproduced and signed exactly once by each validator, each signature valid
+    // for the domain.
     let roots = read_roots(&settings, Duration::from_secs(30))
         .await
         .unwrap();
     let domain = Domain::new(31337, alloy::primitives::Address::ZERO);
-    for (attestation, root) in attestations.iter().zip(&roots) {
+    for address in [TEST_ADDRESS, SECOND_ADDRESS] {
+        let attestations = attested(&settings, address).await;
+        let signed: Vec<Lsn> = attestations.iter().map(|a| a.commit_lsn).collect();
         assert_eq!(
-            attestation.verify(&domain).unwrap().to_checksum(None),
-            TEST_ADDRESS
+            signed, lsns,
+            "one attestation per transaction by {address}, in order"
         );
-        assert_eq!(
-            (
-                attestation.commit_lsn,
-                attestation.root,
-                attestation.ledger_hash
-            ),
-            (root.commit_lsn, root.root, root.ledger_hash)
-        );
+        for (attestation, root) in attestations.iter().zip(&roots) {
+            assert_eq!(
+                attestation.verify(&domain).unwrap().to_checksum(None),
+                address
+            );
+            assert_eq!(
+                (
+                    attestation.commit_lsn,
+                    attestation.root,
+                    attestation.ledger_hash
+                ),
+                (root.commit_lsn, root.root, root.ledger_hash)
+            );
+        }
     }
     no_divergence(&shadow).await;
     let resumed = restarts_logging(&dir, KILLS, "resumes after its last transaction");
