@@ -92,19 +92,43 @@ pub fn roots_topic(settings: &KafkaSettings) -> String {
     format!("{}.roots", settings.topic_prefix)
 }
 
-/// Every published root, in order (creating the topic if it does not exist). Fails, naming
-/// the offset, on a record that does not parse or does not follow the one before it.
+/// Every published root, in order (creating the topic if it does not exist), read until the
+/// broker reports the end of the partition: for a reader that must see every root, such as
+/// the committer on start (no root is being published then). Fails, naming the offset, on a
+/// record that does not parse or does not follow the one before it.
 pub async fn read_roots(settings: &KafkaSettings, timeout: Duration) -> Result<Vec<RootRecord>> {
-    let roots = read_roots_after(settings, None, timeout).await?;
+    let roots = read(settings, None, Until::EndReported, timeout).await?;
     Ok(roots.into_iter().map(|(_, root)| root).collect())
 }
 
 /// The roots published after `after` (an offset and the root read there; `None`: from the
 /// first), each with its offset, checked to follow it — for a reader that keeps up with the
-/// topic without reading it whole each time.
+/// topic without reading it whole each time, while the committer goes on publishing. Reads up
+/// to the end the broker gives when asked (its high watermark), not until it reports the end
+/// of the partition: with roots arriving several times a second that report may never come
+/// (with tansu, an archiver's roll waited for it until the committer stopped). A root
+/// published meanwhile comes with the next call.
 pub async fn read_roots_after(
     settings: &KafkaSettings,
     after: Option<(i64, RootRecord)>,
+    timeout: Duration,
+) -> Result<Vec<(i64, RootRecord)>> {
+    read(settings, after, Until::HighWatermark, timeout).await
+}
+
+/// Where a read of the roots topic stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// When the broker reports the end of the partition.
+    EndReported,
+    /// At the high watermark read when the read starts (or when the end is reported first).
+    HighWatermark,
+}
+
+async fn read(
+    settings: &KafkaSettings,
+    after: Option<(i64, RootRecord)>,
+    until: Until,
     timeout: Duration,
 ) -> Result<Vec<(i64, RootRecord)>> {
     let topic = roots_topic(settings);
@@ -114,7 +138,7 @@ pub async fn read_roots_after(
         .map_err(TransportError::kafka("creating an admin client"))?;
     create_topic(&admin, &topic, 1, timeout).await?;
     let settings = settings.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, after, timeout))
+    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, after, until, timeout))
         .await
         .map_err(|_| TransportError::Kafka {
             operation: "reading the roots topic (the reader stopped)".into(),
@@ -126,6 +150,7 @@ fn read_blocking(
     settings: &KafkaSettings,
     topic: &str,
     after: Option<(i64, RootRecord)>,
+    until: Until,
     timeout: Duration,
 ) -> Result<Vec<(i64, RootRecord)>> {
     let consumer: BaseConsumer<ReaderContext> = settings
@@ -135,13 +160,15 @@ fn read_blocking(
         .set("enable.partition.eof", "true")
         .create_with_context(ReaderContext)
         .map_err(TransportError::kafka("creating the roots reader"))?;
-    if let Some((offset, _)) = after {
-        let (_, high) = consumer
+    let mut high = None;
+    if after.is_some() || until == Until::HighWatermark {
+        let (low, end) = consumer
             .fetch_watermarks(topic, 0, timeout)
             .map_err(TransportError::kafka(format!("reading {topic}'s end")))?;
-        if offset + 1 >= high {
+        if after.map_or(low, |(offset, _)| offset + 1) >= end {
             return Ok(Vec::new());
         }
+        high = (until == Until::HighWatermark).then_some(end);
     }
     let mut partition = TopicPartitionList::new();
     partition
@@ -184,6 +211,9 @@ fn read_blocking(
             }
         }
         roots.push((offset, record));
+        if high.is_some_and(|high| offset + 1 >= high) {
+            return Ok(roots);
+        }
     }
 }
 

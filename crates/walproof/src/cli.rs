@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 ///   walproof setup  --source-url postgres://user@host/db   # publication, DDL capture, slot
 ///   walproof decode --source-url postgres://user@host/db --brokers host:9092
+///   walproof run    --config walproof.toml   # or every stage in one process
 ///
 /// Settings come from flags, then WALPROOF_* environment variables, then the TOML file given
 /// with --config (see deploy/walproof.example.toml), then defaults.
@@ -29,7 +30,8 @@ use clap::{Args, Parser, Subcommand};
     verbatim_doc_comment
 )]
 pub struct Cli {
-    /// TOML config file with [source], [kafka] and [decoder] sections.
+    /// TOML config file: [source], [kafka], [decoder], [committer], [archive], [validator]
+    /// (see deploy/walproof.example.toml).
     #[arg(long, global = true, env = "WALPROOF_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -112,6 +114,40 @@ pub enum Command {
     /// HTTP (--http-addr): /metrics, /status, /attestations[?after=LSN] for relayers.
     /// Stops cleanly on SIGTERM or Ctrl-C.
     Validate(ValidateArgs),
+
+    /// Run the whole pipeline in one process: decoder, committer, archiver and a validator.
+    ///
+    /// Single-machine mode: the four stages run side by side in this process against one
+    /// source and one Kafka, each exactly as its own command runs it (`walproof decode`,
+    /// `commit`, `archive`, `validate`: see their --help for what each does and guarantees).
+    /// Production runs each stage as its own deployment instead. Run `walproof setup` on the
+    /// source first.
+    ///
+    /// Settings. The flags below are the ones stages share (--brokers, --topic-prefix) or
+    /// cannot default (--source-url for the decoder; --shadow-url and --key-file for the
+    /// validator). Every other setting of a stage comes, as for its own command, from its
+    /// WALPROOF_* variable (`walproof <stage> --help` lists them), then its section of the
+    /// --config file ([source] [kafka] [decoder] [committer] [archive] [validator], see
+    /// deploy/walproof.example.toml), then its default.
+    ///
+    /// HTTP, on three addresses that must differ (`off` turns one off):
+    ///   decoder    http://127.0.0.1:9187/metrics               [decoder] metrics_addr
+    ///   committer  http://127.0.0.1:9188/roots/latest          [committer] proof_addr
+    ///              http://127.0.0.1:9188/proof?table=s.t&key=K
+    ///   validator  http://127.0.0.1:9189/metrics, /status,     [validator] http_addr
+    ///              /attestations[?after=LSN]
+    ///
+    /// The validator needs an empty shadow database of its own and a signing key; without
+    /// them walproof run refuses to start and names the setting. --no-validator and
+    /// --no-archive leave a stage out.
+    ///
+    /// Stopping: SIGTERM or Ctrl-C stops every stage cleanly (the decoder's slot confirmed,
+    /// the committer's store synced, the archive rolled). If a stage fails, the log names it,
+    /// the others are stopped the same way and walproof exits 1.
+    ///
+    ///   bash deploy/run.sh    # the local stack, a sample workload and this command, shown working
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
 
     /// Recompute every state root from the ledger alone (the offline rebuild).
     ///
@@ -316,6 +352,42 @@ pub struct ValidateArgs {
     /// Where to serve /metrics, /status and /attestations, or `off` [default: 127.0.0.1:9189]
     #[arg(long, env = "WALPROOF_VALIDATOR_HTTP_ADDR", value_name = "HOST:PORT")]
     pub http_addr: Option<String>,
+}
+
+/// `walproof run`: the settings the stages share or cannot default; the rest as each stage's
+/// own command reads them (see [`crate::run`]).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Source connection, slot and publication (the decoder).
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Kafka and topics (every stage).
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The committer's store [default: ./walproof-state/committer]
+    #[arg(long, env = "WALPROOF_COMMITTER_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The archive's local directory [default: ./walproof-archive]
+    #[arg(long = "archive-dir", env = "WALPROOF_ARCHIVE_DIR", value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
+    /// The validator's shadow database: a database of its own, empty before the first start
+    #[arg(
+        long,
+        env = "WALPROOF_SHADOW_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub shadow_url: Option<String>,
+    /// File holding the validator's secp256k1 private key as hex; else the key is read from
+    /// the WALPROOF_VALIDATOR_KEY environment variable. Never logged.
+    #[arg(long, env = "WALPROOF_VALIDATOR_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Run without the archiver
+    #[arg(long, env = "WALPROOF_NO_ARCHIVE")]
+    pub no_archive: bool,
+    /// Run without the validator (no shadow database or key needed)
+    #[arg(long, env = "WALPROOF_NO_VALIDATOR")]
+    pub no_validator: bool,
 }
 
 /// `walproof prove`.
@@ -566,4 +638,16 @@ pub struct DecodeArgs {
     /// Seconds between progress lines in the log [default: 10]
     #[arg(long, env = "WALPROOF_PROGRESS_INTERVAL_S")]
     pub progress_interval_s: Option<u64>,
+}
+
+impl DecodeArgs {
+    /// The metrics endpoint's address, `None` when off.
+    pub fn metrics_addr(&self, file: &crate::config::FileConfig) -> Option<String> {
+        let addr = crate::config::pick(
+            self.metrics_addr.clone(),
+            file.decoder.metrics_addr.clone(),
+            || "127.0.0.1:9187".into(),
+        );
+        (addr != "off").then_some(addr)
+    }
 }

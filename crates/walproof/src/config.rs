@@ -59,7 +59,7 @@ use serde::Deserialize;
 /// audit_rows = 10000
 /// http_addr = "127.0.0.1:9189"
 /// ```
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// `[source]`.
@@ -83,7 +83,7 @@ pub struct FileConfig {
 }
 
 /// `[validator]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorSection {
     /// The shadow database's URL.
@@ -103,7 +103,7 @@ pub struct ValidatorSection {
 }
 
 /// `[archive]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveSection {
     /// The local directory of the archive.
@@ -121,7 +121,7 @@ pub struct ArchiveSection {
 }
 
 /// `[committer]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitterSection {
     /// The store's directory.
@@ -137,7 +137,7 @@ pub struct CommitterSection {
 }
 
 /// `[source]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
     /// Source database URL.
@@ -151,7 +151,7 @@ pub struct SourceSection {
 }
 
 /// `[kafka]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSection {
     /// Bootstrap servers.
@@ -170,7 +170,7 @@ pub struct KafkaSection {
 }
 
 /// `[decoder]` of the config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecoderSection {
     /// Most bytes of changes per ledger record.

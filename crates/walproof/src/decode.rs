@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use walproof_core::Lsn;
 use walproof_source::decoder::DecoderConfig;
 use walproof_source::metrics::DecoderMetrics;
@@ -28,6 +29,7 @@ pub async fn run(
     file: FileConfig,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let metrics_addr = args.metrics_addr(&file);
     let url = args
         .source
         .source_url
@@ -89,10 +91,7 @@ pub async fn run(
         shutdown_timeout: Duration::from_secs(30),
     };
     let metrics = Arc::new(DecoderMetrics::default());
-    let metrics_addr = pick(args.metrics_addr, d.metrics_addr, || {
-        "127.0.0.1:9187".into()
-    });
-    if metrics_addr != "off" {
+    if let Some(metrics_addr) = metrics_addr {
         let render = {
             let metrics = metrics.clone();
             Arc::new(move || metrics.render())
@@ -105,7 +104,8 @@ pub async fn run(
     }
     let every =
         Duration::from_secs(pick(args.progress_interval_s, d.progress_interval_s, || 10).max(1));
-    tokio::spawn(log_progress(metrics.clone(), every, shutdown.clone()));
+    // In the decoder's span, which `walproof run` names it by.
+    tokio::spawn(log_progress(metrics.clone(), every, shutdown.clone()).in_current_span());
     if !config.snapshot.log_progress {
         tokio::spawn(progress_bar::draw(metrics.clone(), shutdown.clone()));
     }
@@ -125,7 +125,7 @@ pub async fn run(
         };
         let kafka = config.kafka.clone();
         let mut stop = shutdown.clone();
-        tokio::spawn(async move {
+        let publish = async move {
             let mut stopped = publisher_stopped;
             // Stop on the operator's signal or when the decoder ends.
             let (tx, rx) = watch::channel(false);
@@ -137,7 +137,8 @@ pub async fn run(
                 let _ = tx.send(true);
             });
             run_publisher(&kafka, options, heartbeat, rx).await
-        })
+        };
+        tokio::spawn(publish.in_current_span())
     });
     let decoded = walproof_source::run(config, metrics, shutdown).await;
     let _ = stop_publisher.send(true);

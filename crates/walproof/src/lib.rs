@@ -18,6 +18,7 @@
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
 //!   [`roots`], [`proofs`], [`commit`], [`archive`] and [`validate`] only wire a command to the crates above;
+//!   [`run`] runs the decoder, committer, archiver and a validator together in one process;
 //!   [`metrics_http`] serves `/metrics` and the committer's proofs over HTTP;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
 //!
@@ -35,5 +36,6 @@ pub mod metrics_http;
 pub mod progress_bar;
 pub mod proofs;
 pub mod roots;
+pub mod run;
 pub mod setup;
 pub mod validate;

@@ -116,6 +116,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             walproof::validate::run(&settings, validate, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => {
+            let stages = walproof::run::Stages::from_environment()?;
+            let plan = walproof::run::Plan::resolve(args, stages, &file).await?;
+            walproof::run::run(plan, file, shutdown_signal()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Roots(args) => {
             print!("{}", walproof::roots::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)
