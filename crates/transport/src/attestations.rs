@@ -24,17 +24,11 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::Lsn;
 
-use crate::error::{Result, TransportError};
-use crate::kafka::{KafkaSettings, ReaderContext};
-use crate::ledger::create_topic;
+use crate::error::Result;
+use crate::kafka::KafkaSettings;
+use crate::topic::{Topic, TopicWriter, Until};
 
 /// The attestations topic's name: `<prefix>.attestations`.
 pub fn attestations_topic(settings: &KafkaSettings) -> String {
@@ -57,77 +51,36 @@ pub fn parse_attestation_key(key: &str) -> Option<(&str, Lsn)> {
     Some((validator, lsn.parse().ok()?))
 }
 
+fn topic(settings: &KafkaSettings) -> Topic {
+    Topic {
+        name: attestations_topic(settings),
+        records: "attestations",
+        a_record: "an attestation",
+    }
+}
+
 /// Makes sure `<prefix>.attestations` exists (one partition), creating it if absent. Returns
 /// its name.
 pub async fn ensure_attestations_topic(
     settings: &KafkaSettings,
     timeout: Duration,
 ) -> Result<String> {
-    let topic = attestations_topic(settings);
-    let admin: AdminClient<DefaultClientContext> = settings
-        .client_config()
-        .create()
-        .map_err(TransportError::kafka("creating an admin client"))?;
-    create_topic(&admin, &topic, 1, timeout).await?;
-    Ok(topic)
+    let topic = topic(settings);
+    topic.ensure(settings, timeout).await?;
+    Ok(topic.name)
 }
 
 /// Every record of the attestations topic, in offset order, as `(offset, key, value)`
-/// (creating the topic if it does not exist). A key that is absent reads as empty, one that
-/// is not UTF-8 with replacement characters: keys are hints, values carry the proof.
+/// (creating the topic if it does not exist), read until the broker reports the end of the
+/// partition. A key that is absent reads as empty, one that is not UTF-8 with replacement
+/// characters: keys are hints, values carry the proof.
 pub async fn read_attestations(
     settings: &KafkaSettings,
     timeout: Duration,
 ) -> Result<Vec<(i64, String, Vec<u8>)>> {
-    let topic = ensure_attestations_topic(settings, timeout).await?;
-    let settings = settings.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, timeout))
+    topic(settings)
+        .read(settings, None, Until::EndReported, timeout)
         .await
-        .map_err(|_| TransportError::Kafka {
-            operation: "reading the attestations topic (the reader stopped)".into(),
-            source: KafkaError::Canceled,
-        })?
-}
-
-fn read_blocking(
-    settings: &KafkaSettings,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Vec<(i64, String, Vec<u8>)>> {
-    let consumer: BaseConsumer<ReaderContext> = settings
-        .client_config()
-        .set(
-            "group.id",
-            format!("{}.attestations-tail", settings.topic_prefix),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create_with_context(ReaderContext)
-        .map_err(TransportError::kafka("creating the attestations reader"))?;
-    let mut partition = TopicPartitionList::new();
-    partition
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .map_err(TransportError::kafka("assigning the attestations topic"))?;
-    consumer
-        .assign(&partition)
-        .map_err(TransportError::kafka("assigning the attestations topic"))?;
-    let mut records = Vec::new();
-    loop {
-        let message = match consumer.poll(timeout) {
-            None => {
-                return Err(TransportError::Timeout {
-                    operation: format!("reading {topic} to its end"),
-                    seconds: timeout.as_secs(),
-                });
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(records),
-            Some(Err(err)) => return Err(TransportError::kafka(format!("reading {topic}"))(err)),
-            Some(Ok(message)) => message,
-        };
-        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-        let value = message.payload().unwrap_or_default().to_vec();
-        records.push((message.offset(), key, value));
-    }
 }
 
 /// Publishes attestations: idempotent, `acks=all`, in the order given, to partition 0.
@@ -136,59 +89,25 @@ fn read_blocking(
 /// [`AttestationsWriter::flush`] returned (every 1000 queued records, `publish` flushes on its
 /// own). The writer does not create the topic: call [`ensure_attestations_topic`] (or
 /// [`read_attestations`]) first.
-pub struct AttestationsWriter {
-    producer: FutureProducer,
-    topic: String,
-    in_flight: Vec<DeliveryFuture>,
-}
-
-impl std::fmt::Debug for AttestationsWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttestationsWriter")
-            .field("topic", &self.topic)
-            .field("in_flight", &self.in_flight.len())
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct AttestationsWriter(TopicWriter);
 
 impl AttestationsWriter {
     /// A writer for `<prefix>.attestations`.
     pub fn new(settings: &KafkaSettings) -> Result<AttestationsWriter> {
-        let producer = settings
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "0")
-            .create()
-            .map_err(TransportError::kafka("creating the attestations producer"))?;
-        Ok(AttestationsWriter {
-            producer,
-            topic: attestations_topic(settings),
-            in_flight: Vec::new(),
-        })
+        TopicWriter::new(settings, topic(settings)).map(AttestationsWriter)
     }
 
     /// Queues one attestation: `key` from [`attestation_key`], `json` its JSON value.
     pub async fn publish(&mut self, key: &str, json: &str) -> Result<()> {
-        let out = FutureRecord::to(&self.topic)
-            .partition(0)
-            .key(key)
-            .payload(json);
-        let delivery = crate::kafka::send(&self.producer, out, || {
-            format!("producing the attestation {key}")
-        })
-        .await?;
-        self.in_flight.push(delivery);
-        if self.in_flight.len() >= 1000 {
-            self.flush().await?;
-        }
-        Ok(())
+        self.0
+            .publish(key, json, || format!("producing the attestation {key}"))
+            .await
     }
 
     /// Waits until the broker acknowledged every attestation queued.
     pub async fn flush(&mut self) -> Result<()> {
-        crate::kafka::delivered(&mut self.in_flight, "an attestation").await
+        self.0.flush().await
     }
 }
 

@@ -20,6 +20,8 @@
 //! - [`roots`]: the `<prefix>.roots` topic the committer publishes, one record per commit LSN,
 //!   read whole or followed as it grows.
 //! - [`attestations`]: the `<prefix>.attestations` topic validators publish their signed roots to.
+//! - `topic`: what those two share: a one-partition topic of string-keyed records, its writer
+//!   and its read to the end.
 //! - [`error`]: typed errors.
 
 pub mod attestations;
@@ -29,6 +31,7 @@ pub mod kafka;
 pub mod ledger;
 pub mod publisher;
 pub mod roots;
+mod topic;
 
 pub use error::{Result, TransportError};
 pub use kafka::KafkaSettings;

@@ -14,17 +14,13 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::{Digest, Lsn};
 
 use crate::error::{Result, TransportError};
 use crate::kafka::{KafkaSettings, ReaderContext};
-use crate::ledger::create_topic;
+use crate::topic::{Topic, TopicWriter, Until};
 
 /// One published root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +88,14 @@ pub fn roots_topic(settings: &KafkaSettings) -> String {
     format!("{}.roots", settings.topic_prefix)
 }
 
+fn topic(settings: &KafkaSettings) -> Topic {
+    Topic {
+        name: roots_topic(settings),
+        records: "roots",
+        a_record: "a root",
+    }
+}
+
 /// Every published root, in order (creating the topic if it does not exist), read until the
 /// broker reports the end of the partition: for a reader that must see every root, such as
 /// the committer on start (no root is being published then). Fails, naming the offset, on a
@@ -116,105 +120,49 @@ pub async fn read_roots_after(
     read(settings, after, Until::HighWatermark, timeout).await
 }
 
-/// Where a read of the roots topic stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Until {
-    /// When the broker reports the end of the partition.
-    EndReported,
-    /// At the high watermark read when the read starts (or when the end is reported first).
-    HighWatermark,
-}
-
+/// The roots after `after` up to where `until` says, each with its offset, parsed and checked
+/// to follow the one before it.
 async fn read(
     settings: &KafkaSettings,
     after: Option<(i64, RootRecord)>,
     until: Until,
     timeout: Duration,
 ) -> Result<Vec<(i64, RootRecord)>> {
-    let topic = roots_topic(settings);
-    let admin: AdminClient<DefaultClientContext> = settings
-        .client_config()
-        .create()
-        .map_err(TransportError::kafka("creating an admin client"))?;
-    create_topic(&admin, &topic, 1, timeout).await?;
-    let settings = settings.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&settings, &topic, after, until, timeout))
-        .await
-        .map_err(|_| TransportError::Kafka {
-            operation: "reading the roots topic (the reader stopped)".into(),
-            source: KafkaError::Canceled,
-        })?
+    let topic = topic(settings);
+    let from = after.map(|(offset, _)| offset + 1);
+    let records = topic.read(settings, from, until, timeout).await?;
+    let mut roots: Vec<(i64, RootRecord)> = Vec::with_capacity(records.len());
+    for (offset, _, value) in records {
+        let before = roots.last().or(after.as_ref()).map(|(_, root)| root);
+        let record = parse_following(&topic.name, offset, &value, before)?;
+        roots.push((offset, record));
+    }
+    Ok(roots)
 }
 
-fn read_blocking(
-    settings: &KafkaSettings,
+/// The root in `value`, the record at `offset` of `topic`, checked to follow `before` (a later
+/// LSN, `previous_root` its root); an error naming the offset otherwise.
+fn parse_following(
     topic: &str,
-    after: Option<(i64, RootRecord)>,
-    until: Until,
-    timeout: Duration,
-) -> Result<Vec<(i64, RootRecord)>> {
-    let consumer: BaseConsumer<ReaderContext> = settings
-        .client_config()
-        .set("group.id", format!("{}.roots-tail", settings.topic_prefix))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create_with_context(ReaderContext)
-        .map_err(TransportError::kafka("creating the roots reader"))?;
-    let mut high = None;
-    if after.is_some() || until == Until::HighWatermark {
-        let (low, end) = consumer
-            .fetch_watermarks(topic, 0, timeout)
-            .map_err(TransportError::kafka(format!("reading {topic}'s end")))?;
-        if after.map_or(low, |(offset, _)| offset + 1) >= end {
-            return Ok(Vec::new());
-        }
-        high = (until == Until::HighWatermark).then_some(end);
-    }
-    let mut partition = TopicPartitionList::new();
-    partition
-        .add_partition_offset(
-            topic,
-            0,
-            after.map_or(Offset::Beginning, |(offset, _)| Offset::Offset(offset + 1)),
-        )
-        .map_err(TransportError::kafka("assigning the roots topic"))?;
-    consumer
-        .assign(&partition)
-        .map_err(TransportError::kafka("assigning the roots topic"))?;
-    let mut roots: Vec<(i64, RootRecord)> = Vec::new();
-    loop {
-        let message = match consumer.poll(timeout) {
-            None => {
-                return Err(TransportError::Timeout {
-                    operation: format!("reading {topic} to its end"),
-                    seconds: timeout.as_secs(),
-                });
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(roots),
-            Some(Err(err)) => return Err(TransportError::kafka(format!("reading {topic}"))(err)),
-            Some(Ok(message)) => message,
-        };
-        let offset = message.offset();
-        let invalid = |problem: String| TransportError::InvalidRoot {
-            topic: topic.to_owned(),
-            offset,
-            problem,
-        };
-        let record =
-            RootRecord::from_json(message.payload().unwrap_or_default()).map_err(invalid)?;
-        if let Some((_, before)) = roots.last().or(after.as_ref()) {
-            if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
-                return Err(invalid(format!(
-                    "root of {} does not follow the root of {}",
-                    record.commit_lsn, before.commit_lsn
-                )));
-            }
-        }
-        roots.push((offset, record));
-        if high.is_some_and(|high| offset + 1 >= high) {
-            return Ok(roots);
+    offset: i64,
+    value: &[u8],
+    before: Option<&RootRecord>,
+) -> Result<RootRecord> {
+    let invalid = |problem: String| TransportError::InvalidRoot {
+        topic: topic.to_owned(),
+        offset,
+        problem,
+    };
+    let record = RootRecord::from_json(value).map_err(invalid)?;
+    if let Some(before) = before {
+        if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
+            return Err(invalid(format!(
+                "root of {} does not follow the root of {}",
+                record.commit_lsn, before.commit_lsn
+            )));
         }
     }
+    Ok(record)
 }
 
 /// Follows `<prefix>.roots` from its first record as roots are published: each record parsed
@@ -237,12 +185,9 @@ impl std::fmt::Debug for RootsFollower {
 impl RootsFollower {
     /// A follower from the topic's first record (creating the topic if it does not exist).
     pub async fn from_start(settings: &KafkaSettings, timeout: Duration) -> Result<RootsFollower> {
-        let topic = roots_topic(settings);
-        let admin: AdminClient<DefaultClientContext> = settings
-            .client_config()
-            .create()
-            .map_err(TransportError::kafka("creating an admin client"))?;
-        create_topic(&admin, &topic, 1, timeout).await?;
+        let topic = topic(settings);
+        topic.ensure(settings, timeout).await?;
+        let topic = topic.name;
         let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
             .client_config()
             .set(
@@ -276,81 +221,39 @@ impl RootsFollower {
             }
         };
         let offset = message.offset();
-        let invalid = |problem: String| TransportError::InvalidRoot {
-            topic: self.topic.clone(),
-            offset,
-            problem,
-        };
-        let record =
-            RootRecord::from_json(message.payload().unwrap_or_default()).map_err(invalid)?;
-        if let Some(before) = &self.last {
-            if record.commit_lsn <= before.commit_lsn || record.previous_root != before.root {
-                return Err(invalid(format!(
-                    "root of {} does not follow the root of {}",
-                    record.commit_lsn, before.commit_lsn
-                )));
-            }
-        }
+        let value = message.payload().unwrap_or_default();
+        let record = parse_following(&self.topic, offset, value, self.last.as_ref())?;
         self.last = Some(record);
         Ok(Some((offset, record)))
     }
 }
 
-/// Publishes roots: idempotent, acks=all, in order.
-pub struct RootsWriter {
-    producer: FutureProducer,
-    topic: String,
-    in_flight: Vec<DeliveryFuture>,
-}
-
-impl std::fmt::Debug for RootsWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootsWriter")
-            .field("topic", &self.topic)
-            .field("in_flight", &self.in_flight.len())
-            .finish_non_exhaustive()
-    }
-}
+/// Publishes roots: idempotent, `acks=all`, in order.
+///
+/// [`RootsWriter::publish`] only queues; a root is durable once [`RootsWriter::flush`]
+/// returned (every 1000 queued roots, `publish` flushes on its own).
+#[derive(Debug)]
+pub struct RootsWriter(TopicWriter);
 
 impl RootsWriter {
     /// A writer for `<prefix>.roots`.
     pub fn new(settings: &KafkaSettings) -> Result<RootsWriter> {
-        let producer = settings
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "0")
-            .create()
-            .map_err(TransportError::kafka("creating the roots producer"))?;
-        Ok(RootsWriter {
-            producer,
-            topic: roots_topic(settings),
-            in_flight: Vec::new(),
-        })
+        TopicWriter::new(settings, topic(settings)).map(RootsWriter)
     }
 
     /// Queues one root.
     pub async fn publish(&mut self, record: &RootRecord) -> Result<()> {
-        let (key, value) = (record.commit_lsn.to_string(), record.to_json());
-        let out = FutureRecord::to(&self.topic)
-            .partition(0)
-            .key(&key)
-            .payload(&value);
-        let delivery = crate::kafka::send(&self.producer, out, || {
-            format!("producing the root of {key}")
-        })
-        .await?;
-        self.in_flight.push(delivery);
-        if self.in_flight.len() >= 1000 {
-            self.flush().await?;
-        }
-        Ok(())
+        let key = record.commit_lsn.to_string();
+        self.0
+            .publish(&key, &record.to_json(), || {
+                format!("producing the root of {key}")
+            })
+            .await
     }
 
     /// Waits until the broker acknowledged every root queued.
     pub async fn flush(&mut self) -> Result<()> {
-        crate::kafka::delivered(&mut self.in_flight, "a root").await
+        self.0.flush().await
     }
 }
 
