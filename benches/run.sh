@@ -4,6 +4,7 @@
 #   bash benches/run.sh [decoder] [flags]   the decoder vs pg_recvlogical (the default)
 #   bash benches/run.sh snapshot [flags]    the initial snapshot vs COPY … TO of the same table
 #   bash benches/run.sh committer [flags]   the committer's apply path vs SHA-256 and stock monotree
+#   bash benches/run.sh validator [flags]   source commit to root attestation at a steady 1k and 5k tx/s
 #   bash benches/run.sh [snapshot] --help   every knob of a benchmark
 #
 # Loads the local stack's settings (.stack/env; start the stack with `bash deploy/stack.sh up`),
@@ -17,6 +18,7 @@ case "${1:-}" in
     decoder) shift ;;
     snapshot) benchmark=snapshot_vs_copy; shift ;;
     committer) benchmark=committer_apply; shift ;;
+    validator) benchmark=validator_latency; shift ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -290,23 +290,31 @@ struct AtAck {
     peak_rss: u64,
 }
 
-/// A free loopback address for the metrics endpoint.
-fn free_address() -> anyhow::Result<String> {
+/// A free loopback address for a process's HTTP endpoint.
+pub fn free_address() -> anyhow::Result<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.to_string())
 }
 
-/// GET /metrics.
-async fn scrape(address: &str) -> anyhow::Result<String> {
+/// GET /metrics: the whole response, headers included ([`metric`] skips them).
+pub async fn scrape(address: &str) -> anyhow::Result<String> {
+    http_get(address, "/metrics").await
+}
+
+/// GET `path` from walproof's HTTP endpoint at `address` (one response per connection): the
+/// whole response when the status is 200, headers included.
+pub async fn http_get(address: &str, path: &str) -> anyhow::Result<String> {
     let mut stream = tokio::net::TcpStream::connect(address).await?;
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
     if !response.starts_with("HTTP/1.1 200") {
         bail!(
-            "unexpected /metrics response: {}",
+            "unexpected {path} response: {}",
             response.lines().next().unwrap_or_default()
         );
     }

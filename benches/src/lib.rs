@@ -12,6 +12,12 @@
 //! - [`committer`]: the committer's apply path, stock monotree and the SHA-256 bound on the
 //!   same keys.
 //! - [`archive`]: `walproof archive` over a ledger the decoder wrote: rows/s, bytes written.
+//! - [`validator`]: `walproof commit` and `walproof validate` as processes: how long until
+//!   the validator applied a ledger to its shadow database and attested its roots.
+//! - [`ingest`]: Postgres's own ingest of the workload's rows by plain SQL (the validator's
+//!   baseline).
+//! - [`latency`]: a steady rate of small source transactions, and the time from each commit to
+//!   its root attestation.
 //! - [`broker`]: the broker's raw ceiling for the ledger's own records.
 //! - [`procfs`]: resident memory and CPU time of a process.
 //! - [`report`]: printing figures.
@@ -21,7 +27,10 @@ pub mod broker;
 pub mod clients;
 pub mod committer;
 pub mod env;
+pub mod ingest;
+pub mod latency;
 pub mod procfs;
 pub mod report;
 pub mod snapshot;
+pub mod validator;
 pub mod workload;

@@ -104,9 +104,19 @@ pub fn ranges(first: u64, count: u64, size: u64, make: fn(u64, u64) -> Batch) ->
         .collect()
 }
 
-/// Runs every batch in its own transaction and returns the exact end LSN of the last commit
-/// (what pgoutput reports as the transaction's end, and what the slot is confirmed to).
-pub async fn run(sql: &mut Client, batches: &[Batch]) -> anyhow::Result<Lsn> {
+/// Where the last transaction of a workload committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastCommit {
+    /// The commit record's own LSN: the transaction's commit LSN, its identity in the ledger
+    /// (what pgoutput's Begin announces as the final LSN).
+    pub lsn: Lsn,
+    /// The end of the commit record: what pgoutput reports as the transaction's end, and what
+    /// the slot is confirmed to.
+    pub end: Lsn,
+}
+
+/// Runs every batch in its own transaction and returns where the last one committed.
+pub async fn run(sql: &mut Client, batches: &[Batch]) -> anyhow::Result<LastCommit> {
     let mut last = None;
     for batch in batches {
         let tx = sql.transaction().await?;
@@ -134,23 +144,30 @@ pub async fn run(sql: &mut Client, batches: &[Batch]) -> anyhow::Result<Lsn> {
     let Some((xid, before)) = last else {
         bail!("no batches")
     };
-    commit_end(sql, xid, &before).await
+    commit_record(sql, xid, &before).await
 }
 
-/// The end LSN of transaction `xid`'s commit record, searched from `from`.
-async fn commit_end(sql: &Client, xid: i64, from: &str) -> anyhow::Result<Lsn> {
+/// Where transaction `xid`'s commit record starts and ends, searched from `from`.
+async fn commit_record(sql: &Client, xid: i64, from: &str) -> anyhow::Result<LastCommit> {
     let row = sql
-        .query_one(
-            "SELECT max(end_lsn)::text FROM pg_get_wal_records_info($1::text::pg_lsn, pg_current_wal_flush_lsn()) \
-             WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%' AND xid::text::bigint = $2",
+        .query_opt(
+            "SELECT start_lsn::text, end_lsn::text \
+             FROM pg_get_wal_records_info($1::text::pg_lsn, pg_current_wal_flush_lsn()) \
+             WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%' AND xid::text::bigint = $2 \
+             ORDER BY end_lsn DESC LIMIT 1",
             &[&from, &xid],
         )
         .await
-        .context("finding the last commit's end LSN with pg_walinspect")?;
-    let end: Option<String> = row.get(0);
-    let end = end.with_context(|| format!("no commit record of xid {xid} after {from}"))?;
-    end.parse()
-        .map_err(|err| anyhow::anyhow!("commit end LSN {end:?}: {err}"))
+        .context("finding the last commit record with pg_walinspect")?
+        .with_context(|| format!("no commit record of xid {xid} after {from}"))?;
+    let parse = |text: String| -> anyhow::Result<Lsn> {
+        text.parse()
+            .map_err(|err| anyhow::anyhow!("commit record LSN {text:?}: {err}"))
+    };
+    Ok(LastCommit {
+        lsn: parse(row.get(0))?,
+        end: parse(row.get(1))?,
+    })
 }
 
 /// The snapshot benchmark's table.

@@ -1,7 +1,8 @@
 //! The decoder benchmark: the same changes streamed once by `pg_recvlogical` (pgoutput) and once
-//! by `walproof decode` into the ledger, from copies of one slot, in the same run; then the
-//! decoder's peak memory during one big transaction. Prints figures and ratios; fails only
-//! when something does not work, never on speed.
+//! by `walproof decode` into the ledger, from copies of one slot, in the same run; the archiver
+//! and the validator over that ledger (the validator's replay next to Postgres's own ingest of
+//! the same rows); then the decoder's peak memory during one big transaction. Prints figures
+//! and ratios; fails only when something does not work, never on speed.
 //!
 //! Run it with `bash benches/run.sh` (builds the release binaries, loads `.stack/env`).
 
@@ -16,7 +17,9 @@ use walproof_benches::clients::{
     self, DecoderFeatures, DecoderRun, DecoderSpec, Follow, RecvlogicalRun, Source,
 };
 use walproof_benches::env::BenchEnv;
+use walproof_benches::ingest::{self, IngestPlan, IngestRun};
 use walproof_benches::report::{GIB, cpu_line, machine_line, mib, settle, step, thousands};
+use walproof_benches::validator::{self, CommitterRun, ValidatorRun};
 use walproof_benches::workload::{self, Batch};
 use walproof_benches::{broker, procfs};
 use walproof_core::Lsn;
@@ -52,6 +55,10 @@ struct Args {
     /// Skip the archiver run over the decoder's ledger.
     #[arg(long)]
     no_archive: bool,
+    /// Skip the validator run over the decoder's ledger (and its baseline, Postgres's own
+    /// ingest of the same rows, and the committer run before it).
+    #[arg(long)]
+    no_validator: bool,
     /// Skip the runs with default settings, which include the in-process Debezium publisher
     /// (they write several GB of JSON to the broker and take a minute or two each).
     #[arg(long)]
@@ -84,6 +91,21 @@ const MIN_AVAILABLE_FOR_DEFAULTS: u64 = 16 << 30;
 
 /// Resident memory at which a run is stopped instead of followed further.
 const RSS_CAP: u64 = 12 << 30;
+
+/// The issue's target for the validator: its replay at this share of Postgres's own ingest of
+/// the same rows.
+const REPLAY_TARGET: f64 = 0.5;
+
+/// What the validator phase measured.
+struct ValidatorPhase {
+    ingest: IngestRun,
+    script_bytes: u64,
+    committer: CommitterRun,
+    validator: ValidatorRun,
+    /// Rows and digest of the workload table on the source, the baseline's database and the
+    /// shadow database.
+    digests: [(i64, String); 3],
+}
 
 /// Everything the benchmark needs to start clients.
 struct Bench {
@@ -318,7 +340,8 @@ async fn main() -> anyhow::Result<()> {
         thousands(per as f64)
     ));
     let began = Instant::now();
-    let end = workload::run(&mut sql, &batches).await?;
+    let last = workload::run(&mut sql, &batches).await?;
+    let end = last.end;
     let wal: i64 = sql
         .query_one(
             "SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint",
@@ -406,6 +429,146 @@ async fn main() -> anyhow::Result<()> {
         Some(run)
     };
 
+    let validation = if args.no_validator {
+        None
+    } else {
+        let prefix = format!("{}.main", topics.prefix());
+        let plan = IngestPlan {
+            inserts,
+            updates,
+            deletes,
+            rows_per_transaction: per,
+        };
+        step(&format!(
+            "validator baseline, Postgres's own ingest of the same rows: writing its psql script \
+             (COPY of the {} inserted rows, the updated rows' new values by key, the deleted keys; untimed)",
+            thousands(inserts as f64)
+        ));
+        let script = work_dir.join("ingest.sql");
+        let script_bytes =
+            ingest::write_script(&args.pg_bin, &source, &sql, &plan, &script).await?;
+        println!(
+            "    {:.0} MiB of SQL and COPY text in {}",
+            mib(script_bytes),
+            script.display()
+        );
+        let ingest_db = TestDatabase::create(stack, "bench_ingest").await?;
+        let ingest_sql = ingest_db.connect().await?;
+        let target = Source {
+            database: ingest_db.name().to_owned(),
+            ..source.clone()
+        };
+        settle().await;
+        step(&format!(
+            "validator baseline: psql -f {} into an empty {} in the fresh database {} (one session, synchronous_commit off)",
+            script.display(),
+            workload::TABLE,
+            ingest_db.name()
+        ));
+        let ingest_run = ingest::run_ingest(
+            &args.pg_bin,
+            &target,
+            &ingest_sql,
+            &plan,
+            &script,
+            broker_pid,
+        )
+        .await?;
+        let _ = std::fs::remove_file(&script);
+        println!(
+            "    {:.2} s, {} changes/s",
+            ingest_run.seconds,
+            thousands(changes as f64 / ingest_run.seconds)
+        );
+
+        settle().await;
+        step(&format!(
+            "walproof commit --in-memory over {prefix}.ledger, until it applied the last transaction ({})",
+            last.lsn
+        ));
+        let committer = validator::run_committer(
+            &bench.spec.binary,
+            &bench.spec.brokers,
+            &prefix,
+            last.lsn,
+            &work_dir.join("commit-main.log"),
+            Duration::from_secs(args.timeout_s),
+        )
+        .await?;
+        println!(
+            "    {:.2} s, {} changes/s; peak RSS {:.0} MiB",
+            committer.seconds,
+            thousands(changes as f64 / committer.seconds),
+            mib(committer.peak_rss)
+        );
+
+        let shadow_db = TestDatabase::create(stack, "bench_shadow").await?;
+        let shadow = Source {
+            database: shadow_db.name().to_owned(),
+            ..source.clone()
+        };
+        settle().await;
+        step(&format!(
+            "walproof validate: {prefix}.ledger from its first record into the empty shadow database {}, \
+             until it applied {} and attested its root",
+            shadow_db.name(),
+            last.lsn
+        ));
+        let run = validator::run_validator(
+            &bench.spec.binary,
+            &bench.spec.brokers,
+            &prefix,
+            &shadow.url(),
+            shadow_db.name(),
+            last.lsn,
+            batches.len() as u64,
+            changes,
+            &sql,
+            broker_pid,
+            &work_dir.join("validate-main.log"),
+            Duration::from_secs(args.timeout_s),
+        )
+        .await?;
+        let applied = run.times.applied.unwrap_or_default();
+        println!(
+            "    {applied:.2} s to the last transaction applied, {} changes/s; all {} roots attested at {:.2} s; peak RSS {:.0} MiB",
+            thousands(changes as f64 / applied),
+            run.attestations,
+            run.times.attested.unwrap_or_default(),
+            mib(run.peak_rss)
+        );
+        step(
+            "comparing the table on the source, in the baseline's database and in the shadow database",
+        );
+        let digests = [
+            ingest::table_digest(&db.connect().await?, workload::TABLE).await?,
+            ingest::table_digest(&ingest_sql, workload::TABLE).await?,
+            ingest::table_digest(&shadow_db.connect().await?, workload::TABLE).await?,
+        ];
+        if digests[1] != digests[0] || digests[2] != digests[0] {
+            bail!(
+                "the rows differ: source {:?}, Postgres's own ingest {:?}, the validator's shadow {:?}",
+                digests[0],
+                digests[1],
+                digests[2]
+            );
+        }
+        println!(
+            "    all three hold the same {} rows",
+            thousands(digests[0].0 as f64)
+        );
+        drop(ingest_sql);
+        drop(ingest_db);
+        drop(shadow_db);
+        Some(ValidatorPhase {
+            ingest: ingest_run,
+            script_bytes,
+            committer,
+            validator: run,
+            digests,
+        })
+    };
+
     let ceiling = if args.no_broker_ceiling {
         None
     } else {
@@ -491,7 +654,8 @@ async fn main() -> anyhow::Result<()> {
             &mut sql,
             &[workload::insert(args.inserts + 1, args.inserts + rows)],
         )
-        .await?;
+        .await?
+        .end;
         println!(
             "    committed in {:.1} s; it ends at {big_end}",
             began.elapsed().as_secs_f64()
@@ -662,6 +826,9 @@ async fn main() -> anyhow::Result<()> {
             "      (the last roll waits up to 0.5 s, the roll interval, after the last change arrives)"
         );
     }
+    if let Some(phase) = &validation {
+        print_validation(phase, changes, batches.len());
+    }
     if let Some((records, bytes, seconds, cpu, machine)) = &ceiling {
         println!(
             "  broker ceiling: the ledger's {records} records ({:.1} MiB) re-produced in {seconds:.2} s = {:.1} MiB/s, \
@@ -802,5 +969,108 @@ fn print_decoder_detail(run: &DecoderRun, acked: f64) {
         "      pgoutput decoded {:.0} MiB; acknowledgement updates {latency_count:.0}, mean produce-to-ack latency {:.0} ms",
         bytes / (1024.0 * 1024.0),
         1000.0 * latency_sum / latency_count.max(1.0)
+    );
+}
+
+fn print_validation(phase: &ValidatorPhase, changes: u64, transactions: usize) {
+    let rate = |seconds: f64| thousands(changes as f64 / seconds);
+    let ingest = &phase.ingest;
+    println!(
+        "  {:<62} {:>7.2} s {:>11} changes/s",
+        "Postgres's own ingest of the same rows (baseline, psql -f)",
+        ingest.seconds,
+        rate(ingest.seconds)
+    );
+    println!(
+        "      one session, synchronous_commit off: COPY … FROM STDIN of the inserted rows {:.2} s, then per source \
+         transaction one UPDATE … FROM (VALUES …) of its new rows by key (hash and merge joins off: through the primary \
+         key) {:.2} s, one DELETE … WHERE id = ANY(…) of its keys {:.2} s ({:.0} MiB of SQL and COPY text; values as \
+         text, like the ledger's)",
+        ingest.statements[0],
+        ingest.statements[1],
+        ingest.statements[2],
+        mib(phase.script_bytes)
+    );
+    println!(
+        "      cpu: {}",
+        cpu_line(&ingest.cpu, ingest.machine_busy, ingest.seconds)
+    );
+    let run = &phase.validator;
+    let applied = run.times.applied.unwrap_or_default();
+    let ratio = ingest.seconds / applied;
+    println!(
+        "  {:<62} {applied:>7.2} s {:>11} changes/s  = {ratio:.2}x Postgres's own ingest",
+        "walproof validate (the ledger replayed into a shadow database)",
+        rate(applied)
+    );
+    let at = |moment: Option<f64>| moment.map_or("-".into(), |s| format!("{s:.2} s"));
+    println!(
+        "      timed from process start until walproof_validator_applied_lsn reached the last transaction; {} transactions, \
+         {} changes applied, each source transaction in one SQL transaction with the progress row; roots recomputed \
+         and signed along the way",
+        run.transactions,
+        thousands(run.changes as f64)
+    );
+    if let Some(first) = run.times.first_applied.filter(|first| *first < applied) {
+        // The transactions are of equal size: those after the first, without start-up.
+        let after_first = changes as f64 * (1.0 - 1.0 / transactions.max(1) as f64);
+        let steady = after_first / (applied - first);
+        println!(
+            "      the {} transactions after the first (without start-up: connecting, reading the attestations topic, the \
+             first ledger fetch): {:.2} s, {} changes/s = {:.2}x Postgres's own ingest",
+            transactions.saturating_sub(1),
+            applied - first,
+            thousands(steady),
+            steady / (changes as f64 / ingest.seconds)
+        );
+    }
+    println!(
+        "      timeline: /metrics up {}, first transaction applied {}, last applied {}, its root attested {} ({} of {transactions} roots attested)",
+        at(run.times.metrics_up),
+        at(run.times.first_applied),
+        at(run.times.applied),
+        at(run.times.attested),
+        run.attestations
+    );
+    println!(
+        "      peak RSS (VmHWM) {:.0} MiB when the last transaction was applied, {:.0} MiB at the end; deep audits run: {}",
+        mib(run.peak_rss),
+        mib(run.final_peak_rss),
+        clients::metric(&run.metrics, "walproof_validator_audits_total").unwrap_or(0.0)
+    );
+    println!(
+        "      cpu until applied: {}",
+        cpu_line(&run.cpu, run.machine_busy, applied)
+    );
+    let mut threads: Vec<(&String, &f64)> =
+        run.threads.iter().filter(|(_, s)| **s >= 0.01).collect();
+    threads.sort_by(|a, b| b.1.total_cmp(a.1));
+    let threads: Vec<String> = threads
+        .iter()
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .collect();
+    println!("      validator threads: {}", threads.join(", "));
+    let committer = &phase.committer;
+    println!(
+        "  walproof commit --in-memory over the same ledger, before the validator (context): {:.2} s, {} changes/s; \
+         peak RSS {:.0} MiB; cpu {:.2} s user + {:.2} s system",
+        committer.seconds,
+        rate(committer.seconds),
+        mib(committer.peak_rss),
+        committer.cpu.user,
+        committer.cpu.system
+    );
+    println!(
+        "  the source, the baseline's database and the shadow database hold the same {} rows (md5 {})",
+        thousands(phase.digests[0].0 as f64),
+        phase.digests[0].1
+    );
+    println!(
+        "  TARGET validator replay >= {REPLAY_TARGET}x Postgres's own ingest of the same rows: {ratio:.2}x {}",
+        if ratio >= REPLAY_TARGET {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
 }

@@ -5,6 +5,14 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 
+/// `fetch.wait.max.ms` of the readers that follow a topic as it grows (the ledger's readers, the
+/// roots follower). librdkafka's default, 500 ms, is how long a broker may hold a fetch when no
+/// new record has arrived; tansu holds it that long, so every record a follower waited for
+/// arrived up to half a second late (reads measured at p50 132 ms / p99 250 ms with the default,
+/// 2.5 / 5.4 ms with a 5 ms wait). The price is a fetch request every few milliseconds while the
+/// topic is quiet.
+pub const FOLLOWER_FETCH_WAIT_MS: &str = "10";
+
 /// Where the brokers are, what the topics are called, and extra librdkafka properties.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {

@@ -195,6 +195,7 @@ impl RootsFollower {
                 format!("{}.roots-follower", settings.topic_prefix),
             )
             .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating the roots follower"))?;
         let mut partition = TopicPartitionList::new();

@@ -83,6 +83,7 @@ impl LedgerReader {
             )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
         Ok(LedgerReader {
@@ -109,6 +110,7 @@ impl LedgerReader {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
         let mut partition = TopicPartitionList::new();
