@@ -142,7 +142,13 @@ fn read_topic(topics: &TestTopics, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Writes `records` to `<prefix>.<suffix>` (created with one partition) in order.
 async fn write_topic(topics: &TestTopics, suffix: &str, records: &[(Vec<u8>, Vec<u8>)]) {
-    let topic = topics.create(suffix, 1).await.unwrap();
+    topics.create(suffix, 1).await.unwrap();
+    append_topic(topics, suffix, records).await;
+}
+
+/// Appends `records` to `<prefix>.<suffix>` in order.
+async fn append_topic(topics: &TestTopics, suffix: &str, records: &[(Vec<u8>, Vec<u8>)]) {
+    let topic = topics.topic(suffix);
     let producer: FutureProducer = topics
         .client_config()
         .set("enable.idempotence", "true")
@@ -457,4 +463,72 @@ async fn a_shadow_row_changed_behind_the_validators_back_is_caught_by_the_audit(
         detail,
         "public.accounts key (id)=(7): column balance holds '1000000.00' in the shadow database, which is not the value the stream gave it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_does_not_apply_to_the_shadow_is_a_replay_divergence() {
+    let made = make("tamper_replay").await;
+    // Each transaction after the snapshot is one record: inserts row 100 + i, updates row i.
+    assert_eq!(made.ledger.len(), made.roots.len());
+    for (case, expected) in [
+        // Row 5 deleted behind the validator's back: transaction 5's update touches no row.
+        (
+            "DELETE FROM accounts WHERE id = 5",
+            "update of public.accounts key (id)=(5) (change 1): touched 0 rows of the shadow database, the change says 1",
+        ),
+        // Row 105 inserted behind its back: transaction 5's insert conflicts with the key.
+        (
+            "INSERT INTO accounts VALUES (105, 'mallory', 0)",
+            "insert of public.accounts (change 0): duplicate key value violates unique constraint",
+        ),
+    ] {
+        let copy = TestTopics::new(&made.stack, "tamper_replay_copy");
+        write_topic(&copy, "ledger", &made.ledger[..5]).await;
+        write_topic(&copy, "roots", &root_records(&made.roots[..5])).await;
+        let (shadow_db, shadow) = shadow_database(&made.stack, "tamper_replay_shadow").await;
+        // No audit: the replay itself must find it.
+        let (validator, log) = validate(
+            &made.stack,
+            &copy,
+            &shadow_db,
+            &["--audit-interval-ms", "0"],
+        );
+        let settings = KafkaSettings::new(&made.stack.kafka_brokers, copy.prefix());
+        let fourth = made.roots[4].commit_lsn;
+        wait_until("transactions 1 to 4 attested", WAIT, || async {
+            Ok(read_attestations(&settings, Duration::from_secs(30))
+                .await?
+                .iter()
+                .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == fourth))
+        })
+        .await
+        .unwrap();
+        shadow.batch_execute(case).await.unwrap();
+        append_topic(&copy, "ledger", &made.ledger[5..]).await;
+        append_topic(&copy, "roots", &root_records(&made.roots[5..])).await;
+        let fifth = made.roots[5].commit_lsn;
+        let ((kind, at, detail), _) = diverged(
+            validator,
+            &shadow,
+            &copy,
+            &made.stack,
+            &log,
+            &made.roots,
+            fifth,
+        )
+        .await;
+        assert_eq!(kind, "replay", "{detail}");
+        assert_eq!(at, Some(fifth.to_string()));
+        assert!(detail.starts_with(expected), "{case}: {detail}");
+        // Rolled back whole: the shadow still stands at transaction 4.
+        let progress: String = shadow
+            .query_one(
+                "SELECT commit_lsn::text FROM walproof_validator.progress",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(progress, fourth.to_string());
+    }
 }
