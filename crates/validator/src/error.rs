@@ -22,6 +22,10 @@ pub enum ValidateError {
     /// The broker failed.
     #[error(transparent)]
     Transport(#[from] walproof_transport::TransportError),
+    /// The shadow writer's task ended while transactions were still queued for it (it
+    /// panicked, or was stopped).
+    #[error("the shadow writer stopped with transactions still queued")]
+    WriterStopped,
     /// The signing key failed.
     #[error("signing: {0}")]
     Sign(String),

@@ -14,6 +14,8 @@
 //!   captured DDL.
 //! - [`shadow`]: the shadow database session: one SQL transaction per source transaction,
 //!   with the progress row.
+//! - [`shadow_writer`]: the task that applies planned transactions to the shadow, in order,
+//!   while the validator reads and plans the next ones.
 //! - [`audit`]: the shadow's own rows read back and checked against the tree.
 //! - [`attestation`]: EIP-712 root attestations and the key interface that signs them.
 //! - [`divergence`]: what a failed check is, and what the validator does about it.
@@ -25,6 +27,7 @@ pub mod error;
 pub mod replay;
 pub mod schema;
 pub mod shadow;
+pub mod shadow_writer;
 
 pub use divergence::{Divergence, DivergenceKind};
 pub use error::{Result, ValidateError};

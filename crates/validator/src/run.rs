@@ -4,14 +4,18 @@
 //! attested (on `<prefix>.attestations`, under its own address). It then reads the ledger from
 //! its first record, verifying the chain: every transaction goes through its own tree
 //! ([`CommitState`], in memory), and the transactions after the shadow's progress are also
-//! applied to the shadow database, each in one SQL transaction with the progress row. At the
-//! progress row's transaction the ledger's hash and the recomputed root must be those the row
-//! kept: the shadow was replayed from this ledger.
+//! planned as SQL and queued for the [`ShadowWriter`], which applies them to the shadow
+//! database in order on a task of its own, each in one SQL transaction with the progress row —
+//! so the tree and the planning of the next transactions run while the shadow applies the
+//! previous ones. At the progress row's transaction the ledger's hash and the recomputed root
+//! must be those the row kept: the shadow was replayed from this ledger.
 //!
 //! Meanwhile it follows `<prefix>.roots`. Each published root is matched with the root this
-//! validator computed for the same commit LSN; when they agree (root and ledger hash), it signs
-//! the EIP-712 root attestation and publishes it. A deep audit compares the shadow's own rows
-//! with the tree every `audit_interval`.
+//! validator computed for the same commit LSN once the shadow committed that transaction;
+//! when they agree (root and ledger hash), it signs the EIP-712 root attestation and publishes
+//! it. Every `audit_interval` it waits until the shadow has applied everything queued (tree
+//! and shadow at the same transaction), then a deep audit compares the shadow's own rows with
+//! the tree.
 //!
 //! A divergence — a record that breaks the chain, a change that does not apply, a published
 //! root that differs or is missing, an audit that finds a row changed — is logged with its LSN,
@@ -41,7 +45,8 @@ use crate::error::{Result, ValidateError};
 use crate::metrics::ValidatorMetrics;
 use crate::replay::Replay;
 use crate::schema::TypeNames;
-use crate::shadow::{Applied, Progress, Shadow};
+use crate::shadow::{Applied, Progress, Role, Shadow};
+use crate::shadow_writer::{Outcome, ShadowWriter};
 
 /// How the validator runs.
 #[derive(Debug, Clone)]
@@ -79,12 +84,25 @@ struct Computed {
     commit_time_us: i64,
 }
 
+/// A transaction queued for the shadow and not reported yet.
+#[derive(Debug, Clone, Copy)]
+struct Applying {
+    computed: Computed,
+    changes: u64,
+}
+
 /// The running validator's state.
 struct Validator<'a> {
     options: &'a ValidateOptions,
     signer: &'a dyn AttestationSigner,
     status: &'a ValidatorStatus,
+    /// The shadow session for all but applying transactions: type names, the audit's reads,
+    /// divergences. It never runs inside the writer's SQL transactions.
     shadow: Shadow,
+    /// Applies the planned transactions, in order, on its own session and task.
+    writer: ShadowWriter,
+    /// What the writer has queued and not reported yet, in order.
+    applying: VecDeque<Applying>,
     state: CommitState,
     replay: Replay,
     types: TypeNames,
@@ -92,9 +110,11 @@ struct Validator<'a> {
     progress: Option<Progress>,
     /// The last LSN this validator attested before it started.
     attested: Option<Lsn>,
+    /// Roots computed, whose transaction the shadow holds, not matched yet.
     ours: VecDeque<Computed>,
+    /// Roots published, not matched yet.
     theirs: VecDeque<RootRecord>,
-    writer: AttestationsWriter,
+    publisher: AttestationsWriter,
     diverged: bool,
 }
 
@@ -107,7 +127,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let timeout = Duration::from_secs(30);
-    let shadow = Shadow::connect(&options.shadow_url).await?;
+    let shadow = Shadow::connect(&options.shadow_url, Role::Checks).await?;
     ensure_ledger_topic(settings, timeout).await?;
     let address = signer.address().to_checksum(None);
     let attested = read_attestations(settings, timeout)
@@ -124,11 +144,14 @@ pub async fn run(
         attested = ?attested.map(|l| l.to_string()),
         "validator starting: reading the ledger from its first record"
     );
+    let writer = ShadowWriter::start(Shadow::connect(&options.shadow_url, Role::Writer).await?);
     let mut validator = Validator {
         options,
         signer,
         status,
         shadow,
+        writer,
+        applying: VecDeque::new(),
         state: CommitState::default(),
         replay: Replay::default(),
         types: TypeNames::default(),
@@ -136,7 +159,7 @@ pub async fn run(
         attested,
         ours: VecDeque::new(),
         theirs: VecDeque::new(),
-        writer: AttestationsWriter::new(settings)?,
+        publisher: AttestationsWriter::new(settings)?,
         diverged: false,
     };
     if let Some(recorded) = validator.shadow.recorded_divergence().await? {
@@ -161,7 +184,10 @@ pub async fn run(
     let wait = Duration::from_millis(200);
     loop {
         if *shutdown.borrow() {
-            validator.writer.flush().await?;
+            // What the writer has queued is dropped: the progress row keeps where the shadow
+            // stands, and a restart replays the rest from the ledger.
+            validator.writer.stop();
+            validator.publisher.flush().await?;
             tracing::info!(
                 applied = ?validator.state.last_applied().map(|l| l.to_string()),
                 "validator stopped"
@@ -172,7 +198,7 @@ pub async fn run(
             // Nothing more is applied; only roots verified before the divergence are still
             // signed, as their published roots arrive.
             if validator.ours.is_empty() {
-                validator.writer.flush().await?;
+                validator.publisher.flush().await?;
                 let _ = shutdown.changed().await;
                 continue;
             }
@@ -202,7 +228,7 @@ pub async fn run(
                 Ok(None) => {
                     if !caught_up && validator.state.last_applied().is_some() {
                         caught_up = true;
-                        validator.writer.flush().await?;
+                        validator.publisher.flush().await?;
                         tracing::info!(
                             applied = ?validator.state.last_applied().map(|l| l.to_string()),
                             keys = validator.state.keys(),
@@ -222,11 +248,15 @@ pub async fn run(
                 }
                 Err(err) => return Err(err.into()),
             },
+            outcome = validator.writer.next(), if !validator.applying.is_empty() => {
+                validator.applied(outcome).await?;
+            }
             _ = audit_timer.tick(), if !options.audit_interval.is_zero() && validator.progress.is_none() => {
                 validator.audit(&mut audit).await?;
             }
             _ = shutdown.changed() => {}
         }
+        validator.applied_so_far().await?;
         validator.attest_agreed().await?;
     }
 }
@@ -238,10 +268,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Validator<'_> {
-    /// Records a divergence. Nothing is applied after it; the roots computed before it (all of
-    /// them verified) are still signed when their published roots agree, unless the divergence
-    /// is about the roots or the shadow itself.
+    /// A divergence found while reading, replaying or checking roots; see [`Validator::record`].
+    ///
+    /// A ledger or replay divergence lies after every transaction queued for the shadow: those
+    /// were verified before it, so the shadow applies them first and their roots are signed as
+    /// before. Should one of them not apply, that one is the divergence: a validator applying
+    /// one transaction at a time would have stopped there and never seen the later one.
     async fn diverge(&mut self, divergence: Divergence) -> Result<()> {
+        let divergence = match divergence.kind {
+            DivergenceKind::Ledger | DivergenceKind::Replay => match self.settle().await? {
+                Some(earlier) => {
+                    tracing::warn!(later = %divergence, "found after a divergence of an earlier transaction");
+                    earlier
+                }
+                None => divergence,
+            },
+            DivergenceKind::Root | DivergenceKind::Roots | DivergenceKind::Audit => divergence,
+        };
+        self.record(divergence).await
+    }
+
+    /// Records a divergence. Nothing is applied after it (the writer stops; what it had queued
+    /// is dropped); the roots computed before it whose transactions the shadow holds (all of
+    /// them verified) are still signed when their published roots agree, unless the
+    /// divergence is about the roots or the shadow itself.
+    async fn record(&mut self, divergence: Divergence) -> Result<()> {
+        self.writer.stop();
+        self.applying.clear();
         tracing::error!(%divergence, "divergence: this validator stops attesting");
         if matches!(
             divergence.kind,
@@ -253,7 +306,7 @@ impl Validator<'_> {
         *lock(&self.status.divergence) = Some(divergence.to_string());
         self.shadow.record_divergence(&divergence).await?;
         self.diverged = true;
-        self.writer.flush().await?;
+        self.publisher.flush().await?;
         Ok(())
     }
 
@@ -279,7 +332,8 @@ impl Validator<'_> {
         }
     }
 
-    /// One whole transaction: through the tree, then into the shadow unless it holds it.
+    /// One whole transaction: through the tree, then planned and queued for the shadow unless
+    /// the shadow holds it already. Its root is verified once the shadow committed it.
     async fn transaction(
         &mut self,
         transaction: &Transaction,
@@ -297,6 +351,12 @@ impl Validator<'_> {
         let committed = match self.state.apply(transaction) {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
+        };
+        let computed = Computed {
+            commit_lsn: lsn,
+            root: committed.root,
+            ledger_hash,
+            commit_time_us: transaction.commit_time_us,
         };
         match self.progress {
             Some(progress) if lsn <= progress.commit_lsn => {
@@ -343,27 +403,96 @@ impl Validator<'_> {
                     ledger_hash,
                     root: committed.root,
                 };
-                match self.shadow.apply(&statements, &progress).await? {
-                    Applied::Committed => {}
-                    Applied::Diverged(divergence) => return self.diverge(divergence).await,
+                // Outcomes already in keep the roots to sign moving while the queue is full.
+                self.applied_so_far().await?;
+                if self.diverged || !self.writer.send(statements, progress).await {
+                    // The writer stopped at a divergence its outcomes report: not applied.
+                    return Ok(());
                 }
-                let metrics = &self.status.metrics;
-                metrics.transactions.fetch_add(1, Relaxed);
-                metrics
-                    .changes
-                    .fetch_add(transaction.changes.len() as u64, Relaxed);
-                metrics.applied_lsn.store(lsn.as_u64(), Relaxed);
+                // Its root waits for the shadow to commit it.
+                self.applying.push_back(Applying {
+                    computed,
+                    changes: transaction.changes.len() as u64,
+                });
+                return Ok(());
             }
         }
-        if self.attested.is_none_or(|attested| lsn > attested) {
-            self.ours.push_back(Computed {
-                commit_lsn: lsn,
-                root: committed.root,
-                ledger_hash,
-                commit_time_us: transaction.commit_time_us,
-            });
+        // The shadow already holds it; nothing is queued before it (the progress row's
+        // transactions come first), so the roots stay in LSN order.
+        self.verified(computed);
+        Ok(())
+    }
+
+    /// A root whose transaction the shadow holds: to be matched and signed.
+    fn verified(&mut self, computed: Computed) {
+        if self
+            .attested
+            .is_none_or(|attested| computed.commit_lsn > attested)
+        {
+            self.ours.push_back(computed);
+        }
+    }
+
+    /// Handles the writer's next outcome: a committed transaction's root is verified; one that
+    /// did not apply is recorded as the divergence it is.
+    async fn applied(&mut self, outcome: Result<Outcome>) -> Result<()> {
+        match self.outcome(outcome)? {
+            Some(divergence) => self.record(divergence).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Handles the outcomes the writer has reported so far, without waiting.
+    async fn applied_so_far(&mut self) -> Result<()> {
+        while !self.applying.is_empty() {
+            let Some(outcome) = self.writer.try_next() else {
+                break;
+            };
+            self.applied(outcome).await?;
+            if self.diverged {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Waits until the shadow has applied everything queued, so that it stands at the tree's
+    /// transaction. Returns the divergence of a queued transaction that did not apply (not
+    /// recorded yet: the caller does).
+    async fn settle(&mut self) -> Result<Option<Divergence>> {
+        while !self.applying.is_empty() {
+            let outcome = self.writer.next().await;
+            if let Some(divergence) = self.outcome(outcome)? {
+                return Ok(Some(divergence));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One outcome of the writer, for the oldest transaction queued: counts it and verifies
+    /// its root when it committed, returns its divergence when it did not apply.
+    fn outcome(&mut self, outcome: Result<Outcome>) -> Result<Option<Divergence>> {
+        let outcome = outcome?;
+        let Some(applying) = self.applying.pop_front() else {
+            return Err(ValidateError::WriterStopped);
+        };
+        debug_assert_eq!(
+            outcome.commit_lsn, applying.computed.commit_lsn,
+            "the writer reports in queue order"
+        );
+        match outcome.applied {
+            Applied::Committed => {
+                let metrics = &self.status.metrics;
+                metrics.transactions.fetch_add(1, Relaxed);
+                metrics.changes.fetch_add(applying.changes, Relaxed);
+                metrics
+                    .applied_lsn
+                    .store(outcome.commit_lsn.as_u64(), Relaxed);
+                self.verified(applying.computed);
+                Ok(None)
+            }
+            Applied::Diverged(divergence) => Ok(Some(divergence)),
+        }
     }
 
     /// Matches computed and published roots, in LSN order: signs those that agree.
@@ -427,7 +556,7 @@ impl Validator<'_> {
             computed.ledger_hash,
         )
         .map_err(|err| ValidateError::Sign(err.to_string()))?;
-        self.writer
+        self.publisher
             .publish(&attestation.topic_key(), &attestation.to_json())
             .await?;
         let metrics = &self.status.metrics;
@@ -451,7 +580,13 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// A deep audit, once the shadow has applied everything queued: the audit compares the
+    /// shadow's rows with the tree, so both must stand at the same transaction. The wait is at
+    /// most the writer's queue, so an audit is never put off for good under constant load.
     async fn audit(&mut self, audit: &mut Audit) -> Result<()> {
+        if let Some(divergence) = self.settle().await? {
+            return self.record(divergence).await;
+        }
         let audited = audit
             .run(
                 &self.shadow,

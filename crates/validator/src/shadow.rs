@@ -41,6 +41,26 @@ pub struct Progress {
     pub root: Digest,
 }
 
+/// What a session on the shadow database is for; its `application_name` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Applies the replayed transactions ([`crate::shadow_writer`]): `walproof validator`.
+    Writer,
+    /// Everything else, never inside the writer's SQL transactions: the progress row at start,
+    /// type names, the audit's reads, divergences: `walproof validator checks`.
+    Checks,
+}
+
+impl Role {
+    /// The session's `application_name`.
+    pub fn application_name(self) -> &'static str {
+        match self {
+            Role::Writer => "walproof validator",
+            Role::Checks => "walproof validator checks",
+        }
+    }
+}
+
 /// A session on the shadow database.
 pub struct Shadow {
     client: Client,
@@ -55,6 +75,16 @@ impl std::fmt::Debug for Shadow {
     }
 }
 
+/// What staging a transaction came to ([`Shadow::stage`]).
+#[derive(Debug)]
+pub enum Staged {
+    /// Applied and checked, progress row included; its SQL transaction is open, to be
+    /// committed.
+    Open,
+    /// Rolled back: the transaction does not apply to the shadow.
+    Diverged(Divergence),
+}
+
 /// What applying a transaction came to.
 #[derive(Debug)]
 pub enum Applied {
@@ -65,8 +95,8 @@ pub enum Applied {
 }
 
 impl Shadow {
-    /// Connects to the shadow database at `url` under the canonical settings.
-    pub async fn connect(url: &str) -> Result<Shadow> {
+    /// Connects to the shadow database at `url` under the canonical settings, for `role`.
+    pub async fn connect(url: &str, role: Role) -> Result<Shadow> {
         let mut config: Config = url.parse().map_err(|err: tokio_postgres::Error| {
             ValidateError::Config(format!("invalid shadow database URL: {err}"))
         })?;
@@ -79,7 +109,7 @@ impl Shadow {
             "{} -c synchronous_commit=off -c client_min_messages=warning",
             walproof_core::value::canonical_startup_options()
         ));
-        config.application_name("walproof validator");
+        config.application_name(role.application_name());
         let (client, connection) =
             config
                 .connect(NoTls)
@@ -212,10 +242,35 @@ impl Shadow {
     }
 
     /// Applies one source transaction's `statements` and the progress row `progress` in one SQL
-    /// transaction. A statement that fails or touches another number of rows than it must rolls
-    /// everything back and comes back as a divergence naming the statement's change, table and
-    /// key.
+    /// transaction, and commits it. A statement that fails or touches another number of rows
+    /// than it must rolls everything back and comes back as a divergence naming the statement's
+    /// change, table and key.
     pub async fn apply(&self, statements: &[Statement], progress: &Progress) -> Result<Applied> {
+        match self.stage(statements, progress, false).await? {
+            Staged::Open => {
+                self.commit().await?;
+                Ok(Applied::Committed)
+            }
+            Staged::Diverged(divergence) => Ok(Applied::Diverged(divergence)),
+        }
+    }
+
+    /// Applies one source transaction's `statements` and the progress row `progress` in a new
+    /// SQL transaction, checks them, and leaves it open for [`Shadow::commit`], or for the next
+    /// `stage` to commit. A statement that fails or touches another number of rows than it must
+    /// rolls the transaction back and comes back as a divergence naming the statement's change,
+    /// table and key.
+    ///
+    /// With `commit_open`, the transaction the previous `stage` left open is committed first,
+    /// in the same round trip: `COMMIT; BEGIN; …`. A COMMIT that fails is an error, and
+    /// Postgres skips the rest of the round trip: the new transaction is not even begun. Once
+    /// this returns `Ok`, the previous transaction is committed, whatever became of this one.
+    pub async fn stage(
+        &self,
+        statements: &[Statement],
+        progress: &Progress,
+        commit_open: bool,
+    ) -> Result<Staged> {
         let progress_sql = format!(
             "INSERT INTO {WALPROOF_SCHEMA}.progress (commit_lsn, ledger_offset, ledger_hash, root)
              VALUES ('{}', {}, '{}', '{}')
@@ -224,9 +279,17 @@ impl Shadow {
                root = excluded.root, applied_at = now()",
             progress.commit_lsn, progress.ledger_offset, progress.ledger_hash, progress.root
         );
-        // What each statement sent must report, in order: BEGIN, the statements, the progress.
-        let mut expected: Vec<(Expect, Option<&Subject>)> = vec![(Expect::Any, None)];
-        let mut round_trips: Vec<String> = vec![String::from("BEGIN")];
+        // What each statement sent must report, in order: the COMMIT of the open transaction,
+        // BEGIN, the statements, the progress.
+        let mut expected: Vec<(Expect, Option<&Subject>)> = Vec::new();
+        let mut first = String::new();
+        if commit_open {
+            expected.push((Expect::Any, None));
+            first.push_str("COMMIT;\n");
+        }
+        expected.push((Expect::Any, None));
+        first.push_str("BEGIN");
+        let mut round_trips: Vec<String> = vec![first];
         for statement in statements {
             let current = round_trips
                 .last_mut()
@@ -251,6 +314,9 @@ impl Shadow {
             let divergence = match outcome {
                 Ok(None) => continue,
                 Ok(Some(problem)) => problem,
+                Err(err) if commit_open && done == 0 => {
+                    return Err(ValidateError::shadow("committing a transaction")(err));
+                }
                 Err(err) => match err.as_db_error() {
                     Some(db) => {
                         let mut message = db.message().to_owned();
@@ -269,17 +335,21 @@ impl Shadow {
                 .batch_execute("ROLLBACK")
                 .await
                 .map_err(ValidateError::shadow("rolling back a transaction"))?;
-            return Ok(Applied::Diverged(Divergence::new(
+            return Ok(Staged::Diverged(Divergence::new(
                 DivergenceKind::Replay,
                 Some(progress.commit_lsn),
                 divergence,
             )));
         }
+        Ok(Staged::Open)
+    }
+
+    /// Commits the transaction [`Shadow::stage`] left open.
+    pub async fn commit(&self) -> Result<()> {
         self.client
             .batch_execute("COMMIT")
             .await
-            .map_err(ValidateError::shadow("committing a transaction"))?;
-        Ok(Applied::Committed)
+            .map_err(ValidateError::shadow("committing a transaction"))
     }
 
     /// Sends `sql` and checks each statement's row count against `expected[done..]`. Returns

@@ -1,0 +1,231 @@
+//! The shadow writer: a task of its own that applies planned transactions to the shadow
+//! database, in ledger order, while the validator reads and plans the next ones.
+//!
+//! Without it the validator and its shadow session's backend take turns: the validator applies
+//! a transaction to its tree and plans its SQL, then waits while the shadow applies it. With
+//! it, the tree and the planning of transaction N + 1 run while the shadow applies N.
+//!
+//! What stays as it was:
+//! - each transaction is applied in one SQL transaction with its progress row, checked
+//!   statement by statement before it commits ([`Shadow::stage`]), in the order it was queued;
+//! - each outcome is reported, in the same order; the validator matches and signs a root only
+//!   once its transaction is reported committed;
+//! - after a transaction that does not apply ([`Applied::Diverged`]), or an error of the shadow
+//!   database, the writer applies nothing more: what was queued behind it is dropped.
+//!
+//! One thing is new: while transactions wait in the queue, the COMMIT of one travels in the
+//! same round trip as the next one's statements, which halves the round trips (and the
+//! wake-ups of two processes) per transaction when the validator is behind.
+//!
+//! The queue holds at most [`QUEUED_TRANSACTIONS`] transactions and about [`QUEUED_BYTES`] of
+//! planned SQL; a transaction planned larger than that waits until the queue is empty and goes
+//! alone. So the memory of planned-but-unapplied SQL stays bounded, and the validator's tree
+//! is at most that far ahead of its shadow.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use walproof_core::Lsn;
+
+use crate::error::{Result, ValidateError};
+use crate::replay::Statement;
+use crate::shadow::{Applied, Progress, Shadow, Staged};
+
+/// Most transactions queued for the shadow (not counting the one being applied).
+pub const QUEUED_TRANSACTIONS: usize = 8;
+
+/// About the most bytes of planned SQL queued for the shadow.
+pub const QUEUED_BYTES: usize = 64 << 20;
+
+/// What applying one queued transaction came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The transaction's commit LSN.
+    pub commit_lsn: Lsn,
+    /// Committed with its progress row, or rolled back as a divergence.
+    pub applied: Applied,
+}
+
+/// A planned transaction waiting for the shadow, with its share of the byte budget.
+struct Queued {
+    statements: Vec<Statement>,
+    progress: Progress,
+    /// Released when the transaction was applied (or dropped).
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// The handle of the writer task: queues planned transactions and receives their outcomes.
+///
+/// Not `Clone`: one owner queues, in ledger order, and reads the outcomes in that order.
+#[derive(Debug)]
+pub struct ShadowWriter {
+    /// `None` once stopped.
+    queue: Option<mpsc::Sender<Queued>>,
+    outcomes: mpsc::UnboundedReceiver<Result<Outcome>>,
+    bytes: Arc<Semaphore>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("commit_lsn", &self.progress.commit_lsn)
+            .field("statements", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShadowWriter {
+    /// Starts the writer on its own task; it owns `shadow`, a session no one else uses (a
+    /// session is one SQL transaction at a time: the validator's other queries use another).
+    pub fn start(shadow: Shadow) -> ShadowWriter {
+        let (queue, queued) = mpsc::channel(QUEUED_TRANSACTIONS);
+        let (reports, outcomes) = mpsc::unbounded_channel();
+        let task = tokio::spawn(apply_in_order(shadow, queued, reports));
+        ShadowWriter {
+            queue: Some(queue),
+            outcomes,
+            bytes: Arc::new(Semaphore::new(QUEUED_BYTES)),
+            task,
+        }
+    }
+
+    /// Queues one transaction's `statements` and its `progress` row, waiting while the queue is
+    /// full. Returns `false` when the writer has stopped (after a divergence or an error, which
+    /// its outcomes report): the transaction is not applied.
+    pub async fn send(&mut self, statements: Vec<Statement>, progress: Progress) -> bool {
+        let Some(queue) = &self.queue else {
+            return false;
+        };
+        let size: usize = statements
+            .iter()
+            .map(|s| s.sql.len() + size_of::<Statement>())
+            .sum();
+        // A transaction larger than the whole budget takes all of it, so it goes alone.
+        let permits = u32::try_from(size.clamp(1, QUEUED_BYTES)).unwrap_or(u32::MAX);
+        let Ok(bytes) = self.bytes.clone().acquire_many_owned(permits).await else {
+            return false;
+        };
+        queue
+            .send(Queued {
+                statements,
+                progress,
+                _bytes: bytes,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// The next outcome, in queue order; waits for it. Call it only while a transaction is
+    /// queued (the caller counts them): the writer reports each one it took, and `Err` means
+    /// the shadow database failed, or the writer is gone ([`ValidateError::WriterStopped`]).
+    ///
+    /// Cancel-safe: an outcome not returned stays for the next call.
+    pub async fn next(&mut self) -> Result<Outcome> {
+        match self.outcomes.recv().await {
+            Some(outcome) => outcome,
+            None => Err(ValidateError::WriterStopped),
+        }
+    }
+
+    /// The next outcome if one is there already.
+    pub fn try_next(&mut self) -> Option<Result<Outcome>> {
+        match self.outcomes.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(Err(ValidateError::WriterStopped)),
+        }
+    }
+
+    /// Stops the writer: nothing queued is applied from now on. A transaction being applied
+    /// is cut off with its session, and the shadow database rolls it back unless its COMMIT
+    /// was already on its way: either way its progress row stays with the rows it describes.
+    /// Outcomes already reported can still be read.
+    pub fn stop(&mut self) {
+        self.queue = None;
+        self.bytes.close();
+        self.task.abort();
+    }
+}
+
+impl Drop for ShadowWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The writer task: applies what is queued, in order, and reports each outcome; stops at the
+/// first transaction that does not commit.
+///
+/// A transaction applied and checked is committed on its own when nothing else is queued;
+/// when the next one is queued already, its COMMIT goes in the same round trip as the next
+/// one's statements ([`Shadow::stage`]): one round trip per transaction instead of two while
+/// the validator is behind, and no wait when it is not.
+async fn apply_in_order(
+    shadow: Shadow,
+    mut queued: mpsc::Receiver<Queued>,
+    reports: mpsc::UnboundedSender<Result<Outcome>>,
+) {
+    let committed = |commit_lsn| {
+        Ok(Outcome {
+            commit_lsn,
+            applied: Applied::Committed,
+        })
+    };
+    // The transaction applied and checked whose COMMIT is not sent yet.
+    let mut open: Option<Lsn> = None;
+    loop {
+        let next = match open {
+            None => queued.recv().await,
+            Some(lsn) => match queued.try_recv() {
+                Ok(next) => Some(next),
+                Err(_) => {
+                    let outcome = shadow.commit().await.and_then(|()| committed(lsn));
+                    let stop = outcome.is_err();
+                    if reports.send(outcome).is_err() || stop {
+                        return;
+                    }
+                    open = None;
+                    continue;
+                }
+            },
+        };
+        let Some(transaction) = next else {
+            return;
+        };
+        let commit_lsn = transaction.progress.commit_lsn;
+        let staged = shadow
+            .stage(
+                &transaction.statements,
+                &transaction.progress,
+                open.is_some(),
+            )
+            .await;
+        // Frees its SQL and its share of the budget before the outcome is read.
+        drop(transaction);
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(err) => {
+                let _ = reports.send(Err(err));
+                return;
+            }
+        };
+        // `stage` came back: the transaction left open before it is committed.
+        if let Some(previous) = open.take() {
+            if reports.send(committed(previous)).is_err() {
+                return;
+            }
+        }
+        match staged {
+            Staged::Open => open = Some(commit_lsn),
+            Staged::Diverged(divergence) => {
+                let _ = reports.send(Ok(Outcome {
+                    commit_lsn,
+                    applied: Applied::Diverged(divergence),
+                }));
+                return;
+            }
+        }
+    }
+}
