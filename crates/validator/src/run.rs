@@ -45,8 +45,8 @@ use crate::error::{Result, ValidateError};
 use crate::metrics::ValidatorMetrics;
 use crate::replay::Replay;
 use crate::schema::TypeNames;
-use crate::shadow::{Applied, Progress, Role, Shadow};
-use crate::shadow_writer::{Outcome, ShadowWriter};
+use crate::shadow::{Progress, Role, Shadow};
+use crate::shadow_writer::{Applied, Outcome, ShadowWriter};
 
 /// How the validator runs.
 #[derive(Debug, Clone)]

@@ -85,15 +85,6 @@ pub enum Staged {
     Diverged(Divergence),
 }
 
-/// What applying a transaction came to.
-#[derive(Debug)]
-pub enum Applied {
-    /// Committed, progress row included.
-    Committed,
-    /// Rolled back: the transaction does not apply to the shadow.
-    Diverged(Divergence),
-}
-
 impl Shadow {
     /// Connects to the shadow database at `url` under the canonical settings, for `role`.
     pub async fn connect(url: &str, role: Role) -> Result<Shadow> {
@@ -239,20 +230,6 @@ impl Shadow {
             }
         }
         Ok(())
-    }
-
-    /// Applies one source transaction's `statements` and the progress row `progress` in one SQL
-    /// transaction, and commits it. A statement that fails or touches another number of rows
-    /// than it must rolls everything back and comes back as a divergence naming the statement's
-    /// change, table and key.
-    pub async fn apply(&self, statements: &[Statement], progress: &Progress) -> Result<Applied> {
-        match self.stage(statements, progress, false).await? {
-            Staged::Open => {
-                self.commit().await?;
-                Ok(Applied::Committed)
-            }
-            Staged::Diverged(divergence) => Ok(Applied::Diverged(divergence)),
-        }
     }
 
     /// Applies one source transaction's `statements` and the progress row `progress` in a new

@@ -1,11 +1,12 @@
 //! The shadow writer: a task of its own that applies planned transactions to the shadow
 //! database, in ledger order, while the validator reads and plans the next ones.
 //!
-//! Without it the validator and its shadow session's backend take turns: the validator applies
-//! a transaction to its tree and plans its SQL, then waits while the shadow applies it. With
-//! it, the tree and the planning of transaction N + 1 run while the shadow applies N.
+//! Why a task of its own: applied inline, the validator and its shadow session's backend take
+//! turns (the validator applies a transaction to its tree and plans its SQL, then waits while
+//! the shadow applies it). Here the tree and the planning of transaction N + 1 run while the
+//! shadow applies N.
 //!
-//! What stays as it was:
+//! What it guarantees:
 //! - each transaction is applied in one SQL transaction with its progress row, checked
 //!   statement by statement before it commits ([`Shadow::stage`]), in the order it was queued;
 //! - each outcome is reported, in the same order; the validator matches and signs a root only
@@ -13,9 +14,10 @@
 //! - after a transaction that does not apply ([`Applied::Diverged`]), or an error of the shadow
 //!   database, the writer applies nothing more: what was queued behind it is dropped.
 //!
-//! One thing is new: while transactions wait in the queue, the COMMIT of one travels in the
-//! same round trip as the next one's statements, which halves the round trips (and the
-//! wake-ups of two processes) per transaction when the validator is behind.
+//! Round trips: a transaction applied and checked is committed at once when nothing else is
+//! queued; when the next one is queued already, its COMMIT travels in the same round trip as
+//! the next one's statements. One round trip per transaction instead of two (and half the
+//! wake-ups of two processes) while the validator is behind, no wait when it is not.
 //!
 //! The queue holds at most [`QUEUED_TRANSACTIONS`] transactions and about [`QUEUED_BYTES`] of
 //! planned SQL; a transaction planned larger than that waits until the queue is empty and goes
@@ -28,15 +30,25 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use walproof_core::Lsn;
 
+use crate::divergence::Divergence;
 use crate::error::{Result, ValidateError};
 use crate::replay::Statement;
-use crate::shadow::{Applied, Progress, Shadow, Staged};
+use crate::shadow::{Progress, Shadow, Staged};
 
 /// Most transactions queued for the shadow (not counting the one being applied).
 pub const QUEUED_TRANSACTIONS: usize = 8;
 
 /// About the most bytes of planned SQL queued for the shadow.
 pub const QUEUED_BYTES: usize = 64 << 20;
+
+/// What applying a transaction came to.
+#[derive(Debug)]
+pub enum Applied {
+    /// Committed, progress row included.
+    Committed,
+    /// Rolled back: the transaction does not apply to the shadow.
+    Diverged(Divergence),
+}
 
 /// What applying one queued transaction came to.
 #[derive(Debug)]

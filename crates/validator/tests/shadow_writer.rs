@@ -8,8 +8,8 @@ use walproof_testkit::{Stack, TestDatabase};
 use walproof_validator::DivergenceKind;
 use walproof_validator::ValidateError;
 use walproof_validator::replay::{Expect, Statement, Subject};
-use walproof_validator::shadow::{Applied, Progress, Role, Shadow};
-use walproof_validator::shadow_writer::{Outcome, ShadowWriter};
+use walproof_validator::shadow::{Progress, Role, Shadow};
+use walproof_validator::shadow_writer::{Applied, Outcome, ShadowWriter};
 
 fn insert(id: u32) -> Statement {
     Statement {
