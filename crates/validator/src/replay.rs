@@ -181,14 +181,21 @@ impl Replay {
         &self.shadow
     }
 
-    /// The relations whose column types a plan of `transaction` may need (its own, and every
-    /// shape its schema changes bring).
-    pub fn relations_of(transaction: &Transaction) -> Result<Vec<Relation>, SchemaChangeError> {
-        let mut relations: Vec<Relation> = transaction.relations.values().cloned().collect();
+    /// The column types a plan of `transaction` may need that `types` does not name yet: its
+    /// relations' and those of every shape its schema changes bring (built only when it has
+    /// some).
+    pub fn missing_types(
+        transaction: &Transaction,
+        types: &TypeNames,
+    ) -> Result<Vec<(u32, i32)>, SchemaChangeError> {
+        let mut missing = types.missing(transaction.relations.values());
         for change in walproof_core::schema_change::schema_changes(transaction)? {
-            relations.extend(change.tables.iter().map(TableChange::relation));
+            let shapes: Vec<Relation> = change.tables.iter().map(TableChange::relation).collect();
+            missing.extend(types.missing(&shapes));
         }
-        Ok(relations)
+        missing.sort_unstable();
+        missing.dedup();
+        Ok(missing)
     }
 
     /// The statements that apply `transaction`, in order. The replay's view of the shadow

@@ -342,11 +342,10 @@ impl Validator<'_> {
     ) -> Result<()> {
         let lsn = transaction.commit_lsn;
         let replay = |detail: String| Divergence::new(DivergenceKind::Replay, Some(lsn), detail);
-        let relations = match Replay::relations_of(transaction) {
-            Ok(relations) => relations,
+        let missing = match Replay::missing_types(transaction, &self.types) {
+            Ok(missing) => missing,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
-        let missing = self.types.missing(&relations);
         self.shadow.name_types(&mut self.types, &missing).await?;
         let committed = match self.state.apply(transaction) {
             Ok(committed) => committed,
