@@ -38,6 +38,9 @@ pub const DOMAIN_VERSION: &str = "1";
 /// The version of the JSON form written by [`SignedAttestation::to_json`].
 pub const JSON_VERSION: u64 = 1;
 
+/// The `kind` of a root attestation's JSON form; a withdrawal approval's is `"withdrawal"`.
+pub const KIND: &str = "root";
+
 alloy::sol! {
     /// The EIP-712 struct a validator signs: "my own replay reproduced `root` after the
     /// transaction committed at `commitLsn`, whose last ledger entry hashes to `ledgerHash`".
@@ -195,7 +198,7 @@ pub enum AttestationParseError {
 /// Its JSON form (version 1), readable by any client:
 ///
 /// ```json
-/// {"version": 1, "validator": "0xf39F…2266", "commit_lsn": "16/B374D848",
+/// {"version": 1, "kind": "root", "validator": "0xf39F…2266", "commit_lsn": "16/B374D848",
 ///  "root": "<64 hex>", "ledger_hash": "<64 hex>", "chain_id": 31337,
 ///  "bridge": "0x5FbD…0aa3", "signature": "0x<130 hex: r ‖ s ‖ v, v 27 or 28>"}
 /// ```
@@ -321,6 +324,7 @@ impl SignedAttestation {
     pub fn to_json(&self) -> String {
         serde_json::json!({
             "version": JSON_VERSION,
+            "kind": KIND,
             "validator": self.validator.to_checksum(None),
             "commit_lsn": self.commit_lsn.to_string(),
             "root": self.root.to_string(),
@@ -349,6 +353,15 @@ impl SignedAttestation {
                 found: value["version"].to_string(),
             });
         }
+        // Records written before `kind` existed are root attestations.
+        if !matches!(&value["kind"], serde_json::Value::Null)
+            && value["kind"].as_str() != Some(KIND)
+        {
+            return Err(Invalid {
+                field: "kind",
+                problem: format!("{} is not {KIND:?}", value["kind"]),
+            });
+        }
         let present = |field: &'static str| match &value[field] {
             serde_json::Value::Null => Err(Missing { field }),
             found => Ok(found),
@@ -366,41 +379,12 @@ impl SignedAttestation {
             })
         };
         let address = |field: &'static str| -> Result<Address, AttestationParseError> {
-            let hex_text = text(field)?;
-            if !hex_text.starts_with("0x") {
-                return Err(Invalid {
-                    field,
-                    problem: format!("{hex_text:?} is not 0x-prefixed"),
-                });
-            }
-            hex_text.parse().map_err(|err| Invalid {
-                field,
-                problem: format!("{hex_text:?}: {err}"),
-            })
+            address_from_hex(text(field)?).map_err(|problem| Invalid { field, problem })
         };
-        let signature = {
-            let field = "signature";
-            let hex_text = text(field)?;
-            let mut raw = [0u8; 65];
-            hex_text
-                .strip_prefix("0x")
-                .and_then(|digits| hex::decode_to_slice(digits, &mut raw).ok())
-                .ok_or_else(|| Invalid {
-                    field,
-                    problem: format!("{hex_text:?} is not 0x and 130 hex digits"),
-                })?;
-            // Only the form ecrecover takes; alloy would also accept 0/1 and EIP-155 values.
-            if !matches!(raw[64], 27 | 28) {
-                return Err(Invalid {
-                    field,
-                    problem: format!("v is {}, expected 27 or 28", raw[64]),
-                });
-            }
-            Signature::from_raw_array(&raw).map_err(|err| Invalid {
-                field,
-                problem: err.to_string(),
-            })?
-        };
+        let signature = signature_from_hex(text("signature")?).map_err(|problem| Invalid {
+            field: "signature",
+            problem,
+        })?;
         Ok(SignedAttestation {
             validator: address("validator")?,
             commit_lsn: text("commit_lsn")?.parse().map_err(|err| Invalid {
@@ -419,6 +403,30 @@ impl SignedAttestation {
             signature,
         })
     }
+}
+
+/// A 0x-prefixed address (any case; a mixed-case one must carry a valid EIP-55 checksum).
+pub(crate) fn address_from_hex(hex_text: &str) -> Result<Address, String> {
+    if !hex_text.starts_with("0x") {
+        return Err(format!("{hex_text:?} is not 0x-prefixed"));
+    }
+    hex_text
+        .parse()
+        .map_err(|err| format!("{hex_text:?}: {err}"))
+}
+
+/// A signature as JSON carries it: `0x` and 130 hex digits, `r ‖ s ‖ v` with `v` 27 or 28.
+pub(crate) fn signature_from_hex(hex_text: &str) -> Result<Signature, String> {
+    let mut raw = [0u8; 65];
+    hex_text
+        .strip_prefix("0x")
+        .and_then(|digits| hex::decode_to_slice(digits, &mut raw).ok())
+        .ok_or_else(|| format!("{hex_text:?} is not 0x and 130 hex digits"))?;
+    // Only the form ecrecover takes; alloy would also accept 0/1 and EIP-155 values.
+    if !matches!(raw[64], 27 | 28) {
+        return Err(format!("v is {}, expected 27 or 28", raw[64]));
+    }
+    Signature::from_raw_array(&raw).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 //!   while the validator reads and plans the next ones.
 //! - [`audit`]: the shadow's own rows read back and checked against the tree.
 //! - [`attestation`]: EIP-712 root attestations and the key interface that signs them.
+//! - [`withdrawal`]: rows of the outbound table, and the EIP-712 approvals a validator signs
+//!   for them.
 //! - [`divergence`]: what a failed check is, and what the validator does about it.
 //! - [`run`]: the service (`walproof validate`); [`metrics`] its Prometheus metrics.
 
@@ -28,6 +30,7 @@ pub mod replay;
 pub mod schema;
 pub mod shadow;
 pub mod shadow_writer;
+pub mod withdrawal;
 
 pub use divergence::{Divergence, DivergenceKind};
 pub use error::{Result, ValidateError};

@@ -25,6 +25,10 @@ pub struct ValidatorMetrics {
     pub audited_rows: AtomicU64,
     /// Sum of source-commit-to-attestation latencies, microseconds.
     pub attestation_latency_us_sum: AtomicU64,
+    /// Withdrawal approvals signed and published.
+    pub withdrawals_approved: AtomicU64,
+    /// Rows of the outbound table that are not payable withdrawals (logged with their position).
+    pub withdrawals_rejected: AtomicU64,
     /// Divergences found, by kind label.
     pub divergences: Mutex<Vec<(&'static str, u64)>>,
 }
@@ -68,6 +72,18 @@ impl ValidatorMetrics {
                 "counter",
                 "Root attestations signed and published.",
                 get(&self.attestations),
+            ),
+            (
+                "walproof_validator_withdrawals_approved_total",
+                "counter",
+                "Withdrawal approvals signed and published.",
+                get(&self.withdrawals_approved),
+            ),
+            (
+                "walproof_validator_withdrawals_rejected_total",
+                "counter",
+                "Rows of the outbound table that are not payable withdrawals (logged at ERROR with their position).",
+                get(&self.withdrawals_rejected),
             ),
             (
                 "walproof_validator_applied_lsn",

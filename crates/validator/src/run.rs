@@ -23,7 +23,7 @@
 //! signs nothing from there: it keeps running so its status and metrics can be read, and a
 //! restart keeps it stopped until an operator has removed the recorded divergence.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +47,7 @@ use crate::replay::Replay;
 use crate::schema::TypeNames;
 use crate::shadow::{Progress, Role, Shadow};
 use crate::shadow_writer::{Applied, Outcome, ShadowWriter};
+use crate::withdrawal::{SignedApproval, Withdrawal, WithdrawalTable};
 
 /// How the validator runs.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct ValidateOptions {
     pub audit_interval: Duration,
     /// Shadow rows one audit reads.
     pub audit_rows: usize,
+    /// The outbound table whose inserted rows this validator approves as withdrawals.
+    pub withdrawals: Option<WithdrawalTable>,
 }
 
 /// What the validator shows while it runs: metrics, the latest attestations, a divergence.
@@ -70,6 +73,8 @@ pub struct ValidatorStatus {
     pub attestations: Mutex<VecDeque<SignedAttestation>>,
     /// The divergence that stopped the attestations, if one did.
     pub divergence: Mutex<Option<String>>,
+    /// The most recent withdrawal approvals, oldest first (at most [`KEPT_ATTESTATIONS`]).
+    pub approvals: Mutex<VecDeque<SignedApproval>>,
 }
 
 /// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
@@ -114,6 +119,8 @@ struct Validator<'a> {
     ours: VecDeque<Computed>,
     /// Roots published, not matched yet.
     theirs: VecDeque<RootRecord>,
+    /// Withdrawals requested by transactions whose roots are not attested yet, by commit LSN.
+    withdrawals: BTreeMap<Lsn, Vec<Withdrawal>>,
     publisher: AttestationsWriter,
     diverged: bool,
 }
@@ -159,6 +166,7 @@ pub async fn run(
         attested,
         ours: VecDeque::new(),
         theirs: VecDeque::new(),
+        withdrawals: BTreeMap::new(),
         publisher: AttestationsWriter::new(settings)?,
         diverged: false,
     };
@@ -351,6 +359,9 @@ impl Validator<'_> {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
+        if self.attested.is_none_or(|attested| lsn > attested) {
+            self.requested_withdrawals(transaction);
+        }
         let computed = Computed {
             commit_lsn: lsn,
             root: committed.root,
@@ -420,6 +431,30 @@ impl Validator<'_> {
         // transactions come first), so the roots stay in LSN order.
         self.verified(computed);
         Ok(())
+    }
+
+    /// Keeps the withdrawals `transaction` requests until its root is attested; logs each row
+    /// of the outbound table that is not a payable withdrawal, with its position.
+    fn requested_withdrawals(&mut self, transaction: &Transaction) {
+        let Some(table) = &self.options.withdrawals else {
+            return;
+        };
+        let mut payable = Vec::new();
+        for request in crate::withdrawal::requested(transaction, table) {
+            match request {
+                Ok(withdrawal) => payable.push(withdrawal),
+                Err(rejected) => {
+                    self.status
+                        .metrics
+                        .withdrawals_rejected
+                        .fetch_add(1, Relaxed);
+                    tracing::error!(%rejected, "not approved");
+                }
+            }
+        }
+        if !payable.is_empty() {
+            self.withdrawals.insert(transaction.commit_lsn, payable);
+        }
     }
 
     /// A root whose transaction the shadow holds: to be matched and signed.
@@ -546,7 +581,39 @@ impl Validator<'_> {
         }
     }
 
+    /// Signs and publishes the root attestation of an agreed root, after the approvals of the
+    /// withdrawals its transaction requested (so a restart that finds the root attested has
+    /// published them; one that does not signs them again, identically).
     async fn attest(&mut self, computed: Computed) -> Result<()> {
+        while let Some(entry) = self.withdrawals.first_entry() {
+            if *entry.key() > computed.commit_lsn {
+                break;
+            }
+            for withdrawal in entry.remove() {
+                let approval = SignedApproval::sign(self.signer, self.options.domain, withdrawal)
+                    .map_err(|err| ValidateError::Sign(err.to_string()))?;
+                self.publisher
+                    .publish(&approval.topic_key(), &approval.to_json())
+                    .await?;
+                self.status
+                    .metrics
+                    .withdrawals_approved
+                    .fetch_add(1, Relaxed);
+                let mut kept = lock(&self.status.approvals);
+                if kept.len() >= KEPT_ATTESTATIONS {
+                    kept.pop_front();
+                }
+                kept.push_back(approval);
+                drop(kept);
+                tracing::info!(
+                    id = withdrawal.id,
+                    recipient = %withdrawal.recipient,
+                    amount = %withdrawal.amount,
+                    at = %withdrawal.commit_lsn,
+                    "withdrawal approved"
+                );
+            }
+        }
         let attestation = SignedAttestation::sign(
             self.signer,
             self.options.domain,

@@ -349,9 +349,15 @@ pub struct ValidateArgs {
     /// Shadow rows one audit reads back and checks against the tree [default: 10000]
     #[arg(long, env = "WALPROOF_AUDIT_ROWS", value_name = "N")]
     pub audit_rows: Option<usize>,
-    /// Where to serve /metrics, /status and /attestations, or `off` [default: 127.0.0.1:9189]
+    /// Where to serve /metrics, /status, /attestations and /withdrawals, or `off`
+    /// [default: 127.0.0.1:9189]
     #[arg(long, env = "WALPROOF_VALIDATOR_HTTP_ADDR", value_name = "HOST:PORT")]
     pub http_addr: Option<String>,
+    /// The outbound table whose inserted rows are withdrawal requests this validator approves
+    /// once it reproduced their transaction's root (layout: id bigint, recipient text, amount
+    /// numeric; see README "Withdrawals"), or `off` [default: public.walproof_withdrawals]
+    #[arg(long, env = "WALPROOF_WITHDRAWALS_TABLE", value_name = "SCHEMA.TABLE")]
+    pub withdrawals_table: Option<String>,
 }
 
 /// `walproof run`: the settings the stages share or cannot default; the rest as each stage's

@@ -58,6 +58,7 @@ use serde::Deserialize;
 /// audit_interval_ms = 60000
 /// audit_rows = 10000
 /// http_addr = "127.0.0.1:9189"
+/// withdrawals_table = "public.walproof_withdrawals"   # or "off"
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +101,8 @@ pub struct ValidatorSection {
     pub audit_rows: Option<usize>,
     /// The HTTP address, or "off".
     pub http_addr: Option<String>,
+    /// The outbound withdrawal table (`schema.table`), or "off".
+    pub withdrawals_table: Option<String>,
 }
 
 /// `[archive]` of the config file.

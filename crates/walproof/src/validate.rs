@@ -5,6 +5,8 @@
 //! GET /status                  {"validator", "applied_lsn", "attested_lsn", "divergence"}
 //! GET /attestations[?after=L]  the most recent signed attestations (after LSN L), oldest
 //!                              first, as a JSON array of the records on <prefix>.attestations
+//! GET /withdrawals[?after=L]   the most recent signed withdrawal approvals (of rows inserted
+//!                              after LSN L), oldest first, likewise
 //! ```
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 use walproof_core::Lsn;
 use walproof_validator::attestation::{AttestationSigner, Domain, FileKey};
 use walproof_validator::run::{ValidateOptions, ValidatorStatus};
+use walproof_validator::withdrawal::WithdrawalTable;
 
 use crate::cli::ValidateArgs;
 use crate::config::{FileConfig, pick};
@@ -59,6 +62,18 @@ impl Validate {
         let http_addr = pick(args.http_addr.clone(), section.http_addr.clone(), || {
             "127.0.0.1:9189".into()
         });
+        let withdrawals = pick(
+            args.withdrawals_table.clone(),
+            section.withdrawals_table.clone(),
+            || walproof_validator::withdrawal::DEFAULT_TABLE.into(),
+        );
+        let withdrawals = match withdrawals.as_str() {
+            "off" => None,
+            name => Some(
+                WithdrawalTable::parse(name)
+                    .map_err(|err| anyhow::anyhow!("--withdrawals-table: {err}"))?,
+            ),
+        };
         Ok(Validate {
             options: ValidateOptions {
                 shadow_url,
@@ -69,6 +84,7 @@ impl Validate {
                     || 60_000,
                 )),
                 audit_rows: pick(args.audit_rows, section.audit_rows, || 10_000),
+                withdrawals,
             },
             signer,
             http_addr: (http_addr != "off").then_some(http_addr),
@@ -146,7 +162,7 @@ fn respond(status: &ValidatorStatus, address: &str, target: &str) -> Response {
                 }),
             )
         }
-        "/attestations" => {
+        "/attestations" | "/withdrawals" => {
             let after: Option<Lsn> = match params.iter().find(|(n, _)| n == "after") {
                 None => None,
                 Some((_, value)) => match value.parse() {
@@ -159,16 +175,29 @@ fn respond(status: &ValidatorStatus, address: &str, target: &str) -> Response {
                     }
                 },
             };
-            let kept = status
-                .attestations
-                .lock()
-                .map(|kept| {
-                    kept.iter()
-                        .filter(|a| after.is_none_or(|after| a.commit_lsn > after))
-                        .map(|a| a.to_json())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
+            let kept = if path == "/withdrawals" {
+                status
+                    .approvals
+                    .lock()
+                    .map(|kept| {
+                        kept.iter()
+                            .filter(|a| after.is_none_or(|after| a.withdrawal.commit_lsn > after))
+                            .map(|a| a.to_json())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            } else {
+                status
+                    .attestations
+                    .lock()
+                    .map(|kept| {
+                        kept.iter()
+                            .filter(|a| after.is_none_or(|after| a.commit_lsn > after))
+                            .map(|a| a.to_json())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            };
             (
                 "200 OK",
                 "application/json",
@@ -177,7 +206,7 @@ fn respond(status: &ValidatorStatus, address: &str, target: &str) -> Response {
         }
         _ => json(
             "404 Not Found",
-            &serde_json::json!({ "error": "walproof validate serves /metrics, /status and /attestations[?after=LSN]" }),
+            &serde_json::json!({ "error": "walproof validate serves /metrics, /status, /attestations[?after=LSN] and /withdrawals[?after=LSN]" }),
         ),
     }
 }
