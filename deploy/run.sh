@@ -22,8 +22,15 @@
 #      per transaction), new accounts, old transfers deleted; about $WALPROOF_DEMO_RATE
 #      transactions a second;
 #   8. every $WALPROOF_DEMO_INTERVAL seconds prints what happened: the latest root (committer),
-#      the validator's status and its signed attestations, the archive's Parquet files, and the
-#      proof of an account row at the root the validator signed, checked with `walproof verify`.
+#      the validator's status and its signed attestations, the archive's Parquet files, the
+#      proof of an account row at the root the validator signed, checked with `walproof verify`,
+#      and the bridge on anvil: the last root the relayer committed and the withdrawals paid.
+#
+# The chain part: the contracts are deployed to the stack's anvil (`walproof chain deploy`,
+# threshold 1, funded with 100 ETH), the validator's key is attested by a development attester
+# and registered (`walproof keys attest --provider dev`, `walproof keys register`), and
+# `walproof run` includes the relayer. Every 20th transaction of the workload also inserts a
+# withdrawal row (0.01 ETH to a demo recipient) into public.walproof_withdrawals.
 #
 # $DEMO is $WALPROOF_STATE_DIR/demo (default .stack/demo); it is kept after a stop, to look at.
 # Overrides: WALPROOF_STATE_DIR, WALPROOF_CACHE_DIR, CARGO_TARGET_DIR, WALPROOF_DEMO_RATE (4),
@@ -49,6 +56,7 @@ PUBLICATION=walproof_demo
 METRICS=127.0.0.1:9187
 PROOFS=127.0.0.1:9188
 VALIDATOR=127.0.0.1:9189
+RELAYER=127.0.0.1:9190
 
 say() { echo "==> $*"; }
 die() { echo "!! $*" >&2; exit 1; }
@@ -156,6 +164,12 @@ INSERT INTO accounts (owner, email, balance)
 SELECT (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara'])[1 + i % 5] || ' ' || i,
        'customer' || i || '@example.com', 1000
   FROM generate_series(1, 20) AS i;
+-- The outbound table: a row is a withdrawal the bridge pays once validators approved it.
+CREATE TABLE walproof_withdrawals (
+    id        bigint PRIMARY KEY,
+    recipient text NOT NULL CHECK (recipient ~ '^0x[0-9a-f]{40}$'),
+    amount    numeric(78, 0) NOT NULL CHECK (amount > 0)
+);
 SQL
 
 # ---------------------------------------------------------------- key and config
@@ -164,6 +178,45 @@ if [[ ! -s $KEY ]]; then
     say "generating a development validator key in $KEY (mode 600; for this demo only)"
     (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$KEY" && echo >>"$KEY")
 fi
+
+# ---------------------------------------------------------------- the contracts on anvil
+new_key() {  # new_key FILE: a random secp256k1 key (hex), once, mode 600
+    [[ -s $1 ]] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1" && echo >>"$1")
+}
+rpc() {  # rpc METHOD PARAMS-JSON: one JSON-RPC call to anvil
+    curl -sf --max-time 5 -H 'content-type: application/json' \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "${ETH_RPC:-$WALPROOF_ETH_RPC_URL}"
+}
+for name in deployer relayer attester recipient; do new_key "$DEMO/$name.key"; done
+address_of() { RUST_LOG=error "$BIN" keys address --key-file "$1" | tail -n1; }
+DEPLOYER=$(address_of "$DEMO/deployer.key")
+RELAYER_ADDRESS=$(address_of "$DEMO/relayer.key")
+ATTESTER=$(address_of "$DEMO/attester.key")
+RECIPIENT=$(address_of "$DEMO/recipient.key" | tr 'A-F' 'a-f')
+say "funding the demo's deployer $DEPLOYER and relayer $RELAYER_ADDRESS on anvil (anvil_setBalance)"
+for who in "$DEPLOYER" "$RELAYER_ADDRESS"; do
+    rpc anvil_setBalance "[\"$who\", \"0x3635C9ADC5DEA00000\"]" >/dev/null ||
+        die "anvil at $WALPROOF_ETH_RPC_URL did not answer anvil_setBalance"
+done
+eth_balance() {  # eth_balance ADDRESS: wei, as a decimal number
+    rpc eth_getBalance "[\"$1\", \"latest\"]" | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["result"], 16))'
+}
+RECIPIENT_START=$(eth_balance "$RECIPIENT") || die "anvil did not answer eth_getBalance"
+DEPLOYMENT=$DEMO/deployment.json
+say "deploying the key registry, the development attestation verifier and the bridge (walproof chain deploy)"
+RUST_LOG=warn "$BIN" chain deploy --rpc-url "$WALPROOF_ETH_RPC_URL" --deployer-key-file "$DEMO/deployer.key" \
+    --attester "$ATTESTER" --threshold 1 --fund-wei 100000000000000000000 --out "$DEPLOYMENT" |
+    sed 's/^/    /'
+json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+REGISTRY=$(json_field "$DEPLOYMENT" registry)
+VERIFIER=$(json_field "$DEPLOYMENT" dev_verifier)
+BRIDGE=$(json_field "$DEPLOYMENT" bridge)
+say "attesting the validator key (development attester $ATTESTER) and registering it"
+RUST_LOG=warn "$BIN" keys attest --provider dev --attester-key-file "$DEMO/attester.key" \
+    --key-file "$KEY" --registry "$REGISTRY" --verifier "$VERIFIER" \
+    --chain-id "$WALPROOF_ETH_CHAIN_ID" --out "$DEMO/evidence.json" | sed 's/^/    /'
+RUST_LOG=warn "$BIN" keys register --rpc-url "$WALPROOF_ETH_RPC_URL" --evidence "$DEMO/evidence.json" \
+    --from-key-file "$DEMO/deployer.key" | sed 's/^/    /'
 
 PREFIX=demo_$(date -u +%Y%m%d_%H%M%S)
 CONFIG=$DEMO/walproof.toml
@@ -199,9 +252,18 @@ key_file = "$KEY"
 chain_id = $WALPROOF_ETH_CHAIN_ID
 audit_interval_ms = 15000
 http_addr = "$VALIDATOR"
+# bridge: from the deployment below
+
+[relayer]
+rpc_url = "$WALPROOF_ETH_RPC_URL"
+deployment = "$DEPLOYMENT"
+sender_key_file = "$DEMO/relayer.key"
+batch_interval_ms = 2000
+http_addr = "$RELAYER"
 EOF
 # The file is the demo's only source of settings: no WALPROOF_* variable of the shell or of the
 # stack's env file (which walproof would take over the file) changes it.
+ETH_RPC=$WALPROOF_ETH_RPC_URL
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^WALPROOF_' || true)
 export WALPROOF_CONFIG=$CONFIG
 
@@ -281,9 +343,11 @@ EOF
     exit "$rc"
 }
 trap stop_all EXIT
-trap 'exit 0' INT TERM HUP
+# A stop request is noted and acted on between two looks, never in the middle of one.
+STOP_REQUESTED=
+trap 'STOP_REQUESTED=1' INT TERM HUP
 
-say "walproof run: decoder, committer, archiver and validator in one process (log: $LOG)"
+say "walproof run: decoder, committer, archiver, validator and relayer in one process (log: $LOG)"
 # A session of its own: the terminal's Ctrl-C reaches this script, which stops the workload
 # first and then walproof, in that order.
 setsid "$BIN" run >"$LOG" 2>&1 </dev/null 9>&- &
@@ -345,10 +409,13 @@ workload() {  # one transaction per line, about $RATE a second, until $STOP exis
         if ((i % 25 == 0)); then
             echo "UPDATE accounts SET active = NOT active, updated_at = now() WHERE id = $a;"
         fi
+        if ((i % 20 == 0)); then  # 0.01 ETH to the demo recipient, paid by the bridge
+            echo "INSERT INTO walproof_withdrawals VALUES ($((i / 20)), '$RECIPIENT', 10000000000000000);"
+        fi
         sleep "$pause"
     done
 }
-say "workload: about $RATE transactions/s on $SOURCE_DB (transfers, new accounts, deletes)"
+say "workload: about $RATE transactions/s on $SOURCE_DB (transfers, new accounts, deletes, withdrawals)"
 # fd 9 (the lock) closed on both sides: a workload outliving a killed run.sh must not hold it.
 workload 9>&- | setsid psql -X -q "$SOURCE_URL" >"$DEMO/workload.log" 2>&1 9>&- &
 WORKLOAD_PID=$!
@@ -435,6 +502,22 @@ PY
         fi
     fi
 
+    # The bridge on anvil: what the relayer committed and paid.
+    local chain relayer_status committed paid balance
+    chain=$(RUST_LOG=error "$BIN" chain status --rpc-url "$ETH_RPC" --deployment "$DEPLOYMENT" 2>/dev/null) || chain=
+    relayer_status=$(get "http://$RELAYER/status") || relayer_status=
+    if [[ -n $chain ]]; then
+        committed=$(field last_commit_lsn <<<"$chain")
+        echo "  bridge     ${BRIDGE:0:12}… on anvil holds the root ${committed:+of LSN $committed: }$(field last_root <<<"$chain" | cut -c1-18)… (walproof chain status)"
+    fi
+    if [[ -n $relayer_status ]]; then
+        paid=$(field withdrawals_paid <<<"$relayer_status")
+        balance=$(eth_balance "$RECIPIENT") || balance=
+        echo "  relayer    $(field roots_committed <<<"$relayer_status") roots committed, $paid withdrawals paid;" \
+            "recipient ${RECIPIENT:0:10}… received ${balance:+$(python3 -c "print(($balance - $RECIPIENT_START) / 1e18)") ETH this run}"
+        [[ -n $(field last_error <<<"$relayer_status") ]] && echo "             last error: $(field last_error <<<"$relayer_status")"
+    fi
+
     # Warnings and errors walproof logged since the last look (librdkafka's notes on its
     # experimental settings left out).
     lines=$(wc -l <"$LOG")
@@ -447,12 +530,13 @@ PY
 
 # From here on a failed look is shown, not fatal.
 set +e
-while :; do
+while [[ -z $STOP_REQUESTED ]]; do
     check_alive
     next=$((SECONDS + INTERVAL))
     show
-    if ((next > SECONDS)); then
+    if [[ -z $STOP_REQUESTED ]] && ((next > SECONDS)); then
         sleep $((next - SECONDS)) 9>&- &
         wait $!
     fi
 done
+exit 0

@@ -51,6 +51,9 @@ python3 crates/core/testdata/verify_vectors.py
 step "proof vectors, second implementation (python)"
 python3 crates/committer/testdata/verify_proofs.py
 
+step "contracts: forge build, forge test with the gas report, artifacts current (contracts/build.sh --check)"
+bash contracts/build.sh --check
+
 step "fuzzing the pgoutput parser for ${WALPROOF_FUZZ_SECONDS:-20} s (cargo-fuzz)"
 if ! CARGO_TARGET_DIR="$cache/fuzz-target" bash crates/source/fuzz/run.sh "${WALPROOF_FUZZ_SECONDS:-20}" >"$cache/fuzz.log" 2>&1; then
   tail -n 60 "$cache/fuzz.log"

@@ -11,6 +11,8 @@ interface Vm {
     function chainId(uint256 id) external;
     function deal(address who, uint256 balance) external;
     function etch(address target, bytes calldata code) external;
+    function mockCall(address callee, bytes calldata data, bytes calldata returnData) external;
+    function cool(address target) external;
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
@@ -24,9 +26,11 @@ interface Vm {
     function expectRevert() external;
     function expectRevert(bytes4 selector) external;
     function expectRevert(bytes calldata revertData) external;
+    function expectPartialRevert(bytes4 selector) external;
     function expectEmit(bool topic1, bool topic2, bool topic3, bool data) external;
     function expectEmit(bool topic1, bool topic2, bool topic3, bool data, address emitter) external;
     function expectEmit() external;
+    function expectEmit(address emitter) external;
     // files and JSON
     function projectRoot() external view returns (string memory);
     function readFile(string calldata path) external view returns (string memory);
@@ -43,6 +47,9 @@ interface Vm {
     function toString(uint256 value) external pure returns (string memory);
     function toString(address value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
+    function parseBytes(string calldata text) external pure returns (bytes memory);
+    function parseBytes32(string calldata text) external pure returns (bytes32);
+    function parseAddress(string calldata text) external pure returns (address);
     // assertions (cheatcodes, so a failure names both values)
     function assertTrue(bool condition, string calldata message) external pure;
     function assertFalse(bool condition, string calldata message) external pure;

@@ -26,8 +26,11 @@ use std::time::Duration;
 
 use walproof_core::Lsn;
 
-use crate::error::Result;
-use crate::kafka::KafkaSettings;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::error::{Result, TransportError};
+use crate::kafka::{KafkaSettings, ReaderContext};
 use crate::topic::{Topic, TopicWriter, Until};
 
 /// The attestations topic's name: `<prefix>.attestations`.
@@ -108,6 +111,67 @@ impl AttestationsWriter {
     /// Waits until the broker acknowledged every attestation queued.
     pub async fn flush(&mut self) -> Result<()> {
         self.0.flush().await
+    }
+}
+
+/// Follows `<prefix>.attestations` from its first record as validators publish: each record as
+/// `(offset, key, value)`, unparsed (a relayer trusts only what a value's signature proves).
+pub struct AttestationsFollower {
+    consumer: rdkafka::consumer::StreamConsumer<ReaderContext>,
+    topic: String,
+}
+
+impl std::fmt::Debug for AttestationsFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationsFollower")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttestationsFollower {
+    /// A follower from the topic's first record (creating the topic if it does not exist).
+    pub async fn from_start(
+        settings: &KafkaSettings,
+        timeout: Duration,
+    ) -> Result<AttestationsFollower> {
+        let topic = topic(settings);
+        topic.ensure(settings, timeout).await?;
+        let topic = topic.name;
+        let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
+            .client_config()
+            .set(
+                "group.id",
+                format!("{}.attestations-follower", settings.topic_prefix),
+            )
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
+            .create_with_context(ReaderContext)
+            .map_err(TransportError::kafka("creating the attestations follower"))?;
+        let mut partition = TopicPartitionList::new();
+        partition
+            .add_partition_offset(&topic, 0, Offset::Beginning)
+            .map_err(TransportError::kafka("assigning the attestations topic"))?;
+        consumer
+            .assign(&partition)
+            .map_err(TransportError::kafka("assigning the attestations topic"))?;
+        Ok(AttestationsFollower { consumer, topic })
+    }
+
+    /// The next record as `(offset, key, value)`; `Ok(None)` when none arrives within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<(i64, String, Vec<u8>)>> {
+        let message = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(None),
+            Ok(message) => {
+                message.map_err(TransportError::kafka(format!("reading {}", self.topic)))?
+            }
+        };
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        Ok(Some((
+            message.offset(),
+            key,
+            message.payload().unwrap_or_default().to_vec(),
+        )))
     }
 }
 

@@ -70,12 +70,12 @@ impl fmt::Display for KeyOrigin {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The key file could not be read.
-    #[error("cannot read the attestation key file {path}: {source}")]
+    #[error("cannot read the attestation key file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The environment variable is not set.
     #[error("environment variable {var} is not set; it should hold the attestation key")]
@@ -90,6 +90,21 @@ pub enum KeyError {
         origin: KeyOrigin,
         /// What is wrong, without the key's text.
         problem: String,
+    },
+    /// A new key could not be generated (no randomness from the operating system, or a
+    /// signer that fails its self-check).
+    #[error("cannot generate a key: {problem}")]
+    Generate {
+        /// What failed.
+        problem: String,
+    },
+    /// A new key file could not be written; nothing of the key is in the message.
+    #[error("cannot write the key file {path}: {error}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error (`AlreadyExists` when the file was there before: never overwritten).
+        error: std::io::Error,
     },
 }
 
@@ -109,9 +124,9 @@ impl FileKey {
     /// Reads the key from `path`. Logs a warning when the file is readable by others.
     pub fn from_file(path: impl AsRef<Path>) -> Result<FileKey, KeyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| KeyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         #[cfg(unix)]
         {
@@ -177,6 +192,12 @@ impl FileKey {
     pub fn origin(&self) -> &KeyOrigin {
         &self.origin
     }
+
+    /// The key as alloy's local signer, to sign transactions (an `EthereumWallet`). Its
+    /// `Debug` shows no key either.
+    pub fn into_local_signer(self) -> PrivateKeySigner {
+        self.signer
+    }
 }
 
 /// Signs fixed digests with `signer` and recovers the address from each signature, until both
@@ -239,6 +260,122 @@ impl AttestationSigner for FileKey {
     }
 }
 
+/// A secp256k1 key generated in this process that never leaves it: not written, not logged,
+/// not exportable. It dies with the process.
+///
+/// This is the key a TEE provider attests (for example
+/// [`crate::confidential_space::ConfidentialSpace`]): the attestation proves the workload that
+/// asked for it holds the key, which is only meaningful when no one else can have a copy. A
+/// restarted workload generates a new key and has it registered again.
+///
+/// `Debug` shows the address only.
+pub struct WorkloadKey {
+    signer: PrivateKeySigner,
+}
+
+impl WorkloadKey {
+    /// Generates a key from the operating system's randomness and checks that its signatures
+    /// recover to its address (as [`FileKey`] does when loading).
+    pub fn generate() -> Result<WorkloadKey, KeyError> {
+        let signer = generate_signer()?;
+        check_signatures_recover(&signer).map_err(|problem| KeyError::Generate { problem })?;
+        tracing::info!(address = %signer.address(), "generated a workload key (in memory only)");
+        Ok(WorkloadKey { signer })
+    }
+}
+
+impl fmt::Debug for WorkloadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadKey")
+            .field("address", &self.signer.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttestationSigner for WorkloadKey {
+    fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    fn sign_digest(&self, digest: &B256) -> Result<Signature, SignerError> {
+        self.signer
+            .sign_hash_sync(digest)
+            .map_err(|err| SignerError {
+                signer: self.signer.address(),
+                reason: err.to_string(),
+            })
+    }
+
+    /// Generated in this process, its address derived from it, its signatures checked to
+    /// recover to that address when it was generated.
+    fn signs_with_its_own_key(&self) -> bool {
+        true
+    }
+}
+
+/// Generates a key and writes it to `path` as 64 hex digits and a newline, readable by its
+/// owner only (mode 0600), in the form [`FileKey::from_file`] reads. Refuses to overwrite an
+/// existing file. Returns the key's address; the key itself goes nowhere but the file.
+pub fn generate_key_file(path: impl AsRef<Path>) -> Result<Address, KeyError> {
+    use std::io::Write as _;
+    let path = path.as_ref();
+    let signer = generate_signer()?;
+    check_signatures_recover(&signer).map_err(|problem| KeyError::Generate { problem })?;
+    let write_error = |error| KeyError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: an existing key is never replaced (it may be registered somewhere).
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(write_error)?;
+    let mut raw = signer.to_bytes();
+    let mut text = hex::encode(raw.as_slice()).into_bytes();
+    wipe(raw.as_mut_slice());
+    text.push(b'\n');
+    let written = file.write_all(&text).and_then(|()| file.sync_all());
+    wipe(&mut text);
+    written.map_err(write_error)?;
+    Ok(signer.address())
+}
+
+/// A key from the operating system's randomness (getrandom, through ring).
+fn generate_signer() -> Result<PrivateKeySigner, KeyError> {
+    use ring::rand::SecureRandom as _;
+    let random = ring::rand::SystemRandom::new();
+    let mut bytes = [0u8; 32];
+    // A uniformly random 256-bit value is zero or not below the curve order with probability
+    // about 2^-128: retrying is what makes the result uniform over valid keys.
+    for _ in 0..16 {
+        random.fill(&mut bytes).map_err(|_| KeyError::Generate {
+            problem: "the operating system gave no randomness".into(),
+        })?;
+        let mut candidate = B256::from(bytes);
+        wipe(&mut bytes);
+        let signer = PrivateKeySigner::from_bytes(&candidate);
+        wipe(candidate.as_mut_slice());
+        if let Ok(signer) = signer {
+            return Ok(signer);
+        }
+    }
+    Err(KeyError::Generate {
+        problem: "16 random values in a row were not secp256k1 keys (a broken random source)"
+            .into(),
+    })
+}
+
+/// Overwrites key material before it goes out of scope. `black_box` keeps the compiler from
+/// removing the stores as dead.
+fn wipe(bytes: &mut [u8]) {
+    bytes.fill(0);
+    std::hint::black_box(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -297,5 +434,55 @@ mod tests {
             "{debug}"
         );
         assert!(!debug.to_lowercase().contains(&TEST_KEY[..16]), "{debug}");
+    }
+
+    #[test]
+    fn workload_keys_are_fresh_sign_for_their_address_and_debug_shows_only_it() {
+        let (a, b) = (
+            WorkloadKey::generate().unwrap(),
+            WorkloadKey::generate().unwrap(),
+        );
+        assert_ne!(a.address(), b.address());
+        let digest = alloy::primitives::keccak256(b"walproof");
+        let signature = a.sign_digest(&digest).unwrap();
+        assert_eq!(
+            signature.recover_address_from_prehash(&digest).unwrap(),
+            a.address()
+        );
+        let debug = format!("{a:?}");
+        assert_eq!(
+            debug,
+            format!("WorkloadKey {{ address: {:?}, .. }}", a.address())
+        );
+    }
+
+    #[test]
+    fn generated_key_file_is_private_loads_back_and_is_never_overwritten() {
+        let dir =
+            std::env::temp_dir().join(format!("walproof-trust-keygen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("validator.key");
+        let _ = std::fs::remove_file(&path);
+        let address = generate_key_file(&path).unwrap();
+        assert_eq!(FileKey::from_file(&path).unwrap().address(), address);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = generate_key_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, KeyError::Write { error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert!(err.to_string().contains("validator.key"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the existing key is kept"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

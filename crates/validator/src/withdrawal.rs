@@ -98,7 +98,7 @@ impl fmt::Display for WithdrawalTable {
 }
 
 /// A withdrawal request: one row of the outbound table, as the source committed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Withdrawal {
     /// The row's `id`.
     pub id: u64,
@@ -196,15 +196,28 @@ fn parse_row(
             .and_then(|value| value.as_text())
             .ok_or_else(|| format!("{} is NULL or missing", COLUMNS[index].0))
     };
-    let id_text = text(0)?;
-    let id = id_text
-        .parse::<u64>()
-        .map_err(|_| format!("id {id_text:?} is not a non-negative integer"))?;
+    let id = parse_id(text(0)?)?;
     let recipient_text = text(1)?;
     let recipient = parse_recipient(recipient_text)?;
     let amount_text = text(2)?;
     let amount = parse_amount(amount_text)?;
     Ok((id, recipient, amount))
+}
+
+/// Digits as Postgres prints them: no sign, no leading zero (the bridge parses the same).
+fn canonical_digits(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'))
+}
+
+/// A non-negative `bigint` id, as the bridge parses it.
+fn parse_id(text: &str) -> Result<u64, String> {
+    if !canonical_digits(text) {
+        return Err(format!("id {text:?} is not a non-negative integer"));
+    }
+    text.parse::<u64>()
+        .map_err(|_| format!("id {text:?} is not a non-negative integer"))
 }
 
 /// `0x` and 40 hex digits, as the bridge parses a recipient.
@@ -221,7 +234,7 @@ fn parse_recipient(text: &str) -> Result<Address, String> {
 
 /// A positive whole number of base units below 2^256, as the bridge parses an amount.
 fn parse_amount(text: &str) -> Result<U256, String> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if !canonical_digits(text) {
         return Err(format!(
             "amount {text:?} is not a whole number of base units"
         ));
@@ -390,10 +403,7 @@ impl SignedApproval {
             address_from_hex(text(field)?).map_err(|problem| Invalid { field, problem })
         };
         let invalid = |field: &'static str| move |problem: String| Invalid { field, problem };
-        let id_text = text("id")?;
-        let id = id_text
-            .parse::<u64>()
-            .map_err(|_| invalid("id")(format!("{id_text:?} is not a non-negative integer")))?;
+        let id = parse_id(text("id")?).map_err(invalid("id"))?;
         Ok(SignedApproval {
             validator: address("validator")?,
             withdrawal: Withdrawal {
@@ -531,10 +541,12 @@ mod tests {
                 [Some("44"), Some(RECIPIENT), Some("1.5")],
                 [Some("45"), Some(RECIPIENT), Some("0")],
                 [Some("46"), None, Some("5")],
+                [Some("+7"), Some(RECIPIENT), Some("5")],
+                [Some("48"), Some(RECIPIENT), Some("007")],
             ],
         );
         let found = requested(&tx, &table);
-        assert_eq!(found.len(), 6);
+        assert_eq!(found.len(), 8);
         let first = found[0].as_ref().unwrap();
         assert_eq!(first.id, 42);
         assert_eq!(first.recipient, RECIPIENT.parse::<Address>().unwrap());
@@ -550,6 +562,8 @@ mod tests {
             "amount \"1.5\"",
             "amount is zero",
             "recipient is NULL",
+            "id \"+7\"",
+            "amount \"007\"",
         ]) {
             assert!(problem.contains(expected), "{problem}");
             assert!(

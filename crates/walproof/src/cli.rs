@@ -115,6 +115,24 @@ pub enum Command {
     /// Stops cleanly on SIGTERM or Ctrl-C.
     Validate(ValidateArgs),
 
+    /// Run a relayer: submit the roots and withdrawals validators signed to the bridge.
+    ///
+    /// Follows `<prefix>.attestations`, checks every signature against the bridge's EIP-712
+    /// domain (chain id and address) and groups them by what they sign. A root whose commit
+    /// LSN is past the bridge's last is submitted once a threshold of keys the registry holds
+    /// active signed the same root: in batches, as soon as --batch-roots are ready or every
+    /// --batch-interval-ms. A withdrawal is submitted once a threshold approved it and the
+    /// bridge has not paid it. The chain's state is read before every submission, so a restart
+    /// or a second relayer never submits twice; a revert is logged as the contract's custom
+    /// error with its values and retried with back-off.
+    ///
+    /// HTTP (--http-addr): /metrics, /status. Stops cleanly on SIGTERM or Ctrl-C.
+    Relayer(crate::relayer::RelayerArgs),
+
+    /// Deploy and inspect the contracts: `walproof chain deploy`, `walproof chain status`.
+    #[command(subcommand)]
+    Chain(crate::relayer::ChainCommand),
+
     /// Run the whole pipeline in one process: decoder, committer, archiver and a validator.
     ///
     /// Single-machine mode: the four stages run side by side in this process against one
@@ -182,6 +200,10 @@ pub enum Command {
         /// The proof file (`-` reads standard input).
         proof: PathBuf,
     },
+
+    /// Validator keys: generate, attest (dev attester or Confidential Space), register in the
+    /// KeyRegistry contract, show their status.
+    Keys(crate::keys::KeysArgs),
 
     /// Verify and print one ledger record (a `<prefix>.ledger` Kafka value).
     ///
@@ -394,6 +416,13 @@ pub struct RunArgs {
     /// Run without the validator (no shadow database or key needed)
     #[arg(long, env = "WALPROOF_NO_VALIDATOR")]
     pub no_validator: bool,
+    /// The contracts' deployment (`walproof chain deploy --out`): runs the relayer against its
+    /// bridge, and signs the validator's attestations for that bridge and chain
+    #[arg(long, env = "WALPROOF_DEPLOYMENT", value_name = "FILE")]
+    pub deployment: Option<PathBuf>,
+    /// Run without the relayer even when a bridge is configured
+    #[arg(long, env = "WALPROOF_NO_RELAYER")]
+    pub no_relayer: bool,
 }
 
 /// `walproof prove`.

@@ -59,6 +59,15 @@ use serde::Deserialize;
 /// audit_rows = 10000
 /// http_addr = "127.0.0.1:9189"
 /// withdrawals_table = "public.walproof_withdrawals"   # or "off"
+///
+/// [relayer]
+/// rpc_url = "http://127.0.0.1:8545"
+/// deployment = "deployment.json"        # or bridge = "0x…"
+/// sender_key_file = "/run/secrets/relayer.key"   # or WALPROOF_RELAYER_KEY
+/// batch_roots = 20
+/// batch_interval_ms = 5000
+/// max_batch = 50
+/// http_addr = "127.0.0.1:9190"
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +90,33 @@ pub struct FileConfig {
     /// `[validator]`.
     #[serde(default)]
     pub validator: ValidatorSection,
+    /// `[relayer]`.
+    #[serde(default)]
+    pub relayer: RelayerSection,
+}
+
+/// `[relayer]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayerSection {
+    /// The chain's JSON-RPC endpoint.
+    pub rpc_url: Option<String>,
+    /// The bridge's address.
+    pub bridge: Option<String>,
+    /// A deployment file naming the bridge.
+    pub deployment: Option<PathBuf>,
+    /// The file holding the transaction key (hex).
+    pub sender_key_file: Option<PathBuf>,
+    /// Submit as soon as this many roots are ready.
+    pub batch_roots: Option<usize>,
+    /// Submit what is ready at least this often (ms).
+    pub batch_interval_ms: Option<u64>,
+    /// At most this many roots per transaction.
+    pub max_batch: Option<usize>,
+    /// Roots only.
+    pub no_withdrawals: Option<bool>,
+    /// The HTTP address, or "off".
+    pub http_addr: Option<String>,
 }
 
 /// `[validator]` of the config file.

@@ -12,12 +12,18 @@
 //!   Debezium-compatible topics.
 //! - `crates/committer` (`walproof-committer`): Sparse Merkle Tree roots per commit LSN, proofs.
 //! - `crates/archive` (`walproof-archive`): Parquet archives on GCS or a local directory.
-//! - `crates/validator` (`walproof-validator`): shadow replay, independent roots, attestations.
+//! - `crates/validator` (`walproof-validator`): shadow replay, independent roots, attestations,
+//!   withdrawal approvals.
+//! - `crates/trust` (`walproof-trust`): signing keys and their providers (file, TEE), key
+//!   attestations.
+//! - `crates/relayer` (`walproof-relayer`): contract bindings, deployment, and the relayer that
+//!   submits roots and withdrawals to the bridge.
 //! - `crates/testkit` (`walproof-testkit`): a private database, slot, topic prefix and bucket
 //!   per test on the local stack.
 //! - `crates/walproof` (this crate): the CLI. [`cli`] declares commands and [`config`] merges
 //!   flags, `WALPROOF_*` variables and the TOML file; [`setup`], [`decode`], [`inspect`]
 //!   [`roots`], [`proofs`], [`commit`], [`archive`] and [`validate`] only wire a command to the crates above;
+//!   [`keys`] generates, attests, registers and inspects validator keys;
 //!   [`run`] runs the decoder, committer, archiver and a validator together in one process;
 //!   [`metrics_http`] serves `/metrics` and the committer's proofs over HTTP;
 //!   [`progress_bar`] draws the snapshot's bars on a terminal.
@@ -32,9 +38,11 @@ pub mod commit;
 pub mod config;
 pub mod decode;
 pub mod inspect;
+pub mod keys;
 pub mod metrics_http;
 pub mod progress_bar;
 pub mod proofs;
+pub mod relayer;
 pub mod roots;
 pub mod run;
 pub mod setup;

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         // Colours for a terminal only: a log file or a collector gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Every HTTPS client in the process (GCS, a chain's JSON-RPC) uses rustls with ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,6 +118,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             walproof::validate::run(&settings, validate, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Relayer(args) => {
+            let relayer = walproof::relayer::Relayer::resolve(&args, &file)?;
+            let settings = args.kafka.settings(&file);
+            walproof::relayer::run(&settings, relayer, shutdown_signal()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chain(command) => {
+            print!("{}", walproof::relayer::chain(command, &file).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => {
             let stages = walproof::run::Stages::from_environment()?;
             let plan = walproof::run::Plan::resolve(args, stages, &file).await?;
@@ -139,6 +151,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 walproof::proofs::verify(&root, values.as_deref(), &proof)?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(args) => {
+            print!("{}", walproof::keys::run(args, &file).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { record, hex } => {

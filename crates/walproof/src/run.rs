@@ -22,7 +22,9 @@ use walproof_transport::KafkaSettings;
 
 use crate::cli::{ArchiveArgs, CommitArgs, DecodeArgs, RunArgs, ValidateArgs};
 use crate::config::FileConfig;
+use crate::relayer::{Relayer, RelayerArgs};
 use crate::validate::Validate;
+use walproof_relayer::deploy::Deployment;
 
 /// Each stage's arguments, as that stage's own command reads them.
 #[derive(Debug)]
@@ -35,6 +37,8 @@ pub struct Stages {
     pub archive: ArchiveArgs,
     /// `walproof validate`'s.
     pub validate: ValidateArgs,
+    /// `walproof relayer`'s.
+    pub relayer: RelayerArgs,
 }
 
 impl Stages {
@@ -51,6 +55,7 @@ impl Stages {
             commit: stage_args("commit", "committer", environment)?,
             archive: stage_args("archive", "archiver", environment)?,
             validate: stage_args("validate", "validator", environment)?,
+            relayer: stage_args("relayer", "relayer", environment)?,
         })
     }
 }
@@ -112,6 +117,15 @@ pub struct Validator {
     pub validate: Validate,
 }
 
+/// The relayer, resolved.
+#[derive(Debug)]
+pub struct RelayerStage {
+    /// Kafka and topics.
+    pub settings: KafkaSettings,
+    /// Chain, bridge, key, batching, HTTP.
+    pub relayer: Relayer,
+}
+
 /// Every stage `walproof run` runs, its settings resolved.
 #[derive(Debug)]
 pub struct Plan {
@@ -123,6 +137,9 @@ pub struct Plan {
     pub archiver: Option<Archiver>,
     /// The validator, unless --no-validator.
     pub validator: Option<Validator>,
+    /// The relayer, when a bridge is configured (--deployment, or the relayer's own
+    /// settings) and not --no-relayer.
+    pub relayer: Option<RelayerStage>,
 }
 
 impl Plan {
@@ -135,6 +152,7 @@ impl Plan {
             mut commit,
             mut archive,
             mut validate,
+            mut relayer,
         } = stages;
         // The shared flags reach every stage.
         let kafka = &run.kafka;
@@ -146,6 +164,7 @@ impl Plan {
                 &mut validate.kafka.brokers,
                 &mut validate.kafka.topic_prefix,
             ),
+            (&mut relayer.kafka.brokers, &mut relayer.kafka.topic_prefix),
         ] {
             overlay(brokers, &kafka.brokers);
             overlay(topic_prefix, &kafka.topic_prefix);
@@ -157,6 +176,27 @@ impl Plan {
         overlay(&mut archive.place.dir, &run.archive_dir);
         overlay(&mut validate.shadow_url, &run.shadow_url);
         overlay(&mut validate.key_file, &run.key_file);
+        overlay(&mut relayer.chain.deployment, &run.deployment);
+        // The validator signs for the deployment's bridge and chain unless told otherwise.
+        let deployment = match relayer
+            .chain
+            .deployment
+            .clone()
+            .or(file.relayer.deployment.clone())
+        {
+            Some(path) => Some(
+                Deployment::read(&path).map_err(|err| anyhow!("relayer: --deployment: {err}"))?,
+            ),
+            None => None,
+        };
+        if let Some(deployment) = &deployment {
+            if validate.bridge.is_none() && file.validator.bridge.is_none() {
+                validate.bridge = Some(deployment.bridge.to_checksum(None));
+            }
+            if validate.chain_id.is_none() && file.validator.chain_id.is_none() {
+                validate.chain_id = Some(deployment.chain_id);
+            }
+        }
 
         if decode.source.source_url.is_none() && file.source.url.is_none() {
             anyhow::bail!(
@@ -190,11 +230,24 @@ impl Plan {
                 settings: validate.kafka.settings(file),
             })
         };
+        let configured =
+            relayer.chain.bridge.is_some() || file.relayer.bridge.is_some() || deployment.is_some();
+        let relayer = if run.no_relayer || !configured {
+            None
+        } else {
+            Some(RelayerStage {
+                relayer: Relayer::resolve(&relayer, file).map_err(|err| {
+                    anyhow!("relayer: {err:#} (or run without a relayer: --no-relayer)")
+                })?,
+                settings: relayer.kafka.settings(file),
+            })
+        };
         let plan = Plan {
             decode,
             committer,
             archiver,
             validator,
+            relayer,
         };
         check_addresses(&plan.addresses(file))?;
         Ok(plan)
@@ -228,6 +281,17 @@ impl Plan {
                 addr,
             ));
         }
+        if let Some(addr) = self
+            .relayer
+            .as_ref()
+            .and_then(|r| r.relayer.http_addr.clone())
+        {
+            addresses.push((
+                "relayer",
+                "WALPROOF_RELAYER_HTTP_ADDR or [relayer] http_addr",
+                addr,
+            ));
+        }
         addresses
     }
 
@@ -239,6 +303,9 @@ impl Plan {
         }
         if self.validator.is_some() {
             names.push("validator");
+        }
+        if self.relayer.is_some() {
+            names.push("relayer");
         }
         names
     }
@@ -307,6 +374,7 @@ pub async fn run(
         committer,
         archiver,
         validator,
+        relayer,
     } = plan;
     {
         let shutdown = stopping.clone();
@@ -359,6 +427,15 @@ pub async fn run(
             .spawn(task.instrument(tracing::info_span!("validator")))
             .id();
         names.insert(id, "validator");
+    }
+    if let Some(stage) = relayer {
+        let shutdown = stopping.clone();
+        let task =
+            async move { crate::relayer::run(&stage.settings, stage.relayer, shutdown).await };
+        let id = stages
+            .spawn(task.instrument(tracing::info_span!("relayer")))
+            .id();
+        names.insert(id, "relayer");
     }
 
     let mut first_failure = None;

@@ -1,0 +1,279 @@
+//! The relayer service (`walproof relayer`): follows `<prefix>.attestations`, and submits the
+//! roots and withdrawals that a threshold of active validator keys signed.
+//!
+//! Roots go in batches: as soon as `batch_roots` are ready, or when `batch_interval` passed
+//! since the last submission and at least one is. Before every submission the relayer reads
+//! the bridge's last committed LSN (and a withdrawal's `paid` flag), so a restart, a second
+//! relayer or a transaction that was mined while the relayer waited never leads to a double
+//! submission: what the chain has is dropped from the pool. A revert is logged with the
+//! contract's custom error and retried after a back-off (the chain's state may have moved).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::Address;
+use tokio::sync::watch;
+use walproof_core::Lsn;
+use walproof_transport::KafkaSettings;
+use walproof_transport::attestations::AttestationsFollower;
+use walproof_validator::attestation::Domain;
+
+use crate::chain::{Chain, ChainError};
+use crate::metrics::RelayerMetrics;
+use crate::pool::{Added, Pool};
+
+/// How the relayer batches and retries.
+#[derive(Debug, Clone)]
+pub struct RelayerOptions {
+    /// Submit as soon as this many roots are ready.
+    pub batch_roots: usize,
+    /// Submit what is ready at least this often.
+    pub batch_interval: Duration,
+    /// At most this many roots in one transaction.
+    pub max_batch: usize,
+    /// Submit threshold-approved withdrawals.
+    pub withdrawals: bool,
+    /// How long a key's registry status is trusted before it is read again.
+    pub key_status_ttl: Duration,
+}
+
+impl Default for RelayerOptions {
+    fn default() -> RelayerOptions {
+        RelayerOptions {
+            batch_roots: 20,
+            batch_interval: Duration::from_secs(5),
+            max_batch: 50,
+            withdrawals: true,
+            key_status_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the relayer shows while it runs.
+#[derive(Debug, Default)]
+pub struct RelayerStatus {
+    /// Counters and gauges.
+    pub metrics: RelayerMetrics,
+    /// The last submission's error, cleared by the next success.
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// The relayer's means and state.
+struct Relayer<'a> {
+    chain: &'a Chain,
+    options: &'a RelayerOptions,
+    status: &'a RelayerStatus,
+    pool: Pool,
+    /// Registry status per key, with when it was read.
+    keys: HashMap<Address, (bool, Instant)>,
+    last_submission: Instant,
+    /// No submission before this instant (back-off after a failure).
+    quiet_until: Instant,
+    failures: u32,
+}
+
+/// Runs the relayer until `shutdown` turns true. Fails only when its means fail (the broker);
+/// a chain that is unreachable or refuses is logged and retried.
+pub async fn run(
+    settings: &KafkaSettings,
+    chain: &Chain,
+    options: &RelayerOptions,
+    status: &RelayerStatus,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), walproof_transport::TransportError> {
+    let chain_id = loop {
+        match chain.chain_id().await {
+            Ok(id) => break id,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the chain id yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+        }
+    };
+    let domain = Domain::new(chain_id, chain.bridge());
+    tracing::info!(bridge = %chain.bridge(), registry = %chain.registry(), chain_id, "relayer starting: reading the attestations topic from its first record");
+    let mut follower = AttestationsFollower::from_start(settings, Duration::from_secs(30)).await?;
+    let now = Instant::now();
+    let mut relayer = Relayer {
+        chain,
+        options,
+        status,
+        pool: Pool::new(domain),
+        keys: HashMap::new(),
+        last_submission: now,
+        quiet_until: now,
+        failures: 0,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            record = follower.next(Duration::from_millis(200)) => {
+                if let Some((offset, key, value)) = record? {
+                    relayer.add(offset, &key, &value);
+                    // Drain what has arrived before deciding anything.
+                    continue;
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        if *shutdown.borrow() {
+            tracing::info!("relayer stopped");
+            return Ok(());
+        }
+        if Instant::now() >= relayer.quiet_until {
+            relayer.submit().await;
+        }
+    }
+}
+
+impl Relayer<'_> {
+    fn add(&mut self, offset: i64, key: &str, value: &[u8]) {
+        let metrics = &self.status.metrics;
+        match self.pool.add(offset, key, value) {
+            Ok(Added::Root { .. }) => {
+                metrics.root_signatures.fetch_add(1, Relaxed);
+            }
+            Ok(Added::Withdrawal { .. }) => {
+                metrics.withdrawal_signatures.fetch_add(1, Relaxed);
+            }
+            Ok(Added::Repeated) => {}
+            Err(rejected) => {
+                metrics.rejected_records.fetch_add(1, Relaxed);
+                tracing::warn!(%rejected, "not counted");
+            }
+        }
+    }
+
+    /// Submits what is ready; a failure is logged and backs off.
+    async fn submit(&mut self) {
+        let outcome = match self.submit_roots().await {
+            Ok(()) if self.options.withdrawals => self.submit_withdrawals().await,
+            other => other,
+        };
+        match outcome {
+            Ok(()) => self.failures = 0,
+            Err(err) => {
+                self.failures = self.failures.saturating_add(1);
+                let backoff = Duration::from_millis(500)
+                    .saturating_mul(1 << self.failures.min(6))
+                    .min(Duration::from_secs(30));
+                self.quiet_until = Instant::now() + backoff;
+                self.status.metrics.failures.fetch_add(1, Relaxed);
+                tracing::error!(%err, retry_in_ms = backoff.as_millis() as u64, "submission failed");
+                if let Ok(mut last) = self.status.last_error.lock() {
+                    *last = Some(err.to_string());
+                }
+            }
+        }
+    }
+
+    /// Reads the registry status of every signer whose status is older than the TTL.
+    async fn refresh_keys(&mut self) -> Result<(), ChainError> {
+        let now = Instant::now();
+        for signer in self.pool.signers() {
+            let fresh = self
+                .keys
+                .get(&signer)
+                .is_some_and(|(_, read)| now.duration_since(*read) < self.options.key_status_ttl);
+            if !fresh {
+                let active = self.chain.is_active(signer).await?;
+                if self.keys.get(&signer).map(|(was, _)| *was) != Some(active) {
+                    tracing::info!(validator = %signer, active, "validator key status on the registry");
+                }
+                self.keys.insert(signer, (active, now));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_active(&self, key: &Address) -> bool {
+        self.keys.get(key).is_some_and(|(active, _)| *active)
+    }
+
+    async fn submit_roots(&mut self) -> Result<(), ChainError> {
+        let state = self.chain.state().await?;
+        let metrics = &self.status.metrics;
+        metrics
+            .committed_lsn
+            .store(state.last_commit_lsn.as_u64(), Relaxed);
+        self.pool.forget_roots_through(state.last_commit_lsn);
+        self.refresh_keys().await?;
+        let ready = self.pool.ready_roots(
+            state.last_commit_lsn,
+            state.threshold,
+            self.options.max_batch,
+            |key| self.is_active(key),
+        );
+        let due = self.last_submission.elapsed() >= self.options.batch_interval;
+        if ready.is_empty() || (ready.len() < self.options.batch_roots && !due) {
+            return Ok(());
+        }
+        let mined = self.chain.commit_roots(&ready).await?;
+        self.last_submission = Instant::now();
+        let last = ready.last().map_or(Lsn::ZERO, |r| r.commit_lsn);
+        metrics
+            .roots_committed
+            .fetch_add(ready.len() as u64, Relaxed);
+        metrics.committed_lsn.store(last.as_u64(), Relaxed);
+        metrics.gas_used.fetch_add(mined.gas_used, Relaxed);
+        if let Ok(mut error) = self.status.last_error.lock() {
+            *error = None;
+        }
+        tracing::info!(
+            roots = ready.len(),
+            first = %ready[0].commit_lsn,
+            last = %last,
+            tx = %mined.tx,
+            block = ?mined.block,
+            gas = mined.gas_used,
+            "roots committed on chain"
+        );
+        self.pool.forget_roots_through(last);
+        Ok(())
+    }
+
+    async fn submit_withdrawals(&mut self) -> Result<(), ChainError> {
+        let state = self.chain.state().await?;
+        let ready = self
+            .pool
+            .ready_withdrawals(state.threshold, |key| self.is_active(key));
+        for withdrawal in ready {
+            let id = withdrawal.withdrawal.id;
+            if self.chain.paid(id).await? {
+                tracing::info!(id, "withdrawal already paid on chain; not submitted");
+                self.pool.forget_withdrawal(id);
+                continue;
+            }
+            match self.chain.withdraw(&withdrawal).await {
+                Ok(mined) => {
+                    let metrics = &self.status.metrics;
+                    metrics.withdrawals_paid.fetch_add(1, Relaxed);
+                    metrics.gas_used.fetch_add(mined.gas_used, Relaxed);
+                    tracing::info!(
+                        id,
+                        recipient = %withdrawal.withdrawal.recipient,
+                        amount = %withdrawal.withdrawal.amount,
+                        tx = %mined.tx,
+                        gas = mined.gas_used,
+                        "withdrawal paid"
+                    );
+                    self.pool.forget_withdrawal(id);
+                }
+                // Paid meanwhile (another relayer, or by proof): nothing more to do.
+                Err(err) if err.revert_name() == Some("AlreadyPaid") => {
+                    tracing::info!(id, "withdrawal was paid meanwhile; not submitted again");
+                    self.pool.forget_withdrawal(id);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
