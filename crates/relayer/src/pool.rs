@@ -44,14 +44,27 @@ pub enum Added {
 
 /// A record that does not count, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("attestations record at offset {offset} (key {key:?}) is rejected: {reason}")]
+#[error("{} is rejected: {reason}", self.origin())]
 pub struct Rejected {
-    /// The record's offset.
+    /// The record's offset on the topic; negative for a record fetched over HTTP.
     pub offset: i64,
-    /// The record's key.
+    /// The record's key on the topic, or the URL it was fetched from.
     pub key: String,
     /// Why it does not count.
     pub reason: String,
+}
+
+impl Rejected {
+    fn origin(&self) -> String {
+        if self.offset < 0 {
+            format!("a record from {}", self.key)
+        } else {
+            format!(
+                "attestations record at offset {} (key {:?})",
+                self.offset, self.key
+            )
+        }
+    }
 }
 
 /// A root with enough signatures to submit.

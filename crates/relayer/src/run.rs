@@ -1,5 +1,7 @@
-//! The relayer service (`walproof relayer`): follows `<prefix>.attestations`, and submits the
-//! roots and withdrawals that a threshold of active validator keys signed.
+//! The relayer service (`walproof relayer`): collects what validators signed — following
+//! `<prefix>.attestations`, or polling the validators' HTTP endpoints (`/attestations`,
+//! `/withdrawals`), or both — and submits the roots and withdrawals that a threshold of active
+//! validator keys signed. Every record is checked the same way whichever way it came.
 //!
 //! Roots go in batches: as soon as `batch_roots` are ready, or when `batch_interval` passed
 //! since the last submission and at least one is. Before every submission the relayer reads
@@ -37,6 +39,13 @@ pub struct RelayerOptions {
     pub withdrawals: bool,
     /// How long a key's registry status is trusted before it is read again.
     pub key_status_ttl: Duration,
+    /// Follow `<prefix>.attestations`.
+    pub follow_topic: bool,
+    /// Validators' HTTP endpoints to poll (`http://host:port`, serving `/attestations` and
+    /// `/withdrawals`).
+    pub validator_urls: Vec<String>,
+    /// Time between two polls of each endpoint.
+    pub poll_interval: Duration,
 }
 
 impl Default for RelayerOptions {
@@ -47,6 +56,9 @@ impl Default for RelayerOptions {
             max_batch: 50,
             withdrawals: true,
             key_status_ttl: Duration::from_secs(30),
+            follow_topic: true,
+            validator_urls: Vec::new(),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -96,8 +108,29 @@ pub async fn run(
         }
     };
     let domain = Domain::new(chain_id, chain.bridge());
-    tracing::info!(bridge = %chain.bridge(), registry = %chain.registry(), chain_id, "relayer starting: reading the attestations topic from its first record");
-    let mut follower = AttestationsFollower::from_start(settings, Duration::from_secs(30)).await?;
+    tracing::info!(
+        bridge = %chain.bridge(),
+        registry = %chain.registry(),
+        chain_id,
+        topic = options.follow_topic,
+        validators = ?options.validator_urls,
+        "relayer starting: collecting signatures from the attestations topic's first record and the validators' endpoints"
+    );
+    let mut follower = if options.follow_topic {
+        Some(AttestationsFollower::from_start(settings, Duration::from_secs(30)).await?)
+    } else {
+        None
+    };
+    let mut endpoints: Vec<Endpoint> = options
+        .validator_urls
+        .iter()
+        .map(|url| Endpoint::new(url))
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
+    let mut next_poll = Instant::now();
     let now = Instant::now();
     let mut relayer = Relayer {
         chain,
@@ -114,7 +147,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = shutdown.changed() => {}
-            record = follower.next(Duration::from_millis(200)) => {
+            record = next_record(&mut follower) => {
                 if let Some((offset, key, value)) = record? {
                     relayer.add(offset, &key, &value);
                     // Drain what has arrived before deciding anything.
@@ -127,10 +160,87 @@ pub async fn run(
             tracing::info!("relayer stopped");
             return Ok(());
         }
+        if !endpoints.is_empty() && Instant::now() >= next_poll {
+            for endpoint in &mut endpoints {
+                endpoint.poll(&http, &mut relayer).await;
+            }
+            next_poll = Instant::now() + options.poll_interval;
+        }
         if Instant::now() >= relayer.quiet_until {
             relayer.submit().await;
         }
     }
+}
+
+/// The next record of the topic; never, without a follower.
+async fn next_record(
+    follower: &mut Option<AttestationsFollower>,
+) -> Result<Option<(i64, String, Vec<u8>)>, walproof_transport::TransportError> {
+    match follower {
+        Some(follower) => follower.next(Duration::from_millis(200)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A validator's HTTP endpoint, polled for what it signed since the last poll.
+struct Endpoint {
+    url: String,
+    /// The last commit LSN seen, per path.
+    after: [Option<Lsn>; 2],
+    failing: bool,
+}
+
+impl Endpoint {
+    const PATHS: [&'static str; 2] = ["/attestations", "/withdrawals"];
+
+    fn new(url: &str) -> Endpoint {
+        Endpoint {
+            url: url.trim_end_matches('/').to_owned(),
+            after: [None, None],
+            failing: false,
+        }
+    }
+
+    /// Fetches both lists and adds every record; a failure is logged once per streak.
+    async fn poll(&mut self, http: &reqwest::Client, relayer: &mut Relayer<'_>) {
+        for (i, path) in Self::PATHS.iter().enumerate() {
+            let url = match self.after[i] {
+                Some(after) => format!("{}{path}?after={after}", self.url),
+                None => format!("{}{path}", self.url),
+            };
+            match fetch(http, &url).await {
+                Ok(records) => {
+                    if self.failing {
+                        tracing::info!(%url, "the validator's endpoint answers again");
+                        self.failing = false;
+                    }
+                    for record in records {
+                        let lsn = record["commit_lsn"].as_str().and_then(|l| l.parse().ok());
+                        self.after[i] = self.after[i].max(lsn);
+                        relayer.add(-1, &url, record.to_string().as_bytes());
+                    }
+                }
+                Err(reason) => {
+                    if !self.failing {
+                        tracing::warn!(%url, %reason, "cannot poll the validator's endpoint; retrying");
+                        self.failing = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The JSON array at `url`.
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<serde_json::Value>, String> {
+    let response = http.get(url).send().await.map_err(|err| err.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let body = response.bytes().await.map_err(|err| err.to_string())?;
+    serde_json::from_slice(&body).map_err(|err| format!("not a JSON array: {err}"))
 }
 
 impl Relayer<'_> {

@@ -62,6 +62,9 @@ pub struct ValidateOptions {
     pub audit_rows: usize,
     /// The outbound table whose inserted rows this validator approves as withdrawals.
     pub withdrawals: Option<WithdrawalTable>,
+    /// The key is new at each start (a TEE workload key): roots the shadow already holds were
+    /// signed by an earlier key, or are not this key's to sign; it signs from there on.
+    pub ephemeral_key: bool,
 }
 
 /// What the validator shows while it runs: metrics, the latest attestations, a divergence.
@@ -145,6 +148,11 @@ pub async fn run(
         .map(|(_, lsn)| lsn)
         .max();
     let progress = shadow.progress().await?;
+    let attested = if options.ephemeral_key {
+        attested.max(progress.map(|p| p.commit_lsn))
+    } else {
+        attested
+    };
     tracing::info!(
         validator = %address,
         shadow_at = ?progress.map(|p| p.commit_lsn.to_string()),

@@ -145,19 +145,22 @@ pub enum Command {
     /// cannot default (--source-url for the decoder; --shadow-url and --key-file for the
     /// validator). Every other setting of a stage comes, as for its own command, from its
     /// WALPROOF_* variable (`walproof <stage> --help` lists them), then its section of the
-    /// --config file ([source] [kafka] [decoder] [committer] [archive] [validator], see
+    /// --config file ([source] [kafka] [decoder] [committer] [archive] [validator] [relayer], see
     /// deploy/walproof.example.toml), then its default.
     ///
-    /// HTTP, on three addresses that must differ (`off` turns one off):
+    /// HTTP, on addresses that must differ (`off` turns one off):
     ///   decoder    http://127.0.0.1:9187/metrics               [decoder] metrics_addr
     ///   committer  http://127.0.0.1:9188/roots/latest          [committer] proof_addr
     ///              http://127.0.0.1:9188/proof?table=s.t&key=K
     ///   validator  http://127.0.0.1:9189/metrics, /status,     [validator] http_addr
-    ///              /attestations[?after=LSN]
+    ///              /attestations[?after=LSN], /withdrawals
+    ///   relayer    http://127.0.0.1:9190/metrics, /status      [relayer] http_addr
     ///
     /// The validator needs an empty shadow database of its own and a signing key; without
-    /// them walproof run refuses to start and names the setting. --no-validator and
-    /// --no-archive leave a stage out.
+    /// them walproof run refuses to start and names the setting. The relayer runs when a
+    /// bridge is configured (--deployment, WALPROOF_DEPLOYMENT, or [relayer] deployment or
+    /// bridge) and needs a transaction key ([relayer] sender_key_file or
+    /// WALPROOF_RELAYER_KEY). --no-validator, --no-archive and --no-relayer leave a stage out.
     ///
     /// Stopping: SIGTERM or Ctrl-C stops every stage cleanly (the decoder's slot confirmed,
     /// the committer's store synced, the archive rolled). If a stage fails, the log names it,
@@ -375,6 +378,36 @@ pub struct ValidateArgs {
     /// [default: 127.0.0.1:9189]
     #[arg(long, env = "WALPROOF_VALIDATOR_HTTP_ADDR", value_name = "HOST:PORT")]
     pub http_addr: Option<String>,
+    /// Where the signing key comes from: `file` (--key-file or WALPROOF_VALIDATOR_KEY), or
+    /// `confidential-space`: generated in this process, never written, and attested by the GCP
+    /// Confidential Space launcher for --registry (its evidence written to --evidence-out and,
+    /// with --register-from-key-file, registered on chain before anything is signed). A new
+    /// key each start; it signs from where the shadow stands [default: file]
+    #[arg(long, env = "WALPROOF_VALIDATOR_KEY_PROVIDER", value_name = "PROVIDER")]
+    pub key_provider: Option<String>,
+    /// confidential-space: the token's audience (the verifier contract's)
+    #[arg(long, env = "WALPROOF_TEE_AUDIENCE", value_name = "AUDIENCE")]
+    pub tee_audience: Option<String>,
+    /// confidential-space: the launcher's socket
+    /// [default: /run/container_launcher/teeserver.sock]
+    #[arg(long, env = "WALPROOF_LAUNCHER_SOCKET", value_name = "PATH")]
+    pub launcher_socket: Option<PathBuf>,
+    /// confidential-space: the KeyRegistry the key is bound to
+    #[arg(long, env = "WALPROOF_KEY_REGISTRY", value_name = "0x…")]
+    pub registry: Option<String>,
+    /// confidential-space: the ConfidentialSpaceVerifier the registry asks
+    #[arg(long, env = "WALPROOF_KEY_VERIFIER", value_name = "0x…")]
+    pub verifier: Option<String>,
+    /// confidential-space: where to write the key's evidence (`walproof keys register
+    /// --evidence` takes it)
+    #[arg(long, env = "WALPROOF_EVIDENCE_OUT", value_name = "FILE")]
+    pub evidence_out: Option<PathBuf>,
+    /// confidential-space: register the key on chain with this transaction key before signing
+    #[arg(long, env = "WALPROOF_REGISTER_FROM_KEY_FILE", value_name = "FILE")]
+    pub register_from_key_file: Option<PathBuf>,
+    /// confidential-space: the chain's JSON-RPC endpoint for --register-from-key-file
+    #[arg(long, env = "WALPROOF_ETH_RPC_URL", value_name = "URL")]
+    pub rpc_url: Option<String>,
     /// The outbound table whose inserted rows are withdrawal requests this validator approves
     /// once it reproduced their transaction's root (layout: id bigint, recipient text, amount
     /// numeric; see README "Withdrawals"), or `off` [default: public.walproof_withdrawals]

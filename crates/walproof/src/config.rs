@@ -115,6 +115,10 @@ pub struct RelayerSection {
     pub max_batch: Option<usize>,
     /// Roots only.
     pub no_withdrawals: Option<bool>,
+    /// Validators' HTTP endpoints to poll.
+    pub validator_urls: Option<Vec<String>>,
+    /// Collect from the endpoints only, not the topic.
+    pub no_topic: Option<bool>,
     /// The HTTP address, or "off".
     pub http_addr: Option<String>,
 }
@@ -139,6 +143,22 @@ pub struct ValidatorSection {
     pub http_addr: Option<String>,
     /// The outbound withdrawal table (`schema.table`), or "off".
     pub withdrawals_table: Option<String>,
+    /// Where the signing key comes from: "file" or "confidential-space".
+    pub key_provider: Option<String>,
+    /// confidential-space: the token's audience.
+    pub tee_audience: Option<String>,
+    /// confidential-space: the launcher's socket.
+    pub launcher_socket: Option<PathBuf>,
+    /// confidential-space: the KeyRegistry.
+    pub registry: Option<String>,
+    /// confidential-space: the attestation verifier.
+    pub verifier: Option<String>,
+    /// confidential-space: where the evidence is written.
+    pub evidence_out: Option<PathBuf>,
+    /// confidential-space: the transaction key that registers the key.
+    pub register_from_key_file: Option<PathBuf>,
+    /// confidential-space: the chain's JSON-RPC endpoint.
+    pub rpc_url: Option<String>,
 }
 
 /// `[archive]` of the config file.

@@ -367,14 +367,27 @@ async fn register(args: RegisterArgs) -> anyhow::Result<String> {
         .unwrap_or(evidence.registration.registry);
     let verifier = args.verifier.unwrap_or(evidence.registration.verifier);
     let sender = FileKey::from_file(&args.from_key_file)?;
+    submit_registration(&args.chain.rpc_url, &evidence, registry, verifier, sender).await
+}
+
+/// Sends `KeyRegistry.register(evidence.key, verifier, evidence)` to `registry` from `sender`
+/// (simulated first, so a revert is named with its values) and checks the key is active.
+/// Returns what to print.
+pub async fn submit_registration(
+    rpc: &str,
+    evidence: &Evidence,
+    registry: Address,
+    verifier: Address,
+    sender: FileKey,
+) -> anyhow::Result<String> {
     let from = sender.address();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(sender.into_local_signer()))
-        .connect_http(rpc_url(&args.chain.rpc_url)?);
+        .connect_http(rpc_url(rpc)?);
     let chain_id = provider
         .get_chain_id()
         .await
-        .with_context(|| format!("asking {} for its chain id", args.chain.rpc_url))?;
+        .with_context(|| format!("asking {rpc} for its chain id"))?;
     require_contract(&provider, registry, chain_id).await?;
 
     // Where the evidence was made for something else, the contract's error will say only

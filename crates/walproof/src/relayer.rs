@@ -96,6 +96,18 @@ pub struct RelayerArgs {
     /// At most this many roots in one transaction [default: 50]
     #[arg(long, env = "WALPROOF_RELAYER_MAX_BATCH", value_name = "N")]
     pub max_batch: Option<usize>,
+    /// Also poll this validator's HTTP endpoint (`http://host:port`, serving /attestations and
+    /// /withdrawals); repeat for each validator
+    #[arg(
+        long = "validator-url",
+        env = "WALPROOF_RELAYER_VALIDATOR_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub validator_urls: Vec<String>,
+    /// Do not follow <prefix>.attestations: collect from --validator-url endpoints only
+    #[arg(long, env = "WALPROOF_RELAYER_NO_TOPIC", requires = "validator_urls")]
+    pub no_topic: bool,
     /// Do not submit withdrawals (roots only)
     #[arg(long, env = "WALPROOF_RELAYER_NO_WITHDRAWALS")]
     pub no_withdrawals: bool,
@@ -144,7 +156,19 @@ impl Relayer {
             max_batch: pick(args.max_batch, section.max_batch, || defaults.max_batch).max(1),
             withdrawals: !(args.no_withdrawals || section.no_withdrawals.unwrap_or(false)),
             key_status_ttl: defaults.key_status_ttl,
+            follow_topic: !(args.no_topic || section.no_topic.unwrap_or(false)),
+            validator_urls: if args.validator_urls.is_empty() {
+                section.validator_urls.clone().unwrap_or_default()
+            } else {
+                args.validator_urls.clone()
+            },
+            poll_interval: defaults.poll_interval,
         };
+        if !options.follow_topic && options.validator_urls.is_empty() {
+            anyhow::bail!(
+                "no_topic without validator_urls: the relayer would collect nothing ([relayer] validator_urls or --validator-url)"
+            );
+        }
         let http_addr = pick(args.http_addr.clone(), section.http_addr.clone(), || {
             "127.0.0.1:9190".into()
         });

@@ -12,9 +12,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use alloy::primitives::Address;
 use anyhow::Context as _;
+use std::path::PathBuf;
 use tokio::sync::watch;
 use walproof_core::Lsn;
+use walproof_trust::confidential_space::{ConfidentialSpace, Launcher};
+use walproof_trust::{KeyAttestor as _, Registration, WorkloadKey};
 use walproof_validator::attestation::{AttestationSigner, Domain, FileKey};
 use walproof_validator::run::{ValidateOptions, ValidatorStatus};
 use walproof_validator::withdrawal::WithdrawalTable;
@@ -26,13 +30,54 @@ use crate::metrics_http::{Handler, Response, parse_target, serve_with};
 /// The environment variable that may hold the validator's key (hex).
 pub const KEY_VARIABLE: &str = "WALPROOF_VALIDATOR_KEY";
 
+/// Where the validator's signing key lives.
+#[derive(Debug)]
+pub enum ValidatorKey {
+    /// A key file or environment variable (development).
+    File(FileKey),
+    /// A key generated in this process, never written, attested by the GCP Confidential
+    /// Space launcher when the validator starts.
+    Workload {
+        /// The key.
+        key: WorkloadKey,
+        /// How it is attested and registered.
+        tee: Box<TeeAttestation>,
+    },
+}
+
+impl ValidatorKey {
+    /// The key as the validator signs with it.
+    pub fn signer(&self) -> &dyn AttestationSigner {
+        match self {
+            ValidatorKey::File(key) => key,
+            ValidatorKey::Workload { key, .. } => key,
+        }
+    }
+}
+
+/// The Confidential Space attestation of a workload key.
+#[derive(Debug)]
+pub struct TeeAttestation {
+    /// The token's audience.
+    pub audience: String,
+    /// The launcher's socket.
+    pub launcher: PathBuf,
+    /// The chain, registry and verifier the key is bound to.
+    pub registration: Registration,
+    /// Where the evidence is written.
+    pub evidence_out: Option<PathBuf>,
+    /// The chain's endpoint and the transaction key that registers the key, if the validator
+    /// registers it itself.
+    pub register: Option<(String, PathBuf)>,
+}
+
 /// Everything `walproof validate` needs, resolved from flags, environment and file.
 #[derive(Debug)]
 pub struct Validate {
     /// The validator's options.
     pub options: ValidateOptions,
     /// Its key.
-    pub signer: FileKey,
+    pub key: ValidatorKey,
     /// The HTTP address, `None` when off.
     pub http_addr: Option<String>,
 }
@@ -46,11 +91,68 @@ impl Validate {
             .clone()
             .or(section.shadow_url.clone())
             .context("no shadow database: give --shadow-url, WALPROOF_SHADOW_URL or [validator] shadow_url")?;
-        let signer = match args.key_file.clone().or(section.key_file.clone()) {
-            Some(path) => FileKey::from_file(&path)?,
-            None => FileKey::from_env(KEY_VARIABLE).context(
-                "no validator key: give --key-file, WALPROOF_VALIDATOR_KEY_FILE, [validator] key_file or WALPROOF_VALIDATOR_KEY",
-            )?,
+        let chain_id = pick(args.chain_id, section.chain_id, || 31337);
+        let provider = pick(
+            args.key_provider.clone(),
+            section.key_provider.clone(),
+            || "file".into(),
+        );
+        let key = match provider.as_str() {
+            "file" => ValidatorKey::File(match args.key_file.clone().or(section.key_file.clone()) {
+                Some(path) => FileKey::from_file(&path)?,
+                None => FileKey::from_env(KEY_VARIABLE).context(
+                    "no validator key: give --key-file, WALPROOF_VALIDATOR_KEY_FILE, [validator] key_file or WALPROOF_VALIDATOR_KEY",
+                )?,
+            }),
+            "confidential-space" => {
+                let address = |flag: &str, value: Option<String>| -> anyhow::Result<Address> {
+                    let text = value.with_context(|| {
+                        format!("--key-provider confidential-space needs --{flag}")
+                    })?;
+                    text.parse()
+                        .map_err(|err| anyhow::anyhow!("--{flag} {text}: not an address: {err}"))
+                };
+                let registration = Registration {
+                    chain_id,
+                    registry: address("registry", args.registry.clone().or(section.registry.clone()))?,
+                    verifier: address("verifier", args.verifier.clone().or(section.verifier.clone()))?,
+                };
+                let register = match args
+                    .register_from_key_file
+                    .clone()
+                    .or(section.register_from_key_file.clone())
+                {
+                    None => None,
+                    Some(path) => Some((
+                        args.rpc_url
+                            .clone()
+                            .or(section.rpc_url.clone())
+                            .context("--register-from-key-file needs --rpc-url (WALPROOF_ETH_RPC_URL)")?,
+                        path,
+                    )),
+                };
+                ValidatorKey::Workload {
+                    key: WorkloadKey::generate()?,
+                    tee: Box::new(TeeAttestation {
+                        audience: args
+                            .tee_audience
+                            .clone()
+                            .or(section.tee_audience.clone())
+                            .context("--key-provider confidential-space needs --tee-audience")?,
+                        launcher: args
+                            .launcher_socket
+                            .clone()
+                            .or(section.launcher_socket.clone())
+                            .unwrap_or_else(|| Launcher::default().socket().to_owned()),
+                        registration,
+                        evidence_out: args.evidence_out.clone().or(section.evidence_out.clone()),
+                        register,
+                    }),
+                }
+            }
+            other => anyhow::bail!(
+                "--key-provider {other}: expected `file` or `confidential-space`"
+            ),
         };
         let bridge = pick(args.bridge.clone(), section.bridge.clone(), || {
             "0x0000000000000000000000000000000000000000".into()
@@ -58,7 +160,6 @@ impl Validate {
         let bridge = bridge
             .parse()
             .map_err(|err| anyhow::anyhow!("--bridge {bridge}: not an address: {err}"))?;
-        let chain_id = pick(args.chain_id, section.chain_id, || 31337);
         let http_addr = pick(args.http_addr.clone(), section.http_addr.clone(), || {
             "127.0.0.1:9189".into()
         });
@@ -85,8 +186,9 @@ impl Validate {
                 )),
                 audit_rows: pick(args.audit_rows, section.audit_rows, || 10_000),
                 withdrawals,
+                ephemeral_key: matches!(key, ValidatorKey::Workload { .. }),
             },
-            signer,
+            key,
             http_addr: (http_addr != "off").then_some(http_addr),
         })
     }
@@ -99,7 +201,10 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let status = Arc::new(ValidatorStatus::default());
-    let address = validate.signer.address();
+    if let ValidatorKey::Workload { key, tee } = &validate.key {
+        attest_workload_key(key, tee).await?;
+    }
+    let address = validate.key.signer().address();
     tracing::info!(validator = %address, chain_id = validate.options.domain.chain_id, bridge = %validate.options.domain.bridge, "validator key loaded");
     if let Some(addr) = &validate.http_addr {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -115,11 +220,49 @@ pub async fn run(
     walproof_validator::run::run(
         settings,
         &validate.options,
-        &validate.signer,
+        validate.key.signer(),
         &status,
         shutdown,
     )
     .await?;
+    Ok(())
+}
+
+/// Has the launcher attest the workload key, writes the evidence, and registers the key when
+/// told to; before anything is signed.
+async fn attest_workload_key(key: &WorkloadKey, tee: &TeeAttestation) -> anyhow::Result<()> {
+    let attestor = ConfidentialSpace::new(Launcher::new(&tee.launcher), tee.audience.clone());
+    let evidence = attestor
+        .attest(key, &tee.registration)
+        .await
+        .with_context(|| {
+            format!(
+                "attesting the validator key {} for {}",
+                key.address(),
+                tee.registration
+            )
+        })?;
+    tracing::info!(key = %key.address(), registration = %tee.registration, "the Confidential Space launcher attested the validator key");
+    if let Some(path) = &tee.evidence_out {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&evidence.to_json())? + "\n",
+        )
+        .with_context(|| format!("--evidence-out {}", path.display()))?;
+        tracing::info!(path = %path.display(), "wrote the key's evidence (walproof keys register --evidence takes it)");
+    }
+    if let Some((rpc, sender)) = &tee.register {
+        let sender = FileKey::from_file(sender)?;
+        let printed = crate::keys::submit_registration(
+            rpc,
+            &evidence,
+            tee.registration.registry,
+            tee.registration.verifier,
+            sender,
+        )
+        .await?;
+        tracing::info!(key = %key.address(), "{}", printed.lines().next().unwrap_or_default());
+    }
     Ok(())
 }
 

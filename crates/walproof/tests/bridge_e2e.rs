@@ -281,9 +281,18 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
     let bridge = deployment.bridge.to_checksum(None);
     let mut validators = Vec::new();
     let mut shadows = Vec::new();
+    let mut endpoints = Vec::new();
     for (i, file) in validator_files.iter().enumerate() {
         let (db, url) = shadow(&stack, &format!("bridge_e2e_shadow_{i}")).await;
         shadows.push(db);
+        // A free port for the validator's HTTP endpoint (the relayer polls it below).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let http = format!("127.0.0.1:{port}");
+        endpoints.push(format!("http://{http}"));
         validators.push(spawn_logged(
             &env,
             &[
@@ -297,7 +306,7 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
                 "--bridge",
                 &bridge,
                 "--http-addr",
-                "off",
+                &http,
             ],
             &dir.join(format!("validator-{i}.log")),
         ));
@@ -359,9 +368,22 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
     wait_balance(&reader, first_recipient, first_start + U256::from(12345)).await;
     assert!(reader.paid(1).await.unwrap());
 
-    // A relayer restarted from scratch re-reads every approval and pays nothing twice.
+    // A relayer restarted from scratch re-reads every approval and pays nothing twice; this
+    // one collects from the validators' HTTP endpoints instead of the topic, and keeps
+    // committing roots.
     sigterm(&mut relay);
-    let mut relay = relayer(&env, &dir, &[], "relayer-2.log");
+    let mut relay = relayer(
+        &env,
+        &dir,
+        &[
+            "--no-topic",
+            "--validator-url",
+            &endpoints[0],
+            "--validator-url",
+            &endpoints[1],
+        ],
+        "relayer-2.log",
+    );
     wait_until(
         "the restarted relayer to see withdrawal 1 paid",
         WAIT,
@@ -375,6 +397,12 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
         reader.balance(first_recipient).await.unwrap(),
         first_start + U256::from(12345)
     );
+    let before = current_wal_lsn(&sql).await.unwrap();
+    sql.batch_execute("UPDATE accounts SET balance = 0 WHERE id = 20")
+        .await
+        .unwrap();
+    let (over_http, _) = first_root_after(&settings, before).await;
+    wait_committed_through(&reader, over_http).await;
     sigterm(&mut relay);
 
     // Forged and under-threshold submissions, sent straight to the bridge, are refused.

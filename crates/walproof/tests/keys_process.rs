@@ -657,6 +657,177 @@ impl FakeLauncher {
     }
 }
 
+/// A ConfidentialSpaceVerifier (audience "walproof") that pins the fake launcher's key and
+/// allows its image, and a KeyRegistry that accepts it, both owned by `owner`.
+async fn cs_registry(
+    chain: &Chain,
+    launcher: &FakeLauncher,
+    owner: (&str, Address),
+) -> (Address, Address) {
+    use walproof_trust::registry::ConfidentialSpaceVerifier as Csv;
+    let verifier = chain
+        .deploy(
+            owner.0,
+            "ConfidentialSpaceVerifier",
+            CS_VERIFIER,
+            (owner.1, "walproof").abi_encode_params(),
+        )
+        .await;
+    let registry = chain.registry(owner, Some(verifier)).await;
+    let set_key = Csv::setSigningKeyCall {
+        kid: launcher.kid.clone(),
+        modulus: launcher.modulus.clone().into(),
+        exponent: launcher.exponent.clone().into(),
+    };
+    chain.send(owner.0, verifier, set_key.abi_encode()).await;
+    let allow = Csv::allowImageCall {
+        digest: launcher.image_digest.clone(),
+    };
+    chain.send(owner.0, verifier, allow.abi_encode()).await;
+    (verifier, registry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_it() {
+    use walproof_transport::KafkaSettings;
+    use walproof_transport::attestations::read_attestations;
+    use walproof_validator::attestation::{Domain, SignedAttestation};
+
+    let chain = Chain::new("cs-validator").await;
+    let (owner_file, owner) = chain.generate("owner");
+    let (sender_file, sender) = chain.generate("sender");
+    chain.fund(owner).await;
+    chain.fund(sender).await;
+    let launcher = FakeLauncher::start(&chain.dir.0);
+    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
+
+    let (stack, _db, topics, sql, mut env) = common::source(
+        "cs_validator",
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g;",
+    )
+    .await;
+    env.extend(chain.env.iter().cloned());
+    let shadow = walproof_testkit::TestDatabase::create(&stack, "cs_validator_shadow")
+        .await
+        .unwrap();
+    let (host, port, user) = shadow.host_port_user();
+    let shadow_url = format!("postgres://{user}@{host}:{port}/{}", shadow.name());
+    let mut decoder = common::setup_and_decode(&env);
+    let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let evidence_file = chain.dir.path("validator-evidence.json");
+    let log = chain.dir.path("validator.log");
+    let bridge = Address::repeat_byte(0xb1);
+    let mut validator = walproof(
+        &env,
+        &[
+            "validate",
+            "--shadow-url",
+            &shadow_url,
+            "--http-addr",
+            "off",
+            "--chain-id",
+            &chain.chain_id.to_string(),
+            "--bridge",
+            &bridge.to_string(),
+            "--key-provider",
+            "confidential-space",
+            "--tee-audience",
+            "walproof",
+            "--launcher-socket",
+            launcher.socket.to_str().unwrap(),
+            "--registry",
+            &registry.to_string(),
+            "--verifier",
+            &verifier.to_string(),
+            "--evidence-out",
+            &evidence_file,
+            "--register-from-key-file",
+            &sender_file,
+        ],
+    )
+    .env("RUST_LOG", "info")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+
+    // The key the validator generated, attested by the launcher, registered by itself.
+    let wait = std::time::Duration::from_secs(60);
+    walproof_testkit::stack::wait_until("the validator's evidence", wait, || async {
+        Ok(std::path::Path::new(&evidence_file).exists())
+    })
+    .await
+    .unwrap();
+    let evidence: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&evidence_file).unwrap()).unwrap();
+    assert_eq!(evidence["provider"], "confidential-space", "{evidence}");
+    let key: Address = evidence["key"].as_str().unwrap().parse().unwrap();
+    walproof_testkit::stack::wait_until("the validator's key to be active", wait, || async {
+        Ok(chain.is_active(registry, key).await)
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err}: {}", std::fs::read_to_string(&log).unwrap()));
+
+    // It signs roots with that key, for the bridge's domain: the snapshot's, and a later
+    // transaction's.
+    let settings = KafkaSettings::new(&stack.kafka_brokers, topics.prefix());
+    walproof_testkit::stack::wait_until("the snapshot's root", wait, || async {
+        Ok(
+            !walproof_transport::roots::read_roots(&settings, std::time::Duration::from_secs(30))
+                .await?
+                .is_empty(),
+        )
+    })
+    .await
+    .unwrap();
+    sql.batch_execute("UPDATE t SET v = 'y' WHERE id < 5")
+        .await
+        .unwrap();
+    let domain = Domain::new(chain.chain_id, bridge);
+    let deadline = tokio::time::Instant::now() + wait;
+    let signed: Vec<SignedAttestation> = loop {
+        let signed: Vec<SignedAttestation> =
+            read_attestations(&settings, std::time::Duration::from_secs(30))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, _, value)| SignedAttestation::from_json(&value).unwrap())
+                .collect();
+        if signed.len() >= 2 {
+            break signed;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} attestations: {}",
+            signed.len(),
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for attestation in &signed {
+        assert_eq!(attestation.verify(&domain).unwrap(), key);
+    }
+    // The key never reached the disk: only the evidence file names it, by address.
+    let files: Vec<_> = std::fs::read_dir(&chain.dir.0).unwrap().collect();
+    assert!(
+        files.iter().all(|f| !f
+            .as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("workload")),
+        "{files:?}"
+    );
+
+    common::sigterm(&mut validator);
+    common::sigterm(&mut committer);
+    common::sigterm(&mut decoder);
+}
+
 #[tokio::test]
 async fn confidential_space_evidence_from_the_launcher_registers_through_the_verifier_contract() {
     use walproof_trust::registry::ConfidentialSpaceVerifier as Csv;
@@ -667,27 +838,7 @@ async fn confidential_space_evidence_from_the_launcher_registers_through_the_ver
     chain.fund(sender).await;
     let launcher = FakeLauncher::start(&chain.dir.0);
 
-    let verifier = chain
-        .deploy(
-            &owner_file,
-            "ConfidentialSpaceVerifier",
-            CS_VERIFIER,
-            (owner, "walproof").abi_encode_params(),
-        )
-        .await;
-    let registry = chain.registry((&owner_file, owner), Some(verifier)).await;
-    let set_key = Csv::setSigningKeyCall {
-        kid: launcher.kid.clone(),
-        modulus: launcher.modulus.clone().into(),
-        exponent: launcher.exponent.clone().into(),
-    };
-    chain
-        .send(&owner_file, verifier, set_key.abi_encode())
-        .await;
-    let allow = Csv::allowImageCall {
-        digest: launcher.image_digest.clone(),
-    };
-    chain.send(&owner_file, verifier, allow.abi_encode()).await;
+    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
 
     let attest = |out: &str| {
         keys_ok(
