@@ -26,8 +26,7 @@ use std::time::Duration;
 
 use walproof_core::Lsn;
 
-use rdkafka::consumer::Consumer;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 
 use crate::error::{Result, TransportError};
 use crate::kafka::{KafkaSettings, ReaderContext};
@@ -136,25 +135,10 @@ impl AttestationsFollower {
         timeout: Duration,
     ) -> Result<AttestationsFollower> {
         let topic = topic(settings);
-        topic.ensure(settings, timeout).await?;
+        let consumer = topic
+            .follower(settings, "attestations-follower", timeout)
+            .await?;
         let topic = topic.name;
-        let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
-            .client_config()
-            .set(
-                "group.id",
-                format!("{}.attestations-follower", settings.topic_prefix),
-            )
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
-            .create_with_context(ReaderContext)
-            .map_err(TransportError::kafka("creating the attestations follower"))?;
-        let mut partition = TopicPartitionList::new();
-        partition
-            .add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(TransportError::kafka("assigning the attestations topic"))?;
-        consumer
-            .assign(&partition)
-            .map_err(TransportError::kafka("assigning the attestations topic"))?;
         Ok(AttestationsFollower { consumer, topic })
     }
 

@@ -14,8 +14,7 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use walproof_core::{Digest, Lsn};
 
 use crate::error::{Result, TransportError};
@@ -186,25 +185,8 @@ impl RootsFollower {
     /// A follower from the topic's first record (creating the topic if it does not exist).
     pub async fn from_start(settings: &KafkaSettings, timeout: Duration) -> Result<RootsFollower> {
         let topic = topic(settings);
-        topic.ensure(settings, timeout).await?;
+        let consumer = topic.follower(settings, "roots-follower", timeout).await?;
         let topic = topic.name;
-        let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
-            .client_config()
-            .set(
-                "group.id",
-                format!("{}.roots-follower", settings.topic_prefix),
-            )
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
-            .create_with_context(ReaderContext)
-            .map_err(TransportError::kafka("creating the roots follower"))?;
-        let mut partition = TopicPartitionList::new();
-        partition
-            .add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(TransportError::kafka("assigning the roots topic"))?;
-        consumer
-            .assign(&partition)
-            .map_err(TransportError::kafka("assigning the roots topic"))?;
         Ok(RootsFollower {
             consumer,
             topic,

@@ -52,6 +52,35 @@ impl Topic {
         create_topic(&admin, &self.name, 1, timeout).await
     }
 
+    /// A consumer that follows the topic from its first record as records are published,
+    /// fetching with the followers' short wait; `group` names it (`<prefix>.<group>`), never
+    /// joined. Creates the topic if it does not exist.
+    pub(crate) async fn follower(
+        &self,
+        settings: &KafkaSettings,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<rdkafka::consumer::StreamConsumer<ReaderContext>> {
+        self.ensure(settings, timeout).await?;
+        let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
+            .client_config()
+            .set("group.id", format!("{}.{group}", settings.topic_prefix))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
+            .create_with_context(ReaderContext)
+            .map_err(TransportError::kafka(format!(
+                "creating the {} follower",
+                self.records
+            )))?;
+        let assigning = || TransportError::kafka(format!("assigning the {} topic", self.records));
+        let mut partition = TopicPartitionList::new();
+        partition
+            .add_partition_offset(&self.name, 0, Offset::Beginning)
+            .map_err(assigning())?;
+        consumer.assign(&partition).map_err(assigning())?;
+        Ok(consumer)
+    }
+
     /// The records from offset `from` (`None`: the first) in offset order, up to where `until`
     /// says, creating the topic if it does not exist. Each poll waits at most `timeout`; one
     /// that brings nothing is an error naming the topic.

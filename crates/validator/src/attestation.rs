@@ -339,20 +339,7 @@ impl SignedAttestation {
     /// Parses the JSON form; the error names the field. Does not verify the signature.
     pub fn from_json(bytes: &[u8]) -> Result<SignedAttestation, AttestationParseError> {
         use AttestationParseError::{Invalid, Missing};
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|err| AttestationParseError::NotJson {
-                problem: err.to_string(),
-            })?;
-        if !value.is_object() {
-            return Err(AttestationParseError::NotJson {
-                problem: "not an object".into(),
-            });
-        }
-        if value["version"].as_u64() != Some(JSON_VERSION) {
-            return Err(AttestationParseError::Version {
-                found: value["version"].to_string(),
-            });
-        }
+        let value = versioned_object(bytes)?;
         // Records written before `kind` existed are root attestations.
         if !matches!(&value["kind"], serde_json::Value::Null)
             && value["kind"].as_str() != Some(KIND)
@@ -403,6 +390,25 @@ impl SignedAttestation {
             signature,
         })
     }
+}
+
+/// The bytes as a JSON object of walproof's JSON version ([`JSON_VERSION`]).
+pub(crate) fn versioned_object(bytes: &[u8]) -> Result<serde_json::Value, AttestationParseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| AttestationParseError::NotJson {
+            problem: err.to_string(),
+        })?;
+    if !value.is_object() {
+        return Err(AttestationParseError::NotJson {
+            problem: "not an object".into(),
+        });
+    }
+    if value["version"].as_u64() != Some(JSON_VERSION) {
+        return Err(AttestationParseError::Version {
+            found: value["version"].to_string(),
+        });
+    }
+    Ok(value)
 }
 
 /// A 0x-prefixed address (any case; a mixed-case one must carry a valid EIP-55 checksum).

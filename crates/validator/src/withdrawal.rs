@@ -32,7 +32,7 @@ use walproof_core::{Lsn, Op, Relation, Transaction};
 
 use crate::attestation::{
     AttestationParseError, AttestationSigner, Domain, JSON_VERSION, SignError, VerifyError,
-    address_from_hex, signature_from_hex,
+    address_from_hex, signature_from_hex, versioned_object,
 };
 
 /// The `kind` of a withdrawal approval's JSON form.
@@ -372,20 +372,7 @@ impl SignedApproval {
     /// Parses the JSON form; the error names the field. Does not verify the signature.
     pub fn from_json(bytes: &[u8]) -> Result<SignedApproval, AttestationParseError> {
         use AttestationParseError::{Invalid, Missing};
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|err| AttestationParseError::NotJson {
-                problem: err.to_string(),
-            })?;
-        if !value.is_object() {
-            return Err(AttestationParseError::NotJson {
-                problem: "not an object".into(),
-            });
-        }
-        if value["version"].as_u64() != Some(JSON_VERSION) {
-            return Err(AttestationParseError::Version {
-                found: value["version"].to_string(),
-            });
-        }
+        let value = versioned_object(bytes)?;
         let text = |field: &'static str| match &value[field] {
             serde_json::Value::Null => Err(Missing { field }),
             found => found.as_str().ok_or_else(|| Invalid {
