@@ -111,7 +111,15 @@ pub enum Command {
     /// table and key, counted in walproof_validator_divergences_total, recorded in the shadow's
     /// walproof_validator.divergences, and the validator signs nothing from then on.
     ///
-    /// HTTP (--http-addr): /metrics, /status, /attestations[?after=LSN] for relayers.
+    /// Withdrawals: each row inserted into --withdrawals-table is approved (an EIP-712
+    /// WithdrawalApproval) once its transaction's root is reproduced, on the same topic.
+    ///
+    /// Keys: a key file (--key-file) for development, or --key-provider confidential-space:
+    /// generated in memory at start, attested by the Confidential Space launcher for
+    /// --registry, and registered on chain with --register-from-key-file.
+    ///
+    /// HTTP (--http-addr): /metrics, /status, /attestations[?after=LSN] and
+    /// /withdrawals[?after=LSN] for relayers.
     /// Stops cleanly on SIGTERM or Ctrl-C.
     Validate(ValidateArgs),
 

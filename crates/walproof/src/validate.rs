@@ -210,7 +210,7 @@ pub async fn run(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|err| anyhow::anyhow!("--http-addr {addr}: {err}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /status and /attestations");
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /status, /attestations and /withdrawals");
         tokio::spawn(serve_with(
             listener,
             handler(status.clone(), address.to_checksum(None)),
