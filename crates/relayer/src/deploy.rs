@@ -91,7 +91,7 @@ pub async fn deploy(
     let verifier = DevAttestationVerifier::deploy(provider.clone(), options.attester)
         .await
         .map_err(failed("deploying DevAttestationVerifier"))?;
-    registry
+    let accepted = registry
         .setVerifier(*verifier.address(), true)
         .send()
         .await
@@ -99,6 +99,13 @@ pub async fn deploy(
         .get_receipt()
         .await
         .map_err(|err| rpc_error("KeyRegistry.setVerifier receipt", err.to_string()))?;
+    if !accepted.status() {
+        return Err(ChainError::Failed {
+            call: "KeyRegistry.setVerifier".into(),
+            tx: accepted.transaction_hash,
+            block: accepted.block_number,
+        });
+    }
     let bridge = Bridge::deploy(
         provider.clone(),
         owner,

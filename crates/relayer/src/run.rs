@@ -81,9 +81,47 @@ struct Relayer<'a> {
     /// Registry status per key, with when it was read.
     keys: HashMap<Address, (bool, Instant)>,
     last_submission: Instant,
-    /// No submission before this instant (back-off after a failure).
-    quiet_until: Instant,
+    /// Back-off of root submissions after a failure.
+    roots_backoff: Backoff,
+    /// Back-off of the withdrawals' state reads after a failure.
+    withdrawals_backoff: Backoff,
+    /// Back-off per withdrawal whose submission failed: one that cannot be paid (a recipient
+    /// that refuses ETH, a bridge short of funds) never holds the others back.
+    withdrawal_backoffs: HashMap<u64, Backoff>,
+}
+
+/// Exponential back-off after consecutive failures: 1 s, 2 s, 4 s … at most 30 s.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
     failures: u32,
+    until: Instant,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            failures: 0,
+            until: Instant::now(),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        Instant::now() >= self.until
+    }
+
+    /// Notes a failure; returns how long to wait.
+    fn failed(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let wait = Duration::from_millis(500)
+            .saturating_mul(1 << self.failures.min(6))
+            .min(Duration::from_secs(30));
+        self.until = Instant::now() + wait;
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+    }
 }
 
 /// Runs the relayer until `shutdown` turns true. Fails only when its means fail (the broker);
@@ -139,8 +177,9 @@ pub async fn run(
         pool: Pool::new(domain),
         keys: HashMap::new(),
         last_submission: now,
-        quiet_until: now,
-        failures: 0,
+        roots_backoff: Backoff::new(),
+        withdrawals_backoff: Backoff::new(),
+        withdrawal_backoffs: HashMap::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -166,9 +205,7 @@ pub async fn run(
             }
             next_poll = Instant::now() + options.poll_interval;
         }
-        if Instant::now() >= relayer.quiet_until {
-            relayer.submit().await;
-        }
+        relayer.submit().await;
     }
 }
 
@@ -204,8 +241,11 @@ impl Endpoint {
     /// Fetches both lists and adds every record; a failure is logged once per streak.
     async fn poll(&mut self, http: &reqwest::Client, relayer: &mut Relayer<'_>) {
         for (i, path) in Self::PATHS.iter().enumerate() {
-            let url = match self.after[i] {
-                Some(after) => format!("{}{path}?after={after}", self.url),
+            // From the last LSN seen, inclusive: a validator publishes a transaction's
+            // approvals one by one, and a poll may have come in between (the pool drops
+            // what it holds already).
+            let url = match self.after[i].and_then(|lsn| lsn.as_u64().checked_sub(1)) {
+                Some(after) => format!("{}{path}?after={}", self.url, Lsn::new(after)),
                 None => format!("{}{path}", self.url),
             };
             match fetch(http, &url).await {
@@ -215,9 +255,11 @@ impl Endpoint {
                         self.failing = false;
                     }
                     for record in records {
-                        let lsn = record["commit_lsn"].as_str().and_then(|l| l.parse().ok());
-                        self.after[i] = self.after[i].max(lsn);
-                        relayer.add(-1, &url, record.to_string().as_bytes());
+                        // Only a record whose signature checks out moves the cursor.
+                        if relayer.add(-1, &url, record.to_string().as_bytes()) {
+                            let lsn = record["commit_lsn"].as_str().and_then(|l| l.parse().ok());
+                            self.after[i] = self.after[i].max(lsn);
+                        }
                     }
                 }
                 Err(reason) => {
@@ -244,43 +286,55 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<serde_json::Valu
 }
 
 impl Relayer<'_> {
-    fn add(&mut self, offset: i64, key: &str, value: &[u8]) {
+    /// Adds a record to the pool; whether its signature checked out.
+    fn add(&mut self, offset: i64, key: &str, value: &[u8]) -> bool {
         let metrics = &self.status.metrics;
         match self.pool.add(offset, key, value) {
             Ok(Added::Root { .. }) => {
                 metrics.root_signatures.fetch_add(1, Relaxed);
+                true
             }
             Ok(Added::Withdrawal { .. }) => {
                 metrics.withdrawal_signatures.fetch_add(1, Relaxed);
+                true
             }
-            Ok(Added::Repeated) => {}
+            Ok(Added::Repeated) => true,
             Err(rejected) => {
                 metrics.rejected_records.fetch_add(1, Relaxed);
                 tracing::warn!(%rejected, "not counted");
+                false
             }
         }
     }
 
-    /// Submits what is ready; a failure is logged and backs off.
+    /// Submits what is ready: roots and withdrawals independently, each failure logged and
+    /// backed off on its own.
     async fn submit(&mut self) {
-        let outcome = match self.submit_roots().await {
-            Ok(()) if self.options.withdrawals => self.submit_withdrawals().await,
-            other => other,
-        };
-        match outcome {
-            Ok(()) => self.failures = 0,
-            Err(err) => {
-                self.failures = self.failures.saturating_add(1);
-                let backoff = Duration::from_millis(500)
-                    .saturating_mul(1 << self.failures.min(6))
-                    .min(Duration::from_secs(30));
-                self.quiet_until = Instant::now() + backoff;
-                self.status.metrics.failures.fetch_add(1, Relaxed);
-                tracing::error!(%err, retry_in_ms = backoff.as_millis() as u64, "submission failed");
-                if let Ok(mut last) = self.status.last_error.lock() {
-                    *last = Some(err.to_string());
+        if self.roots_backoff.ready() {
+            match self.submit_roots().await {
+                Ok(()) => self.roots_backoff.succeeded(),
+                Err(err) => {
+                    let wait = self.roots_backoff.failed();
+                    self.failed("roots", &err, wait);
                 }
             }
+        }
+        if self.options.withdrawals && self.withdrawals_backoff.ready() {
+            match self.submit_withdrawals().await {
+                Ok(()) => self.withdrawals_backoff.succeeded(),
+                Err(err) => {
+                    let wait = self.withdrawals_backoff.failed();
+                    self.failed("withdrawals", &err, wait);
+                }
+            }
+        }
+    }
+
+    fn failed(&self, what: &str, err: &ChainError, wait: Duration) {
+        self.status.metrics.failures.fetch_add(1, Relaxed);
+        tracing::error!(%err, retry_in_ms = wait.as_millis() as u64, "submitting {what} failed");
+        if let Ok(mut last) = self.status.last_error.lock() {
+            *last = Some(err.to_string());
         }
     }
 
@@ -356,9 +410,13 @@ impl Relayer<'_> {
             .ready_withdrawals(state.threshold, |key| self.is_active(key));
         for withdrawal in ready {
             let id = withdrawal.withdrawal.id;
+            if !self.withdrawal_backoffs.get(&id).is_none_or(Backoff::ready) {
+                continue;
+            }
             if self.chain.paid(id).await? {
                 tracing::info!(id, "withdrawal already paid on chain; not submitted");
                 self.pool.forget_withdrawal(id);
+                self.withdrawal_backoffs.remove(&id);
                 continue;
             }
             match self.chain.withdraw(&withdrawal).await {
@@ -375,13 +433,23 @@ impl Relayer<'_> {
                         "withdrawal paid"
                     );
                     self.pool.forget_withdrawal(id);
+                    self.withdrawal_backoffs.remove(&id);
                 }
                 // Paid meanwhile (another relayer, or by proof): nothing more to do.
                 Err(err) if err.revert_name() == Some("AlreadyPaid") => {
                     tracing::info!(id, "withdrawal was paid meanwhile; not submitted again");
                     self.pool.forget_withdrawal(id);
+                    self.withdrawal_backoffs.remove(&id);
                 }
-                Err(err) => return Err(err),
+                // This one cannot be paid now: the others go on; it is retried after a back-off.
+                Err(err) => {
+                    let wait = self
+                        .withdrawal_backoffs
+                        .entry(id)
+                        .or_insert_with(Backoff::new)
+                        .failed();
+                    self.failed(&format!("withdrawal {id}"), &err, wait);
+                }
             }
         }
         Ok(())

@@ -229,6 +229,9 @@ fn parse_recipient(text: &str) -> Result<Address, String> {
     let mut raw = [0u8; 20];
     hex::decode_to_slice(digits, &mut raw)
         .map_err(|_| format!("recipient {text:?} is not 0x and 40 hex digits"))?;
+    if raw == [0u8; 20] {
+        return Err("recipient is the zero address (the payment would be burnt)".into());
+    }
     Ok(Address::from(raw))
 }
 
@@ -530,10 +533,15 @@ mod tests {
                 [Some("46"), None, Some("5")],
                 [Some("+7"), Some(RECIPIENT), Some("5")],
                 [Some("48"), Some(RECIPIENT), Some("007")],
+                [
+                    Some("49"),
+                    Some("0x0000000000000000000000000000000000000000"),
+                    Some("5"),
+                ],
             ],
         );
         let found = requested(&tx, &table);
-        assert_eq!(found.len(), 8);
+        assert_eq!(found.len(), 9);
         let first = found[0].as_ref().unwrap();
         assert_eq!(first.id, 42);
         assert_eq!(first.recipient, RECIPIENT.parse::<Address>().unwrap());
@@ -551,6 +559,7 @@ mod tests {
             "recipient is NULL",
             "id \"+7\"",
             "amount \"007\"",
+            "zero address",
         ]) {
             assert!(problem.contains(expected), "{problem}");
             assert!(

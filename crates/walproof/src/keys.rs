@@ -79,8 +79,8 @@ pub enum KeysCommand {
     /// the evidence. The key dies when this command exits, so that evidence registers a key
     /// no one can sign with: use it to check that the launcher, the audience and the image
     /// produce evidence the verifier accepts. Signing with a Confidential Space key means
-    /// generating and attesting it in the signing process itself, at its start; `walproof
-    /// validate` does not do that yet (it signs with --key-file).
+    /// generating and attesting it in the signing process itself, at its start: `walproof
+    /// validate --key-provider confidential-space` does.
     Attest(Box<AttestArgs>),
 
     /// Register a key: send KeyRegistry.register(key, verifier, evidence) from an account.
@@ -327,7 +327,7 @@ async fn attest(args: AttestArgs) -> anyhow::Result<String> {
                  NOTE: the key existed only in this process and is gone now that it exits: this evidence\n\
                  registers a key no one can sign with. It shows that this launcher, audience and image\n\
                  produce evidence the verifier accepts. Signing with a Confidential Space key means generating\n\
-                 and attesting it in the signing process itself (`walproof validate` does not do that yet).\n",
+                 and attesting it in the signing process itself (`walproof validate --key-provider confidential-space`).\n",
                 key = evidence.key,
                 socket = args.launcher_socket.display(),
                 kid = token.kid,

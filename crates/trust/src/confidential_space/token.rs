@@ -9,7 +9,7 @@
 //! The contract finds a claim by its quoted key pattern `"name":`, which must occur exactly
 //! once in the payload, and reads the value right after it. [`Token::check`] reads claims the
 //! same way (not through a JSON parser), so a token it accepts is one the contract reads the
-//! same values from; it also checks `secboot`, which the contract leaves to the image policy.
+//! same values from, and checks the same ones (`secboot` included).
 
 use std::fmt;
 
