@@ -544,6 +544,25 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
         second_start + U256::from(777)
     );
 
+    // A withdrawal the bridge cannot pay (its recipient, the registry contract, refuses ETH)
+    // holds back none after it.
+    let third_recipient = key(&funded_key(&rpc, "recipient 3").await).address();
+    let third_start = reader.balance(third_recipient).await.unwrap();
+    sql.batch_execute(&format!(
+        "INSERT INTO walproof_withdrawals VALUES (3, '{:#x}', 5), (4, '{third_recipient:#x}', 9)",
+        deployment.registry
+    ))
+    .await
+    .unwrap();
+    wait_balance(&reader, third_recipient, third_start + U256::from(9)).await;
+    assert!(!reader.paid(3).await.unwrap());
+    assert!(reader.paid(4).await.unwrap());
+    wait_until("the refused payment to be logged", WAIT, || async {
+        Ok(std::fs::read_to_string(dir.join("relayer-4.log"))?.contains("PaymentFailed"))
+    })
+    .await
+    .unwrap();
+
     sigterm(&mut relay);
     for validator in &mut validators {
         sigterm(validator);
