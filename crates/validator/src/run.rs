@@ -116,7 +116,8 @@ struct Validator<'a> {
     types: TypeNames,
     /// Where the shadow stood at start; `None` once it is passed (or it was empty).
     progress: Option<Progress>,
-    /// The last LSN this validator attested before it started.
+    /// The last LSN this validator attested: before it started (its own records, or for a key
+    /// new at each start the progress row's), then as it signs.
     attested: Option<Lsn>,
     /// Roots computed, whose transaction the shadow holds, not matched yet.
     ours: VecDeque<Computed>,
@@ -148,8 +149,10 @@ pub async fn run(
         .map(|(_, lsn)| lsn)
         .max();
     let progress = shadow.progress().await?;
+    // A key new at this start has attested nothing: it resumes after what an earlier key of
+    // this validator had attested, as the progress row recorded it.
     let attested = if options.ephemeral_key {
-        attested.max(progress.map(|p| p.commit_lsn))
+        attested.max(progress.and_then(|p| p.attested))
     } else {
         attested
     };
@@ -420,6 +423,7 @@ impl Validator<'_> {
                     ledger_offset: offset,
                     ledger_hash,
                     root: committed.root,
+                    attested: self.attested,
                 };
                 // Outcomes already in keep the roots to sign moving while the queue is full.
                 self.applied_so_far().await?;
@@ -633,6 +637,8 @@ impl Validator<'_> {
         self.publisher
             .publish(&attestation.topic_key(), &attestation.to_json())
             .await?;
+        // Recorded in the next progress row: where a key new at the next start resumes.
+        self.attested = Some(computed.commit_lsn);
         let metrics = &self.status.metrics;
         metrics.roots_agreed.fetch_add(1, Relaxed);
         metrics.attestations.fetch_add(1, Relaxed);

@@ -39,6 +39,9 @@ pub struct Progress {
     pub ledger_hash: Digest,
     /// The root this validator computed after it.
     pub root: Digest,
+    /// The last commit LSN this validator had attested (with whichever key) when it planned the
+    /// transaction: a validator whose key is new at each start resumes signing after it.
+    pub attested: Option<Lsn>,
 }
 
 /// What a session on the shadow database is for; its `application_name` says it.
@@ -129,6 +132,7 @@ impl Shadow {
                      ledger_hash text NOT NULL,
                      root text NOT NULL,
                      applied_at timestamptz NOT NULL DEFAULT now());
+                 ALTER TABLE {WALPROOF_SCHEMA}.progress ADD COLUMN IF NOT EXISTS attested_lsn pg_lsn;
                  CREATE TABLE IF NOT EXISTS {WALPROOF_SCHEMA}.divergences (
                      found_at timestamptz NOT NULL DEFAULT now(),
                      kind text NOT NULL,
@@ -147,7 +151,7 @@ impl Shadow {
         let rows = self
             .client
             .simple_query(&format!(
-                "SELECT commit_lsn, ledger_offset, ledger_hash, root FROM {WALPROOF_SCHEMA}.progress"
+                "SELECT commit_lsn, ledger_offset, ledger_hash, root, attested_lsn FROM {WALPROOF_SCHEMA}.progress"
             ))
             .await
             .map_err(ValidateError::shadow("reading the progress row"))?;
@@ -166,6 +170,11 @@ impl Shadow {
             ledger_offset: field(1).parse().map_err(|e| bad("ledger_offset", &e))?,
             ledger_hash: field(2).parse().map_err(|e| bad("ledger_hash", &e))?,
             root: field(3).parse().map_err(|e| bad("root", &e))?,
+            attested: row
+                .get(4)
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| bad("attested_lsn", &e))?,
         }))
     }
 
@@ -249,12 +258,18 @@ impl Shadow {
         commit_open: bool,
     ) -> Result<Staged> {
         let progress_sql = format!(
-            "INSERT INTO {WALPROOF_SCHEMA}.progress (commit_lsn, ledger_offset, ledger_hash, root)
-             VALUES ('{}', {}, '{}', '{}')
+            "INSERT INTO {WALPROOF_SCHEMA}.progress (commit_lsn, ledger_offset, ledger_hash, root, attested_lsn)
+             VALUES ('{}', {}, '{}', '{}', {})
              ON CONFLICT (only_row) DO UPDATE SET commit_lsn = excluded.commit_lsn,
                ledger_offset = excluded.ledger_offset, ledger_hash = excluded.ledger_hash,
-               root = excluded.root, applied_at = now()",
-            progress.commit_lsn, progress.ledger_offset, progress.ledger_hash, progress.root
+               root = excluded.root, attested_lsn = excluded.attested_lsn, applied_at = now()",
+            progress.commit_lsn,
+            progress.ledger_offset,
+            progress.ledger_hash,
+            progress.root,
+            progress
+                .attested
+                .map_or_else(|| "NULL".to_owned(), |lsn| format!("'{lsn}'"))
         );
         // What each statement sent must report, in order: the COMMIT of the open transaction,
         // BEGIN, the statements, the progress.

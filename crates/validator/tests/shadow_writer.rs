@@ -31,6 +31,7 @@ fn progress(n: u8) -> Progress {
         ledger_offset: i64::from(n),
         ledger_hash: Digest([n; 32]),
         root: Digest([n + 100; 32]),
+        attested: None,
     }
 }
 
