@@ -55,9 +55,14 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
     event SigningKeyRemoved(bytes32 indexed kidHash, string kid);
     event ImageAllowed(bytes32 indexed measurement, string digest);
     event ImageDisallowed(bytes32 indexed measurement, string digest);
+    event ProjectAllowed(bytes32 indexed projectHash, string projectId);
+    event ProjectDisallowed(bytes32 indexed projectHash, string projectId);
     event KeyRegistered(address indexed key, address indexed verifier, bytes32 indexed measurement);
     /// forge prints this ds-test event with -vv.
     event log_named_uint(string key, uint256 val);
+
+    /// The project of the fixture's project_not_allowed token (make_tokens.py's OTHER_PROJECT).
+    string internal constant OTHER_PROJECT = "someone-elses-project";
 
     address internal immutable owner = address(uint160(uint256(keccak256("walproof/test/verifier-owner"))));
     address internal immutable registryOwner = address(uint160(uint256(keccak256("walproof/test/registry-owner"))));
@@ -69,6 +74,7 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
     string internal kid;
     string internal audience;
     string internal imageDigest;
+    string internal projectId;
     string internal nonce;
     uint256 internal iat;
     uint256 internal exp;
@@ -82,6 +88,7 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
         kid = vm.parseJsonString(json, ".signing_key.kid");
         audience = vm.parseJsonString(json, ".audience");
         imageDigest = vm.parseJsonString(json, ".image_digest");
+        projectId = vm.parseJsonString(json, ".project_id");
         nonce = vm.parseJsonString(json, ".nonce");
         iat = vm.parseJsonUint(json, ".iat");
         exp = vm.parseJsonUint(json, ".exp");
@@ -94,6 +101,7 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
             kid, vm.parseJsonBytes(json, ".signing_key.modulus"), vm.parseJsonBytes(json, ".signing_key.exponent")
         );
         verifier.allowImage(imageDigest);
+        verifier.allowProject(projectId);
         vm.stopPrank();
     }
 
@@ -136,6 +144,12 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
         if (id == keccak256("image_not_allowed")) {
             string memory digest = string.concat("sha256:", _hex(sha256("walproof: an image nobody allowed")));
             return abi.encodeWithSelector(ConfidentialSpaceVerifier.ImageNotAllowed.selector, digest);
+        }
+        if (id == keccak256("project_not_allowed")) {
+            return abi.encodeWithSelector(ConfidentialSpaceVerifier.ProjectNotAllowed.selector, OTHER_PROJECT);
+        }
+        if (id == keccak256("duplicated_project_id")) {
+            return abi.encodeWithSelector(JsonClaims.ClaimRepeated.selector, "project_id");
         }
         if (id == keccak256("debug_enabled")) return _mismatch("dbgstat", "enabled");
         if (id == keccak256("swname_wrong")) return _mismatch("swname", "GCE");
@@ -198,7 +212,7 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
     /// A case added to make_tokens.py without an expectation in {_expected} fails here.
     function test_every_fixture_case_has_its_expected_outcome() public {
         string[] memory names = vm.parseJsonStringArray(_fixture(), ".case_names");
-        vm.assertEq(names.length, 25, "the fixture's case count changed: review the expectations");
+        vm.assertEq(names.length, 27, "the fixture's case count changed: review the expectations");
         for (uint256 i; i < names.length; i++) {
             _check(names[i]);
         }
@@ -254,6 +268,14 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
 
     function test_rejects_an_image_not_allowed() public {
         _check("image_not_allowed");
+    }
+
+    function test_rejects_an_allowed_image_run_in_a_project_not_allowed() public {
+        _check("project_not_allowed");
+    }
+
+    function test_rejects_a_project_id_injected_through_the_container_environment() public {
+        _check("duplicated_project_id");
     }
 
     function test_rejects_the_debug_image() public {
@@ -469,6 +491,10 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
         verifier.allowImage(imageDigest);
         vm.expectRevert(notOwner);
         verifier.disallowImage(imageDigest);
+        vm.expectRevert(notOwner);
+        verifier.allowProject(projectId);
+        vm.expectRevert(notOwner);
+        verifier.disallowProject(projectId);
         vm.stopPrank();
     }
 
@@ -587,6 +613,60 @@ contract ConfidentialSpaceVerifierTest is ConfidentialSpaceFixture {
             vm.prank(owner);
             verifier.allowImage(digests[i]);
         }
+    }
+
+    function test_allows_and_disallows_projects_and_announces_it() public {
+        string memory json = _fixture();
+        bytes32 projectHash = keccak256(bytes(OTHER_PROJECT));
+        assertFalse(verifier.isProjectAllowed(OTHER_PROJECT));
+
+        vm.expectEmit(true, true, true, true, address(verifier));
+        emit ProjectAllowed(projectHash, OTHER_PROJECT);
+        vm.prank(owner);
+        verifier.allowProject(OTHER_PROJECT);
+        assertTrue(verifier.isProjectAllowed(OTHER_PROJECT));
+        assertTrue(verifier.projectAllowed(projectHash));
+        // The token from that project now passes; the measurement still names the image only.
+        vm.prank(registry);
+        assertEq(verifier.verify(key, _evidence(json, "project_not_allowed")), keccak256(bytes(imageDigest)));
+
+        vm.expectEmit(true, true, true, true, address(verifier));
+        emit ProjectDisallowed(keccak256(bytes(projectId)), projectId);
+        vm.prank(owner);
+        verifier.disallowProject(projectId);
+        assertFalse(verifier.isProjectAllowed(projectId));
+        vm.expectRevert(abi.encodeWithSelector(ConfidentialSpaceVerifier.ProjectNotAllowed.selector, projectId));
+        vm.prank(registry);
+        verifier.verify(key, _evidence(json, "valid"));
+
+        // Disallowing what is not allowed is a mistake worth hearing about.
+        vm.expectRevert(abi.encodeWithSelector(ConfidentialSpaceVerifier.ProjectNotAllowed.selector, projectId));
+        vm.prank(owner);
+        verifier.disallowProject(projectId);
+    }
+
+    function test_refuses_to_allow_malformed_project_ids() public {
+        string[] memory ids = new string[](9);
+        ids[0] = ""; // empty
+        ids[1] = "abcde"; // below 6 characters
+        ids[2] = "a23456789012345678901234567890x"; // above 30
+        ids[3] = "Example-project"; // the token spells ids in lower case
+        ids[4] = "1example-project"; // starts with a digit
+        ids[5] = "-example-project"; // starts with a hyphen
+        ids[6] = "example-project-"; // ends with a hyphen
+        ids[7] = "example.com:example-project"; // legacy domain-scoped
+        ids[8] = "example-project "; // trailing space
+        for (uint256 i; i < ids.length; i++) {
+            vm.expectRevert(abi.encodeWithSelector(ConfidentialSpaceVerifier.InvalidProjectId.selector, ids[i]));
+            vm.prank(owner);
+            verifier.allowProject(ids[i]);
+        }
+        // The bounds themselves are accepted.
+        vm.startPrank(owner);
+        verifier.allowProject("abcdef");
+        verifier.allowProject("a23456789-123456789-1234567890");
+        vm.stopPrank();
+        assertTrue(verifier.isProjectAllowed("a23456789-123456789-1234567890"));
     }
 
     function _slice(string memory text, uint256 from) internal pure returns (string memory) {

@@ -9,7 +9,8 @@ import {Rsa} from "../lib/Rsa.sol";
 /// @title ConfidentialSpaceVerifier
 /// @notice Accepts a key when a Google Cloud Confidential Space attestation token says an allowed
 /// container image, running under the production Confidential Space launcher with Secure Boot
-/// and no debugging, asked for a token whose nonce binds the key to the calling registry.
+/// and no debugging in an allowed GCP project, asked for a token whose nonce binds the key to
+/// the calling registry.
 /// @dev The token is an OIDC JWT signed RS256 by Google's attestation service. The evidence
 /// carries its header and payload decoded, exactly as signed, and the raw signature; the
 /// contract re-encodes them to rebuild the signing input, so there is no second, lenient
@@ -21,8 +22,9 @@ import {Rsa} from "../lib/Rsa.sol";
 ///   named by `jwks_uri` at https://confidentialcomputing.googleapis.com/.well-known/openid-configuration);
 ///   the owner pins a new key before tokens signed with it are submitted and removes keys Google
 ///   retired. A removed key stops new registrations only: keys it attested stay registered.
-/// - The launcher's claims: `swname`, `dbgstat` and `secboot` describe the VM, `image_digest` the
-///   container it started, `eat_nonce` what the workload asked for. A nonce in a token proves
+/// - The launcher's claims: `swname`, `dbgstat` and `secboot` describe the VM, `project_id` the
+///   GCP project it runs in, `image_digest` the container it started, `eat_nonce` what the
+///   workload asked for. A nonce in a token proves
 ///   only that code in that image asked for it; that the key was generated inside the workload
 ///   and never leaves it is a property of the allowed images, reviewed before the owner allows
 ///   their digests.
@@ -31,6 +33,8 @@ import {Rsa} from "../lib/Rsa.sol";
 ///   emits `eat_nonce` only when nonces are asked for, and in a token without it a key named
 ///   `eat_nonce` elsewhere (an environment variable) would be read in its place. Where Google
 ///   emits a claim, such a lookalike only gets the token rejected (see {JsonClaims}).
+/// - The allowed projects' owners: whoever controls an allowed project can run an allowed image
+///   there, and register as many keys as it starts VMs.
 /// - The owner: it can pin any key, so a compromised owner can register anything. Deploy it as
 ///   the same multisig or timelock that owns the registry.
 contract ConfidentialSpaceVerifier is IAttestationVerifier {
@@ -56,7 +60,7 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
         bytes exponent;
     }
 
-    /// @notice The account that pins signing keys and allows images.
+    /// @notice The account that pins signing keys and allows images and projects.
     address public immutable owner;
 
     /// @notice The `aud` tokens must carry: the audience the workload requested its token for.
@@ -67,6 +71,9 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
 
     /// @notice Whether the container image whose digest text hashes to `measurement` is allowed.
     mapping(bytes32 measurement => bool allowed) public imageAllowed;
+
+    /// @notice Whether the GCP project whose id text hashes to `projectHash` is allowed.
+    mapping(bytes32 projectHash => bool allowed) public projectAllowed;
 
     mapping(bytes32 kidHash => SigningKey key) private signingKeys;
 
@@ -79,6 +86,11 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
     event ImageAllowed(bytes32 indexed measurement, string digest);
     /// @notice Tokens for the image `digest` are no longer accepted.
     event ImageDisallowed(bytes32 indexed measurement, string digest);
+    /// @notice Tokens from VMs in the GCP project `projectId` are accepted (`projectHash` =
+    /// `keccak256(bytes(projectId))`).
+    event ProjectAllowed(bytes32 indexed projectHash, string projectId);
+    /// @notice Tokens from VMs in the GCP project `projectId` are no longer accepted.
+    event ProjectDisallowed(bytes32 indexed projectHash, string projectId);
 
     /// @notice The caller is not the owner.
     error NotOwner(address caller);
@@ -92,6 +104,11 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
     error InvalidImageDigest(string digest);
     /// @notice The image was not allowed (by {disallowImage}) or is not allowed (by {verify}).
     error ImageNotAllowed(string digest);
+    /// @notice The project id is not a GCP project id: 6 to 30 lower-case letters, digits and
+    /// hyphens, starting with a letter and not ending with a hyphen.
+    error InvalidProjectId(string projectId);
+    /// @notice The project was not allowed (by {disallowProject}) or is not allowed (by {verify}).
+    error ProjectNotAllowed(string projectId);
     /// @notice No signing key is pinned under `kid`.
     error UnknownSigningKey(string kid);
     /// @notice The token header's `alg` is not RS256.
@@ -113,7 +130,7 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
         _;
     }
 
-    /// @param owner_ The account that pins signing keys and allows images.
+    /// @param owner_ The account that pins signing keys and allows images and projects.
     /// @param audience_ The `aud` every accepted token carries (the workload requests its token
     /// with this audience); it names the relying party, so tokens for other services never pass.
     constructor(address owner_, string memory audience_) {
@@ -166,6 +183,28 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
         emit ImageDisallowed(measurement, digest);
     }
 
+    /// @notice Accepts tokens from VMs in the GCP project `projectId` (as the token's
+    /// `submods.gce.project_id` spells it).
+    /// @dev IMPORTANT: allow only projects of operators trusted to run a validator each; whoever
+    /// controls an allowed project can start allowed images there and register their keys.
+    /// Legacy domain-scoped ids (`example.com:project`) are not accepted.
+    function allowProject(string calldata projectId) external onlyOwner {
+        if (!_isProjectId(bytes(projectId))) revert InvalidProjectId(projectId);
+        bytes32 projectHash = keccak256(bytes(projectId));
+        projectAllowed[projectHash] = true;
+        emit ProjectAllowed(projectHash, projectId);
+    }
+
+    /// @notice Stops accepting tokens from the GCP project `projectId`. Reverts when it is not
+    /// allowed.
+    /// @dev Keys already registered from this project stay registered; revoke them in the registry.
+    function disallowProject(string calldata projectId) external onlyOwner {
+        bytes32 projectHash = keccak256(bytes(projectId));
+        if (!projectAllowed[projectHash]) revert ProjectNotAllowed(projectId);
+        delete projectAllowed[projectHash];
+        emit ProjectDisallowed(projectHash, projectId);
+    }
+
     /// @notice The key pinned under `kid` (both empty when none is).
     function signingKey(string calldata kid) external view returns (bytes memory modulus, bytes memory exponent) {
         SigningKey storage pinned = signingKeys[keccak256(bytes(kid))];
@@ -175,6 +214,11 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
     /// @notice Whether tokens for the image `digest` are accepted.
     function isImageAllowed(string calldata digest) external view returns (bool) {
         return imageAllowed[keccak256(bytes(digest))];
+    }
+
+    /// @notice Whether tokens from the GCP project `projectId` are accepted.
+    function isProjectAllowed(string calldata projectId) external view returns (bool) {
+        return projectAllowed[keccak256(bytes(projectId))];
     }
 
     /// @notice The `eat_nonce` a workload requests its token with to register `key` in
@@ -190,7 +234,7 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
     /// its `kid` is pinned; the signature over `b64url(header) "." b64url(payload)`; then the
     /// claims `iss`, `aud`, `exp` (later than now), `iat` and `nbf` (not later than now, when
     /// present), `eat_nonce` (the binding of `key` to the caller), `swname`, `dbgstat`, `secboot`
-    /// (true) and `image_digest` (allowed).
+    /// (true), `image_digest` (allowed) and `project_id` (allowed).
     /// @return measurement `keccak256(bytes(image_digest))`.
     function verify(address key, bytes calldata evidence) external view returns (bytes32 measurement) {
         (bytes memory header, bytes memory payload, bytes memory signature) =
@@ -236,6 +280,11 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
         string memory digest = claims.readString("image_digest");
         measurement = keccak256(bytes(digest));
         if (!imageAllowed[measurement]) revert ImageNotAllowed(digest);
+
+        // submods.gce.project_id: Google always emits it, so a lookalike (an environment
+        // variable named project_id) makes it repeated and the token rejected.
+        string memory projectId = claims.readString("project_id");
+        if (!projectAllowed[keccak256(bytes(projectId))]) revert ProjectNotAllowed(projectId);
     }
 
     function _requireString(JsonClaims.Document memory claims, string memory claim, string memory required)
@@ -271,6 +320,19 @@ contract ConfidentialSpaceVerifier is IAttestationVerifier {
             bytes1 c = digest[i];
             bool expected = i < 7 ? c == prefix[i] : (c >= "0" && c <= "9") || (c >= "a" && c <= "f");
             if (!expected) return false;
+        }
+        return true;
+    }
+
+    /// @dev A GCP project id: 6 to 30 of `a-z`, `0-9` and `-`, starting with a letter, not
+    /// ending with a hyphen.
+    function _isProjectId(bytes memory id) private pure returns (bool) {
+        uint256 n = id.length;
+        if (n < 6 || n > 30 || id[n - 1] == "-") return false;
+        for (uint256 i; i < n; i++) {
+            bytes1 c = id[i];
+            bool letter = c >= "a" && c <= "z";
+            if (!(letter || (i > 0 && ((c >= "0" && c <= "9") || c == "-")))) return false;
         }
         return true;
     }

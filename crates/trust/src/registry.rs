@@ -89,6 +89,12 @@ alloy::sol! {
         function disallowImage(string digest) external;
         /// Whether tokens of the image `digest` are accepted.
         function isImageAllowed(string digest) external view returns (bool);
+        /// Accepts tokens from VMs in the GCP project `projectId` (owner only).
+        function allowProject(string projectId) external;
+        /// Stops accepting tokens from the GCP project `projectId` (owner only).
+        function disallowProject(string projectId) external;
+        /// Whether tokens from the GCP project `projectId` are accepted.
+        function isProjectAllowed(string projectId) external view returns (bool);
         /// The `eat_nonce` that registers `key` in `registry` on this chain.
         function expectedNonce(address registry, address key) external view returns (string);
         /// Checks `evidence` for `key` on behalf of the calling registry.
@@ -96,6 +102,8 @@ alloy::sol! {
 
         /// The image was not allowed or is not allowed.
         error ImageNotAllowed(string digest);
+        /// The token's `submods.gce.project_id` was not allowed or is not allowed.
+        error ProjectNotAllowed(string projectId);
         /// No signing key is pinned under `kid`.
         error UnknownSigningKey(string kid);
         /// The token header's `alg` is not RS256.
@@ -197,6 +205,10 @@ pub fn describe_revert(data: &[u8]) -> String {
                 "ConfidentialSpaceVerifier.ImageNotAllowed(digest: {:?}): the verifier's owner has not allowed this image (allowImage)",
                 e.digest
             ),
+            Cs::ProjectNotAllowed(e) => format!(
+                "ConfidentialSpaceVerifier.ProjectNotAllowed(projectId: {:?}): the verifier's owner has not allowed this project (allowProject)",
+                e.projectId
+            ),
             Cs::UnknownSigningKey(e) => format!(
                 "ConfidentialSpaceVerifier.UnknownSigningKey(kid: {:?}): the verifier's owner must pin Google's key first (setSigningKey)",
                 e.kid
@@ -297,6 +309,14 @@ mod tests {
             ),
             "{}",
             describe_revert(&data)
+        );
+        let data = ConfidentialSpaceVerifier::ProjectNotAllowed {
+            projectId: "someone-elses-project".into(),
+        }
+        .abi_encode();
+        assert_eq!(
+            describe_revert(&data),
+            "ConfidentialSpaceVerifier.ProjectNotAllowed(projectId: \"someone-elses-project\"): the verifier's owner has not allowed this project (allowProject)"
         );
         let data = JsonClaims::ClaimRepeated {
             name: "image_digest".into(),

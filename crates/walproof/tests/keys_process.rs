@@ -563,6 +563,8 @@ struct FakeLauncher {
     exponent: Vec<u8>,
     kid: String,
     image_digest: String,
+    /// The token's `submods.gce.project_id`, for `allowProject`.
+    project_id: String,
 }
 
 impl FakeLauncher {
@@ -591,6 +593,10 @@ impl FakeLauncher {
             exponent: public.e,
             kid,
             image_digest: shape["claims"]["submods"]["container"]["image_digest"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            project_id: shape["claims"]["submods"]["gce"]["project_id"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -658,7 +664,7 @@ impl FakeLauncher {
 }
 
 /// A ConfidentialSpaceVerifier (audience "walproof") that pins the fake launcher's key and
-/// allows its image, and a KeyRegistry that accepts it, both owned by `owner`.
+/// allows its image and project, and a KeyRegistry that accepts it, both owned by `owner`.
 async fn cs_registry(
     chain: &Chain,
     launcher: &FakeLauncher,
@@ -684,11 +690,24 @@ async fn cs_registry(
         digest: launcher.image_digest.clone(),
     };
     chain.send(owner.0, verifier, allow.abi_encode()).await;
+    let allow = Csv::allowProjectCall {
+        projectId: launcher.project_id.clone(),
+    };
+    chain.send(owner.0, verifier, allow.abi_encode()).await;
     (verifier, registry)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_it() {
+    async fn current_wal_lsn(sql: &tokio_postgres::Client) -> walproof_core::Lsn {
+        let text: String = sql
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        text.parse().unwrap()
+    }
+
     use walproof_transport::KafkaSettings;
     use walproof_transport::attestations::read_attestations;
     use walproof_validator::attestation::{Domain, SignedAttestation};
@@ -721,39 +740,44 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
     let evidence_file = chain.dir.path("validator-evidence.json");
     let log = chain.dir.path("validator.log");
     let bridge = Address::repeat_byte(0xb1);
-    let mut validator = walproof(
-        &env,
-        &[
-            "validate",
-            "--shadow-url",
-            &shadow_url,
-            "--http-addr",
-            "off",
-            "--chain-id",
-            &chain.chain_id.to_string(),
-            "--bridge",
-            &bridge.to_string(),
-            "--key-provider",
-            "confidential-space",
-            "--tee-audience",
-            "walproof",
-            "--launcher-socket",
-            launcher.socket.to_str().unwrap(),
-            "--registry",
-            &registry.to_string(),
-            "--verifier",
-            &verifier.to_string(),
-            "--evidence-out",
-            &evidence_file,
-            "--register-from-key-file",
-            &sender_file,
-        ],
-    )
-    .env("RUST_LOG", "info")
-    .stdout(std::process::Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap())
-    .spawn()
-    .unwrap();
+    let (chain_id, bridge_text) = (chain.chain_id.to_string(), bridge.to_string());
+    let (registry_text, verifier_text) = (registry.to_string(), verifier.to_string());
+    let start = |evidence_file: &str, log: &str| {
+        walproof(
+            &env,
+            &[
+                "validate",
+                "--shadow-url",
+                &shadow_url,
+                "--http-addr",
+                "off",
+                "--chain-id",
+                &chain_id,
+                "--bridge",
+                &bridge_text,
+                "--key-provider",
+                "confidential-space",
+                "--tee-audience",
+                "walproof",
+                "--launcher-socket",
+                launcher.socket.to_str().unwrap(),
+                "--registry",
+                &registry_text,
+                "--verifier",
+                &verifier_text,
+                "--evidence-out",
+                evidence_file,
+                "--register-from-key-file",
+                &sender_file,
+            ],
+        )
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+    };
+    let mut validator = start(&evidence_file, &log);
 
     // The key the validator generated, attested by the launcher, registered by itself.
     let wait = std::time::Duration::from_secs(60);
@@ -822,6 +846,93 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
             .contains("workload")),
         "{files:?}"
     );
+
+    // A transaction the validator applies but cannot sign yet (the committer is down, so its
+    // root is not published), then a restart: the new key must sign it, since the first did
+    // not, although the shadow already holds it.
+    common::sigterm(&mut committer);
+    let before = current_wal_lsn(&sql).await;
+    sql.batch_execute("UPDATE t SET v = 'w' WHERE id = 10")
+        .await
+        .unwrap();
+    let shadow_sql = shadow.connect().await.unwrap();
+    walproof_testkit::stack::wait_until(
+        "the shadow to hold the unsigned transaction",
+        wait,
+        || async {
+            let rows = shadow_sql
+                .query(
+                    "SELECT commit_lsn::text FROM walproof_validator.progress",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .first()
+                .map(|r| r.get::<_, String>(0).parse::<walproof_core::Lsn>().unwrap())
+                .is_some_and(|lsn| lsn > before))
+        },
+    )
+    .await
+    .unwrap();
+    common::sigterm(&mut validator);
+    let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Restarted, it has a new key, registered the same way, and resumes signing after what
+    // the first key signed: between them, every root is signed.
+    let second_evidence = chain.dir.path("validator-evidence-2.json");
+    let mut validator = start(&second_evidence, &chain.dir.path("validator-2.log"));
+    walproof_testkit::stack::wait_until("the second evidence", wait, || async {
+        Ok(std::path::Path::new(&second_evidence).exists())
+    })
+    .await
+    .unwrap();
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&second_evidence).unwrap()).unwrap();
+    let second_key: Address = second["key"].as_str().unwrap().parse().unwrap();
+    assert_ne!(second_key, key, "a new key at each start");
+    sql.batch_execute("UPDATE t SET v = 'z' WHERE id > 5")
+        .await
+        .unwrap();
+    let roots = loop {
+        let roots =
+            walproof_transport::roots::read_roots(&settings, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+        if roots.len() >= 4 {
+            break roots;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let signed: Vec<(Address, walproof_core::Lsn)> =
+            read_attestations(&settings, std::time::Duration::from_secs(30))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, _, value)| {
+                    let a = SignedAttestation::from_json(&value).unwrap();
+                    (a.verify(&domain).unwrap(), a.commit_lsn)
+                })
+                .collect();
+        let covered = roots
+            .iter()
+            .all(|r| signed.iter().any(|(_, lsn)| *lsn == r.commit_lsn));
+        if covered {
+            assert!(signed.iter().all(|(k, _)| *k == key || *k == second_key));
+            assert!(signed.iter().any(|(k, _)| *k == second_key));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "roots {roots:?} not all signed: {signed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(chain.is_active(registry, second_key).await);
 
     common::sigterm(&mut validator);
     common::sigterm(&mut committer);

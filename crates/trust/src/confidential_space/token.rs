@@ -448,6 +448,18 @@ impl Token {
                 allowed: expected.allowed_images.clone(),
             });
         }
+        // The contract also requires `project_id` (submods.gce), exactly once, on its allow-list;
+        // only the list is unknown here.
+        match self.raw("project_id")? {
+            Raw::Str(_) => {}
+            other => {
+                return Err(TokenError::Claim {
+                    claim: "project_id",
+                    expected: "a GCP project id".into(),
+                    found: other.to_string(),
+                });
+            }
+        }
         let text =
             |value: Option<&serde_json::Value>| value.and_then(|v| v.as_str()).map(str::to_owned);
         Ok(TokenSummary {
@@ -836,6 +848,15 @@ pub(crate) mod tests {
             &["image_digest", "absent"],
         );
         rejected(
+            |c| {
+                c["submods"]["gce"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("project_id");
+            },
+            &["project_id", "absent"],
+        );
+        rejected(
             |c| c["exp"] = NOW.into(),
             &["expired", &format!("exp {NOW}"), &format!("now ({NOW})")],
         );
@@ -1141,6 +1162,8 @@ pub(crate) mod tests {
                 (Err(TokenError::Claim { found, .. }), "ClaimEscaped") => found.contains("escape"),
                 (Err(TokenError::ClaimPattern { .. }), "ClaimRepeated") => true,
                 (Err(TokenError::ImageNotAllowed { .. }), "ImageNotAllowed") => true,
+                // The project allow-list is the contract's alone.
+                (Ok(_), "ProjectNotAllowed") => true,
                 (Err(TokenError::UnknownKey { .. }), "UnknownSigningKey") => true,
                 (Err(TokenError::Header { field: "alg", .. }), "UnsupportedAlgorithm") => true,
                 (Err(TokenError::BadSignature { .. }), "BadRsaSignature") => true,
