@@ -94,6 +94,11 @@ pub enum KeysCommand {
     /// Show what a registry knows of a key: isActive, and keyInfo (verifier, measurement,
     /// registration time, revoked).
     Status(StatusArgs),
+
+    /// Revoke a key, for good: send KeyRegistry.revoke(key) from the registry's owner or from
+    /// the key itself (--from-key-file). A revoked key's signatures stop counting at once and
+    /// it can never be registered again; rotate by registering the new key first.
+    Revoke(RevokeArgs),
 }
 
 /// Which attestation provider.
@@ -203,6 +208,20 @@ pub struct StatusArgs {
     pub key: Address,
 }
 
+/// `walproof keys revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The chain and the registry.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The key's address.
+    #[arg(long, value_name = "0x…")]
+    pub key: Address,
+    /// The account that sends the transaction: the registry's owner, or the key itself
+    #[arg(long, env = "WALPROOF_ETH_FROM_KEY_FILE", value_name = "FILE")]
+    pub from_key_file: PathBuf,
+}
+
 /// Runs a `keys` subcommand; returns what to print.
 pub async fn run(args: KeysArgs, file: &FileConfig) -> anyhow::Result<String> {
     match args.command {
@@ -218,6 +237,7 @@ pub async fn run(args: KeysArgs, file: &FileConfig) -> anyhow::Result<String> {
         KeysCommand::Attest(args) => attest(*args).await,
         KeysCommand::Register(args) => register(args).await,
         KeysCommand::Status(args) => status(args).await,
+        KeysCommand::Revoke(args) => revoke(args).await,
     }
 }
 
@@ -495,6 +515,61 @@ async fn status(args: StatusArgs) -> anyhow::Result<String> {
         ));
     }
     Ok(out)
+}
+
+async fn revoke(args: RevokeArgs) -> anyhow::Result<String> {
+    let registry = args
+        .chain
+        .registry
+        .context("no registry: give --registry or WALPROOF_KEY_REGISTRY")?;
+    let sender = FileKey::from_file(&args.from_key_file)?;
+    let from = sender.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(sender.into_local_signer()))
+        .connect_http(rpc_url(&args.chain.rpc_url)?);
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .with_context(|| format!("asking {} for its chain id", args.chain.rpc_url))?;
+    require_contract(&provider, registry, chain_id).await?;
+    let request = TransactionRequest::default()
+        .with_from(from)
+        .with_to(registry)
+        .with_input(KeyRegistry::revokeCall { key: args.key }.abi_encode());
+    let what = format!("KeyRegistry.revoke of key {} at {registry}", args.key);
+    // Simulated first: a revert costs nothing and comes back with its data.
+    provider
+        .call(request.clone())
+        .await
+        .map_err(|err| revert_error(&what, err, ""))?;
+    let pending = provider
+        .send_transaction(request)
+        .await
+        .map_err(|err| revert_error(&what, err, ""))?;
+    let hash = *pending.tx_hash();
+    let receipt = pending
+        .with_timeout(Some(Duration::from_secs(120)))
+        .get_receipt()
+        .await
+        .with_context(|| format!("waiting for the receipt of {hash}"))?;
+    if !receipt.status() {
+        bail!(
+            "{what}: transaction {hash} reverted in block {}",
+            receipt.block_number.unwrap_or_default()
+        );
+    }
+    let (active, _) = read_status(&provider, registry, args.key).await?;
+    if active {
+        bail!("{what}: transaction {hash} succeeded but the key is still active");
+    }
+    Ok(format!(
+        "revoked key {key} at registry {registry} on chain {chain_id}\n\
+         \x20 transaction  {hash} (block {block}, gas {gas}, from {from})\n\
+         \x20 active       false (for good)\n",
+        key = args.key,
+        block = receipt.block_number.unwrap_or_default(),
+        gas = receipt.gas_used,
+    ))
 }
 
 /// `isActive(key)` and `keyInfo(key)`.

@@ -425,6 +425,51 @@ async fn dev_attested_key_registers_shows_active_and_a_second_registration_is_re
         )),
         "{twice}"
     );
+
+    // Revocation: not by a stranger; by the owner, for good.
+    let revoke = |from: &str| {
+        vec![
+            "revoke".to_owned(),
+            "--registry".to_owned(),
+            registry.to_string(),
+            "--key".to_owned(),
+            validator.to_string(),
+            "--from-key-file".to_owned(),
+            from.to_owned(),
+        ]
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let refused = keys_err(&chain.env, &args(&revoke(&sender_file)));
+    assert!(
+        refused.contains("KeyRegistry.NotAllowedToRevoke"),
+        "{refused}"
+    );
+    assert!(chain.is_active(registry, validator).await);
+    let revoked = keys_ok(&chain.env, &args(&revoke(&owner_file)));
+    assert!(revoked.contains("active       false"), "{revoked}");
+    assert!(!chain.is_active(registry, validator).await);
+    assert!(
+        chain
+            .status(registry, validator)
+            .contains("revoked       true")
+    );
+    let again = keys_err(
+        &chain.env,
+        &[
+            "register",
+            "--registry",
+            &registry.to_string(),
+            "--verifier",
+            &verifier.to_string(),
+            "--evidence",
+            &evidence_file,
+            "--from-key-file",
+            &sender_file,
+        ],
+    );
+    assert!(again.contains("KeyRegistry.KeyWasRevoked"), "{again}");
 }
 
 #[tokio::test]
