@@ -442,27 +442,8 @@ pub async fn submit_registration(
         .with_to(registry)
         .with_input(call.abi_encode());
     let what = format!("KeyRegistry.register of key {} at {registry}", evidence.key);
-    // Simulated first: a revert costs nothing and comes back with its data.
-    provider
-        .call(request.clone())
-        .await
-        .map_err(|err| revert_error(&what, err, &note))?;
-    let pending = provider
-        .send_transaction(request)
-        .await
-        .map_err(|err| revert_error(&what, err, &note))?;
-    let hash = *pending.tx_hash();
-    let receipt = pending
-        .with_timeout(Some(Duration::from_secs(120)))
-        .get_receipt()
-        .await
-        .with_context(|| format!("waiting for the receipt of {hash}"))?;
-    if !receipt.status() {
-        bail!(
-            "{what}: transaction {hash} reverted in block {} (the simulation passed: the chain changed in between; run `walproof keys status`){note}",
-            receipt.block_number.unwrap_or_default()
-        );
-    }
+    let receipt = simulate_and_send(&provider, request, &what, &note).await?;
+    let hash = receipt.transaction_hash;
     let (active, info) = read_status(&provider, registry, evidence.key).await?;
     if !active {
         bail!("{what}: transaction {hash} succeeded but the key is not active");
@@ -537,27 +518,8 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<String> {
         .with_to(registry)
         .with_input(KeyRegistry::revokeCall { key: args.key }.abi_encode());
     let what = format!("KeyRegistry.revoke of key {} at {registry}", args.key);
-    // Simulated first: a revert costs nothing and comes back with its data.
-    provider
-        .call(request.clone())
-        .await
-        .map_err(|err| revert_error(&what, err, ""))?;
-    let pending = provider
-        .send_transaction(request)
-        .await
-        .map_err(|err| revert_error(&what, err, ""))?;
-    let hash = *pending.tx_hash();
-    let receipt = pending
-        .with_timeout(Some(Duration::from_secs(120)))
-        .get_receipt()
-        .await
-        .with_context(|| format!("waiting for the receipt of {hash}"))?;
-    if !receipt.status() {
-        bail!(
-            "{what}: transaction {hash} reverted in block {}",
-            receipt.block_number.unwrap_or_default()
-        );
-    }
+    let receipt = simulate_and_send(&provider, request, &what, "").await?;
+    let hash = receipt.transaction_hash;
     let (active, _) = read_status(&provider, registry, args.key).await?;
     if active {
         bail!("{what}: transaction {hash} succeeded but the key is still active");
@@ -570,6 +532,37 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<String> {
         block = receipt.block_number.unwrap_or_default(),
         gas = receipt.gas_used,
     ))
+}
+
+/// Simulates `request` (a revert costs nothing and comes back with its data, named by
+/// [`describe_revert`]), sends it, and waits until it is mined successfully.
+async fn simulate_and_send(
+    provider: &impl alloy::providers::Provider,
+    request: TransactionRequest,
+    what: &str,
+    note: &str,
+) -> anyhow::Result<alloy::rpc::types::TransactionReceipt> {
+    provider
+        .call(request.clone())
+        .await
+        .map_err(|err| revert_error(what, err, note))?;
+    let pending = provider
+        .send_transaction(request)
+        .await
+        .map_err(|err| revert_error(what, err, note))?;
+    let hash = *pending.tx_hash();
+    let receipt = pending
+        .with_timeout(Some(Duration::from_secs(120)))
+        .get_receipt()
+        .await
+        .with_context(|| format!("waiting for the receipt of {hash}"))?;
+    if !receipt.status() {
+        bail!(
+            "{what}: transaction {hash} reverted in block {} (the simulation passed: the chain changed in between; run `walproof keys status`){note}",
+            receipt.block_number.unwrap_or_default()
+        );
+    }
+    Ok(receipt)
 }
 
 /// `isActive(key)` and `keyInfo(key)`.
