@@ -4,9 +4,10 @@
 //! Declared here with `sol!` from the Solidity sources (`contracts/src/KeyRegistry.sol`,
 //! `contracts/src/verifiers/DevAttestationVerifier.sol`,
 //! `contracts/src/verifiers/ConfidentialSpaceVerifier.sol`, `contracts/src/lib/JsonClaims.sol`,
-//! `contracts/src/lib/Signatures.sol`); they are small and change rarely. When the exported artifacts (`contracts/artifacts/*.json`)
-//! are checked in, each `interface` below becomes `sol!(KeyRegistry, "<artifact path>")`
-//! with the same names, and nothing else changes.
+//! `contracts/src/lib/Signatures.sol`); they are small and change rarely. A unit test checks
+//! every declared function and error against the built contracts (`contracts/artifacts/*.json`,
+//! which `contracts/build.sh --check` keeps current), so a changed signature fails in CI. The
+//! relayer's bindings (`walproof_relayer::bindings`) are generated from the same artifacts.
 //!
 //! A revert inside `register` carries the error of whichever contract raised it: the
 //! registry's own (`AlreadyRegistered`, `VerifierNotAccepted`, …) or the verifier's, bubbled up
@@ -273,6 +274,97 @@ pub fn describe_revert(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    /// The selectors of every function and error in `artifact`'s ABI (exported by
+    /// `contracts/build.sh` from the Solidity sources), from their canonical signatures.
+    fn artifact_selectors(artifact: &str) -> Vec<[u8; 4]> {
+        let path = format!(
+            "{}/../../contracts/artifacts/{artifact}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["abi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| matches!(item["type"].as_str(), Some("function" | "error")))
+            .map(|item| {
+                let types: Vec<&str> = item["inputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|input| {
+                        let ty = input["type"].as_str().unwrap();
+                        assert!(
+                            !ty.starts_with("tuple"),
+                            "{path}: tuples are not expected here"
+                        );
+                        ty
+                    })
+                    .collect();
+                let signature = format!("{}({})", item["name"].as_str().unwrap(), types.join(","));
+                let hash = alloy::primitives::keccak256(signature.as_bytes());
+                [hash[0], hash[1], hash[2], hash[3]]
+            })
+            .collect()
+    }
+
+    /// The ABI declared by hand above must exist, signature for signature, in the contracts
+    /// as built: a changed Solidity signature fails here, not on a chain.
+    #[test]
+    fn the_declared_abi_matches_the_built_contracts() {
+        let check = |declared: &[[u8; 4]], artifact: &str, what: &str| {
+            let built = artifact_selectors(artifact);
+            for selector in declared {
+                assert!(
+                    built.contains(selector),
+                    "{what}: selector 0x{} is not in contracts/artifacts/{artifact}.json",
+                    hex::encode(selector)
+                );
+            }
+        };
+        check(
+            KeyRegistry::KeyRegistryCalls::SELECTORS,
+            "KeyRegistry",
+            "KeyRegistry calls",
+        );
+        check(
+            KeyRegistry::KeyRegistryErrors::SELECTORS,
+            "KeyRegistry",
+            "KeyRegistry errors",
+        );
+        check(
+            DevAttestationVerifier::DevAttestationVerifierCalls::SELECTORS,
+            "DevAttestationVerifier",
+            "DevAttestationVerifier calls",
+        );
+        check(
+            DevAttestationVerifier::DevAttestationVerifierErrors::SELECTORS,
+            "DevAttestationVerifier",
+            "DevAttestationVerifier errors",
+        );
+        check(
+            ConfidentialSpaceVerifier::ConfidentialSpaceVerifierCalls::SELECTORS,
+            "ConfidentialSpaceVerifier",
+            "ConfidentialSpaceVerifier calls",
+        );
+        check(
+            ConfidentialSpaceVerifier::ConfidentialSpaceVerifierErrors::SELECTORS,
+            "ConfidentialSpaceVerifier",
+            "ConfidentialSpaceVerifier errors",
+        );
+        check(
+            JsonClaims::JsonClaimsErrors::SELECTORS,
+            "ConfidentialSpaceVerifier",
+            "JsonClaims errors",
+        );
+        check(
+            Signatures::SignaturesErrors::SELECTORS,
+            "DevAttestationVerifier",
+            "Signatures errors",
+        );
+    }
 
     use alloy::primitives::{Address, U256};
     use alloy::sol_types::SolError;
