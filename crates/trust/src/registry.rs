@@ -275,6 +275,9 @@ pub fn describe_revert(data: &[u8]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+    use alloy::primitives::{Address, U256};
+    use alloy::sol_types::SolError;
+
     /// The selectors of every function and error in `artifact`'s ABI (exported by
     /// `contracts/build.sh` from the Solidity sources), from their canonical signatures.
     fn artifact_selectors(artifact: &str) -> Vec<[u8; 4]> {
@@ -365,9 +368,6 @@ mod tests {
             "Signatures errors",
         );
     }
-
-    use alloy::primitives::{Address, U256};
-    use alloy::sol_types::SolError;
 
     use super::*;
 

@@ -239,18 +239,21 @@ impl fmt::Debug for FileKey {
     }
 }
 
+/// Signs `digest` with a key held in this process.
+fn sign_locally(signer: &PrivateKeySigner, digest: &B256) -> Result<Signature, SignerError> {
+    signer.sign_hash_sync(digest).map_err(|err| SignerError {
+        signer: signer.address(),
+        reason: err.to_string(),
+    })
+}
+
 impl AttestationSigner for FileKey {
     fn address(&self) -> Address {
         self.signer.address()
     }
 
     fn sign_digest(&self, digest: &B256) -> Result<Signature, SignerError> {
-        self.signer
-            .sign_hash_sync(digest)
-            .map_err(|err| SignerError {
-                signer: self.signer.address(),
-                reason: err.to_string(),
-            })
+        sign_locally(&self.signer, digest)
     }
 
     /// The key is in this process, its address derived from it, and its signatures were
@@ -298,12 +301,7 @@ impl AttestationSigner for WorkloadKey {
     }
 
     fn sign_digest(&self, digest: &B256) -> Result<Signature, SignerError> {
-        self.signer
-            .sign_hash_sync(digest)
-            .map_err(|err| SignerError {
-                signer: self.signer.address(),
-                reason: err.to_string(),
-            })
+        sign_locally(&self.signer, digest)
     }
 
     /// Generated in this process, its address derived from it, its signatures checked to

@@ -143,6 +143,10 @@ pub fn requested(
     table: &WithdrawalTable,
 ) -> Vec<Result<Withdrawal, NotAWithdrawal>> {
     let mut found = Vec::new();
+    // Most transactions do not touch the outbound table: said once, not per change.
+    if !transaction.relations.values().any(|r| table.is(r)) {
+        return found;
+    }
     for change in &transaction.changes {
         let (relation, row) = match &change.op {
             Op::Insert { relation, new } => (relation, new),

@@ -14,13 +14,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use alloy::network::{EthereumWallet, TransactionBuilder as _};
+use alloy::network::TransactionBuilder as _;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider as _, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use walproof_relayer::chain::sending_provider;
 use walproof_trust::confidential_space::{ConfidentialSpace, Launcher, TokenSigningKey};
 use walproof_trust::dev::{DEFAULT_VALID_FOR, DevAttester, default_measurement};
 use walproof_trust::registry::{KeyRegistry, describe_revert};
@@ -401,9 +402,7 @@ pub async fn submit_registration(
     sender: FileKey,
 ) -> anyhow::Result<String> {
     let from = sender.address();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(sender.into_local_signer()))
-        .connect_http(rpc_url(rpc)?);
+    let provider = sending_provider(rpc_url(rpc)?, sender.into_local_signer());
     let chain_id = provider
         .get_chain_id()
         .await
@@ -505,9 +504,7 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<String> {
         .context("no registry: give --registry or WALPROOF_KEY_REGISTRY")?;
     let sender = FileKey::from_file(&args.from_key_file)?;
     let from = sender.address();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(sender.into_local_signer()))
-        .connect_http(rpc_url(&args.chain.rpc_url)?);
+    let provider = sending_provider(rpc_url(&args.chain.rpc_url)?, sender.into_local_signer());
     let chain_id = provider
         .get_chain_id()
         .await

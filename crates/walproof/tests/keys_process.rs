@@ -744,15 +744,6 @@ async fn cs_registry(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_it() {
-    async fn current_wal_lsn(sql: &tokio_postgres::Client) -> walproof_core::Lsn {
-        let text: String = sql
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
-            .await
-            .unwrap()
-            .get(0);
-        text.parse().unwrap()
-    }
-
     use walproof_transport::KafkaSettings;
     use walproof_transport::attestations::read_attestations;
     use walproof_validator::attestation::{Domain, SignedAttestation};
@@ -896,7 +887,9 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
     // root is not published), then a restart: the new key must sign it, since the first did
     // not, although the shadow already holds it.
     common::sigterm(&mut committer);
-    let before = current_wal_lsn(&sql).await;
+    let before = walproof_testkit::database::current_wal_lsn(&sql)
+        .await
+        .unwrap();
     sql.batch_execute("UPDATE t SET v = 'w' WHERE id = 10")
         .await
         .unwrap();
