@@ -370,10 +370,16 @@ async fn attest(args: AttestArgs) -> anyhow::Result<String> {
     }
 }
 
-fn write_evidence(path: &Path, evidence: &Evidence) -> anyhow::Result<()> {
+/// Writes the evidence file whole or not at all (a temporary file renamed into place), so a
+/// reader polling for it never reads half of it.
+pub fn write_evidence(path: &Path, evidence: &Evidence) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(&evidence.to_json())?;
     text.push('\n');
-    std::fs::write(path, text)
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
         .with_context(|| format!("writing the evidence to {}", path.display()))
 }
 

@@ -244,11 +244,7 @@ async fn attest_workload_key(key: &WorkloadKey, tee: &TeeAttestation) -> anyhow:
         })?;
     tracing::info!(key = %key.address(), registration = %tee.registration, "the Confidential Space launcher attested the validator key");
     if let Some(path) = &tee.evidence_out {
-        std::fs::write(
-            path,
-            serde_json::to_string_pretty(&evidence.to_json())? + "\n",
-        )
-        .with_context(|| format!("--evidence-out {}", path.display()))?;
+        crate::keys::write_evidence(path, &evidence).context("--evidence-out")?;
         tracing::info!(path = %path.display(), "wrote the key's evidence (walproof keys register --evidence takes it)");
     }
     if let Some((rpc, sender)) = &tee.register {
