@@ -340,6 +340,12 @@ impl CommitState {
         self.rows.get(key).map(|row| row.hashes.as_slice())
     }
 
+    /// How many identical rows the tree holds under `key`: a multiset row's multiplicity (1
+    /// for a keyed table's row), `None` when it holds no row there.
+    pub fn row_count(&self, key: &Digest) -> Option<u64> {
+        self.rows.get(key).map(|row| row.count)
+    }
+
     /// The proof of a keyed table's row at the root of `at` — the last transaction at or
     /// before that LSN — or at the current root (`None`, or `at` not before the last LSN).
     /// Earlier roots are read from the store; without one only the current root is provable.

@@ -58,12 +58,27 @@ pub fn quote_ident(ident: &str) -> Cow<'_, str> {
 /// the `E''` form with doubled backslashes when it holds a backslash (correct whatever
 /// `standard_conforming_strings` is).
 pub fn quote_literal(text: &str) -> String {
-    let quoted = text.replace('\'', "''");
-    if text.contains('\\') {
-        format!("E'{}'", quoted.replace('\\', "\\\\"))
-    } else {
-        format!("'{quoted}'")
+    let mut quoted = String::with_capacity(text.len() + 3);
+    push_literal(&mut quoted, text);
+    quoted
+}
+
+/// Appends [`quote_literal`]`(text)` to `sql`, without a string of its own: for statements
+/// that quote many values.
+pub fn push_literal(sql: &mut String, text: &str) {
+    let escaped = text.contains('\\');
+    if escaped {
+        sql.push('E');
     }
+    sql.push('\'');
+    let mut rest = text;
+    while let Some(at) = rest.find(['\'', '\\']) {
+        sql.push_str(&rest[..=at]);
+        sql.push_str(&rest[at..=at]);
+        rest = &rest[at + 1..];
+    }
+    sql.push_str(rest);
+    sql.push('\'');
 }
 
 /// A table, schema-qualified.

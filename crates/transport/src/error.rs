@@ -86,6 +86,9 @@ pub enum TransportError {
         /// How long we waited.
         seconds: u64,
     },
+    /// A task of this crate ended without saying why (it panicked).
+    #[error("{0} stopped unexpectedly")]
+    Stopped(&'static str),
 }
 
 impl TransportError {

@@ -1,7 +1,9 @@
 //! A source transaction as the SQL statements that apply it to the shadow database.
 //!
-//! - Inserts and snapshot rows of one table in a row become one multi-row `INSERT` of quoted,
-//!   untyped literals: Postgres coerces each to its column's type, so the shadow parses the
+//! - Inserts and snapshot rows of one table in a row become one `COPY … FROM STDIN` in COPY's
+//!   text format ([`COPY_MIN_ROWS`] rows or more) or one multi-row `INSERT` of quoted, untyped
+//!   literals (fewer, where a COPY's extra round trips would cost more than it saves). Either
+//!   way Postgres parses each value with its column's input function, so the shadow parses the
 //!   very text the source printed.
 //! - An update sets every column the change carries and leaves an unchanged TOASTed column as
 //!   the shadow holds it. It finds its row by key: the old key when the source sent one (the key
@@ -10,6 +12,10 @@
 //!   changed or deleted is one row (by `ctid`) whose every column's text output equals the old
 //!   tuple's. `bool`, `char(n)`, `inet` and `cidr` cast to `text` differently from their text
 //!   output, so those columns are compared through their output functions.
+//! - Deletes of one table with a one-column key in a row become one `DELETE … WHERE key IN
+//!   (…)`, which Postgres runs several times faster than a statement per row. Its row count
+//!   must equal the number of deletes; when it does not, the statement's [`Keys`] find the key
+//!   the shadow lacks (or the one deleted twice), so the divergence still names it.
 //! - Each update and delete must touch exactly one row and each insert all of its rows: a
 //!   statement that touches another number, or an insert that conflicts with the key index,
 //!   is a divergence ([`Expect`]).
@@ -18,7 +24,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use walproof_core::ident::{TableName, quote_ident, quote_literal};
+use walproof_core::ident::{TableName, push_literal, quote_ident, quote_literal};
 use walproof_core::schema_change::{
     SCHEMA_CHANGE_PREFIX, SchemaChange, SchemaChangeError, Shapes, TableChange, TableChangeKind,
 };
@@ -26,20 +32,68 @@ use walproof_core::{Change, OldRow, Op, Relation, RelationId, Row, Transaction, 
 
 use crate::schema::{self, SchemaError, ShadowTables, TypeNames};
 
-/// Most rows in one multi-row `INSERT`.
-const BATCH_ROWS: usize = 1000;
-/// About the most bytes of SQL in one multi-row `INSERT`.
-const BATCH_BYTES: usize = 1 << 20;
+/// Inserted rows in a row from which they go by `COPY` instead of a multi-row `INSERT`.
+pub const COPY_MIN_ROWS: usize = 64;
+/// About the most bytes of values in one `COPY` or multi-row `INSERT`.
+const BATCH_BYTES: usize = 4 << 20;
+/// Most keys in one `DELETE … WHERE key IN (…)`.
+const DELETE_KEYS: usize = 10_000;
 
 /// One statement of a replayed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
-    /// The SQL.
+    /// The SQL; for a COPY, `COPY … FROM STDIN`.
     pub sql: String,
+    /// A COPY's rows, in COPY's text format.
+    pub copy: Option<String>,
     /// How many rows it must touch.
     pub expect: Expect,
     /// What it applies, for a divergence's message.
     pub subject: Subject,
+    /// A batched delete's keys, to name the one a row count that differs is about.
+    pub keys: Option<Keys>,
+}
+
+impl Statement {
+    /// A plain SQL statement.
+    pub fn new(sql: String, expect: Expect, subject: Subject) -> Statement {
+        Statement {
+            sql,
+            copy: None,
+            expect,
+            subject,
+            keys: None,
+        }
+    }
+}
+
+/// The keys a batched `DELETE … WHERE key IN (…)` deletes, in the order of their changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// The key column, quoted: `(id)=(…)` in messages.
+    pub column: String,
+    /// Lists which of the keys the shadow holds, as their text output (one per row).
+    pub probe: String,
+    /// Each delete's change ordinal and key text.
+    pub keys: Vec<(u32, String)>,
+}
+
+impl Keys {
+    /// The first delete that cannot touch one row when the shadow holds the keys `present`
+    /// (before the statement): its key is not there, or an earlier delete took it. `None`
+    /// when every delete finds its row.
+    pub fn first_missing(&self, present: &HashSet<String>) -> Option<(u32, &str)> {
+        let mut deleted = HashSet::new();
+        self.keys
+            .iter()
+            .find(|(_, key)| !present.contains(key) || !deleted.insert(key.as_str()))
+            .map(|(ordinal, key)| (*ordinal, key.as_str()))
+    }
+
+    /// `(column)=(key)`, as a divergence names a row.
+    pub fn describe(&self, key: &str) -> String {
+        format!("({})=({key})", self.column)
+    }
 }
 
 /// How many rows a statement must touch.
@@ -157,22 +211,32 @@ pub struct Replay {
 }
 
 /// The statements of one transaction being built.
-struct Plan {
+struct Plan<'t> {
     statements: Vec<Statement>,
     /// Relations checked to have their current shape in the shadow in this transaction.
     resolved: HashSet<RelationId>,
-    batch: Option<Batch>,
+    batch: Option<Batch<'t>>,
     /// Build no SQL (a replay that only follows shapes).
     follow_only: bool,
 }
 
-/// A multi-row `INSERT` being built.
-struct Batch {
-    relation: RelationId,
-    table: String,
-    sql: String,
+/// Changes of one table in a row, gathered into one statement.
+struct Batch<'t> {
+    /// The table, in the shape the shadow holds it.
+    relation: Relation,
+    /// The first change's ordinal.
     first: u32,
-    rows: u32,
+    /// About the bytes of the values gathered.
+    bytes: usize,
+    rows: Rows<'t>,
+}
+
+/// What a [`Batch`] gathers.
+enum Rows<'t> {
+    /// Inserted (or snapshot) rows.
+    Inserted(Vec<&'t Row>),
+    /// The keys of deleted rows, with their changes' ordinals (a one-column key).
+    Deleted(Vec<(u32, &'t str)>),
 }
 
 impl Replay {
@@ -250,11 +314,17 @@ impl Replay {
                     }
                 }
                 Op::Delete { relation, old } => {
-                    plan.flush();
                     let relation = self.resolve(&shapes, &mut plan, *relation, change, types)?;
                     let relation = self.held(relation, change)?;
+                    check_width(relation, change.ordinal, old.row())?;
                     if !plan.follow_only {
-                        plan.statements.push(delete(relation, change.ordinal, old)?);
+                        match one_column_key(relation, old.row()) {
+                            Some(key) => plan.push_deleted(relation, change.ordinal, key),
+                            None => {
+                                plan.flush();
+                                plan.statements.push(delete(relation, change.ordinal, old)?);
+                            }
+                        }
                     }
                 }
                 Op::Truncate { relations, .. } => {
@@ -265,17 +335,17 @@ impl Replay {
                         .map(|r| schema::table_name(r).to_string())
                         .collect();
                     if !names.is_empty() && !plan.follow_only {
-                        plan.statements.push(Statement {
-                            sql: format!("TRUNCATE {}", names.join(", ")),
-                            expect: Expect::Any,
-                            subject: Subject {
+                        plan.statements.push(Statement::new(
+                            format!("TRUNCATE {}", names.join(", ")),
+                            Expect::Any,
+                            Subject {
                                 ordinal: change.ordinal,
                                 changes: 1,
                                 action: "truncate",
                                 table: names.join(", "),
                                 key: None,
                             },
-                        });
+                        ));
                     }
                 }
                 Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
@@ -300,7 +370,7 @@ impl Replay {
     fn resolve(
         &mut self,
         shapes: &Shapes,
-        plan: &mut Plan,
+        plan: &mut Plan<'_>,
         id: RelationId,
         change: &Change,
         types: &TypeNames,
@@ -350,7 +420,7 @@ impl Replay {
         schema_change: &SchemaChange,
         ordinal: u32,
         types: &TypeNames,
-        plan: &mut Plan,
+        plan: &mut Plan<'_>,
     ) -> Result<(), ReplayError> {
         for table in &schema_change.tables {
             plan.resolved.remove(&table.oid);
@@ -380,7 +450,7 @@ impl Replay {
     }
 }
 
-impl Plan {
+impl<'t> Plan<'t> {
     fn ddl(
         &mut self,
         statements: Vec<String>,
@@ -389,92 +459,251 @@ impl Plan {
         action: &'static str,
     ) {
         let table = schema::table_name(table).to_string();
-        self.statements
-            .extend(statements.into_iter().map(|sql| Statement {
+        self.statements.extend(statements.into_iter().map(|sql| {
+            Statement::new(
                 sql,
-                expect: Expect::Any,
-                subject: Subject {
+                Expect::Any,
+                Subject {
                     ordinal,
                     changes: 1,
                     action,
                     table: table.clone(),
                     key: None,
                 },
-            }));
+            )
+        }));
+    }
+
+    /// The batch of `relation`'s changes of the kind `same_kind` says, a new one (after the
+    /// last is flushed) when the last is of another table or kind, or full.
+    fn batch(
+        &mut self,
+        relation: &Relation,
+        ordinal: u32,
+        same_kind: fn(&Rows<'t>) -> bool,
+        new: fn() -> Rows<'t>,
+    ) -> &mut Batch<'t> {
+        let full = |b: &Batch<'t>| match &b.rows {
+            Rows::Inserted(_) => b.bytes >= BATCH_BYTES,
+            Rows::Deleted(keys) => b.bytes >= BATCH_BYTES || keys.len() >= DELETE_KEYS,
+        };
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| b.relation.id != relation.id || !same_kind(&b.rows) || full(b))
+        {
+            self.flush();
+        }
+        self.batch.get_or_insert_with(|| Batch {
+            relation: relation.clone(),
+            first: ordinal,
+            bytes: 0,
+            rows: new(),
+        })
     }
 
     fn push_row(
         &mut self,
         relation: &Relation,
         ordinal: u32,
-        row: &Row,
+        row: &'t Row,
     ) -> Result<(), ReplayError> {
         check_width(relation, ordinal, row)?;
         if self.follow_only {
             return Ok(());
         }
-        if self.batch.as_ref().is_some_and(|b| {
-            b.relation != relation.id || b.rows as usize >= BATCH_ROWS || b.sql.len() >= BATCH_BYTES
-        }) {
-            self.flush();
-        }
-        let batch = self.batch.get_or_insert_with(|| {
-            let columns: Vec<_> = relation
-                .columns
-                .iter()
-                .map(|c| quote_ident(&c.name))
-                .collect();
-            Batch {
-                relation: relation.id,
+        if let Some(column) = relation
+            .columns
+            .iter()
+            .zip(&row.0)
+            .find_map(|(c, v)| matches!(v, Value::Unchanged).then_some(c))
+        {
+            return Err(ReplayError::Unchanged {
+                ordinal,
                 table: schema::table_name(relation).to_string(),
-                sql: format!(
-                    "INSERT INTO {} ({}) VALUES ",
-                    schema::table_name(relation),
-                    columns.join(", ")
-                ),
-                first: ordinal,
-                rows: 0,
-            }
-        });
-        if batch.rows > 0 {
-            batch.sql.push_str(", ");
+                column: column.name.clone(),
+            });
         }
-        batch.sql.push('(');
-        for (i, (value, column)) in row.0.iter().zip(&relation.columns).enumerate() {
-            if i > 0 {
-                batch.sql.push_str(", ");
-            }
-            match value {
-                Value::Null => batch.sql.push_str("NULL"),
-                Value::Text(text) => batch.sql.push_str(&quote_literal(text)),
-                Value::Unchanged => {
-                    return Err(ReplayError::Unchanged {
-                        ordinal,
-                        table: schema::table_name(relation).to_string(),
-                        column: column.name.clone(),
-                    });
-                }
-            }
+        let bytes: usize = row
+            .0
+            .iter()
+            .map(|v| v.as_text().map_or(2, str::len) + 3)
+            .sum();
+        let batch = self.batch(
+            relation,
+            ordinal,
+            |rows| matches!(rows, Rows::Inserted(_)),
+            || Rows::Inserted(Vec::new()),
+        );
+        batch.bytes += bytes;
+        if let Rows::Inserted(rows) = &mut batch.rows {
+            rows.push(row);
         }
-        batch.sql.push(')');
-        batch.rows += 1;
         Ok(())
     }
 
-    fn flush(&mut self) {
-        if let Some(batch) = self.batch.take() {
-            self.statements.push(Statement {
-                sql: batch.sql,
-                expect: Expect::Rows(u64::from(batch.rows)),
-                subject: Subject {
-                    ordinal: batch.first,
-                    changes: batch.rows,
-                    action: "insert",
-                    table: batch.table,
-                    key: None,
-                },
-            });
+    fn push_deleted(&mut self, relation: &Relation, ordinal: u32, key: &'t str) {
+        let batch = self.batch(
+            relation,
+            ordinal,
+            |rows| matches!(rows, Rows::Deleted(_)),
+            || Rows::Deleted(Vec::new()),
+        );
+        batch.bytes += key.len() + 4;
+        if let Rows::Deleted(keys) = &mut batch.rows {
+            keys.push((ordinal, key));
         }
+    }
+
+    fn flush(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let relation = &batch.relation;
+        let table = schema::table_name(relation);
+        let subject = |action, changes: usize, key| Subject {
+            ordinal: batch.first,
+            changes: changes as u32,
+            action,
+            table: table.to_string(),
+            key,
+        };
+        let statement = match &batch.rows {
+            Rows::Inserted(rows) if rows.len() >= COPY_MIN_ROWS => Statement {
+                sql: format!("COPY {table} ({}) FROM STDIN", column_list(relation)),
+                copy: Some(copy_text(rows, batch.bytes)),
+                expect: Expect::Rows(rows.len() as u64),
+                subject: subject("insert", rows.len(), None),
+                keys: None,
+            },
+            Rows::Inserted(rows) => Statement::new(
+                insert_values(&table, relation, rows, batch.bytes),
+                Expect::Rows(rows.len() as u64),
+                subject("insert", rows.len(), None),
+            ),
+            Rows::Deleted(keys) => {
+                let column = relation
+                    .columns
+                    .iter()
+                    .find(|c| c.key)
+                    .expect("a one-column key");
+                let name = quote_ident(&column.name);
+                if let [(ordinal, key)] = keys[..] {
+                    let key = format!("({name})=({key})");
+                    let mut sql = format!("DELETE FROM {table} WHERE {name} = ");
+                    push_literal(&mut sql, keys[0].1);
+                    self.statements.push(Statement::new(
+                        sql,
+                        Expect::Rows(1),
+                        Subject {
+                            ordinal,
+                            changes: 1,
+                            action: "delete",
+                            table: table.to_string(),
+                            key: Some(key),
+                        },
+                    ));
+                    return;
+                }
+                let mut list = String::with_capacity(batch.bytes);
+                for (i, (_, key)) in keys.iter().enumerate() {
+                    if i > 0 {
+                        list.push_str(", ");
+                    }
+                    push_literal(&mut list, key);
+                }
+                Statement {
+                    sql: format!("DELETE FROM {table} WHERE {name} IN ({list})"),
+                    copy: None,
+                    expect: Expect::Rows(keys.len() as u64),
+                    subject: subject("delete", keys.len(), None),
+                    keys: Some(Keys {
+                        column: name.to_string(),
+                        probe: format!(
+                            "SELECT {} FROM {table} WHERE {name} IN ({list})",
+                            text_output(&column.name, column.type_oid)
+                        ),
+                        keys: keys
+                            .iter()
+                            .map(|(ordinal, key)| (*ordinal, (*key).to_owned()))
+                            .collect(),
+                    }),
+                }
+            }
+        };
+        self.statements.push(statement);
+    }
+}
+
+/// The table's columns, quoted, in order: `a, "B", c`.
+fn column_list(relation: &Relation) -> String {
+    let columns: Vec<_> = relation
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    columns.join(", ")
+}
+
+/// One multi-row `INSERT` of `rows` (no unchanged markers), values as untyped literals.
+fn insert_values(table: &TableName, relation: &Relation, rows: &[&Row], bytes: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", column_list(relation));
+    sql.reserve(bytes + rows.len() * 4);
+    for (n, row) in rows.iter().enumerate() {
+        sql.push_str(if n > 0 { ", (" } else { "(" });
+        for (i, value) in row.0.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            match value {
+                Value::Text(text) => push_literal(&mut sql, text),
+                Value::Null | Value::Unchanged => sql.push_str("NULL"),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `rows` (no unchanged markers) in COPY's text format: tab-separated, `\N` for NULL, and
+/// backslash, tab, newline and carriage return escaped.
+fn copy_text(rows: &[&Row], bytes: usize) -> String {
+    let mut data = String::with_capacity(bytes);
+    for row in rows {
+        for (i, value) in row.0.iter().enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            match value {
+                Value::Text(text) => {
+                    let mut rest = text.as_str();
+                    while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+                        data.push_str(&rest[..at]);
+                        data.push_str(match rest.as_bytes()[at] {
+                            b'\\' => "\\\\",
+                            b'\t' => "\\t",
+                            b'\n' => "\\n",
+                            _ => "\\r",
+                        });
+                        rest = &rest[at + 1..];
+                    }
+                    data.push_str(rest);
+                }
+                Value::Null | Value::Unchanged => data.push_str("\\N"),
+            }
+        }
+        data.push('\n');
+    }
+    data
+}
+
+/// The key of `row` when `relation`'s key is one column and `row` holds its text: such
+/// deletes go by `DELETE … WHERE key IN (…)`.
+fn one_column_key<'r>(relation: &Relation, row: &'r Row) -> Option<&'r str> {
+    let mut keys = relation.columns.iter().zip(&row.0).filter(|(c, _)| c.key);
+    match (keys.next(), keys.next()) {
+        (Some((_, Value::Text(text))), None) => Some(text),
+        _ => None,
     }
 }
 
@@ -492,7 +721,7 @@ fn check_width(relation: &Relation, ordinal: u32, row: &Row) -> Result<(), Repla
 }
 
 /// `column`'s text output as SQL: what the source printed for it.
-fn text_output(name: &str, type_oid: u32) -> String {
+pub(crate) fn text_output(name: &str, type_oid: u32) -> String {
     let name = quote_ident(name);
     match type_oid {
         16 => format!("pg_catalog.boolout({name})::text"),
@@ -643,34 +872,34 @@ fn update(
         let _ = write!(sets, "{} = {value}", quote_ident(&column.name));
     }
     let table: TableName = schema::table_name(relation);
-    Ok(Statement {
-        sql: format!("UPDATE {table} SET {sets} WHERE {}", target.condition),
-        expect: Expect::Rows(1),
-        subject: Subject {
+    Ok(Statement::new(
+        format!("UPDATE {table} SET {sets} WHERE {}", target.condition),
+        Expect::Rows(1),
+        Subject {
             ordinal,
             changes: 1,
             action: "update",
             table: table.to_string(),
             key: Some(target.key),
         },
-    })
+    ))
 }
 
 fn delete(relation: &Relation, ordinal: u32, old: &OldRow) -> Result<Statement, ReplayError> {
     check_width(relation, ordinal, old.row())?;
     let target = target(relation, ordinal, Some(old), None, "delete")?;
     let table = schema::table_name(relation);
-    Ok(Statement {
-        sql: format!("DELETE FROM {table} WHERE {}", target.condition),
-        expect: Expect::Rows(1),
-        subject: Subject {
+    Ok(Statement::new(
+        format!("DELETE FROM {table} WHERE {}", target.condition),
+        Expect::Rows(1),
+        Subject {
             ordinal,
             changes: 1,
             action: "delete",
             table: table.to_string(),
             key: Some(target.key),
         },
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -843,6 +1072,99 @@ mod tests {
             }],
         );
         assert_eq!(sql(&replay.plan(&tx, &types()).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn many_inserts_go_by_copy_and_deletes_in_a_row_by_one_statement_with_their_keys() {
+        let orders = orders();
+        let insert = |id: usize, note: Option<&str>| Op::Insert {
+            relation: 1,
+            new: row(&[Some(&id.to_string()), note, Some("t")]),
+        };
+        let delete = |id: &str| Op::Delete {
+            relation: 1,
+            old: OldRow::Key(row(&[Some(id), None, None])),
+        };
+        let mut ops: Vec<Op> = (0..COPY_MIN_ROWS)
+            .map(|i| insert(i, Some("plain")))
+            .collect();
+        ops[0] = insert(0, Some("tab\tline\nreturn\rback\\slash"));
+        ops[1] = insert(1, None);
+        ops.extend(["7", "8", "it's"].map(delete));
+        ops.push(insert(100, Some("after")));
+        ops.push(delete("9"));
+        let tx = transaction(std::slice::from_ref(&orders), ops);
+        let statements = Replay::default().plan(&tx, &types()).unwrap();
+        assert_eq!(statements.len(), 7, "{statements:?}");
+        let n = COPY_MIN_ROWS;
+
+        let copy = &statements[3];
+        assert_eq!(copy.sql, "COPY public.orders (id, note, paid) FROM STDIN");
+        assert_eq!(copy.expect, Expect::Rows(n as u64));
+        let data = copy.copy.as_deref().unwrap();
+        assert!(
+            data.starts_with("0\ttab\\tline\\nreturn\\rback\\\\slash\tt\n1\t\\N\tt\n2\tplain\tt\n"),
+            "{data}"
+        );
+        assert_eq!(data.lines().count(), n);
+        assert_eq!(
+            copy.subject.to_string(),
+            format!("insert of public.orders (changes 0..={})", n - 1)
+        );
+
+        let deletes = &statements[4];
+        assert_eq!(
+            deletes.sql,
+            "DELETE FROM public.orders WHERE id IN ('7', '8', 'it''s')"
+        );
+        assert_eq!(deletes.expect, Expect::Rows(3));
+        let keys = deletes.keys.as_ref().unwrap();
+        assert_eq!(
+            keys.probe,
+            "SELECT id::text FROM public.orders WHERE id IN ('7', '8', 'it''s')"
+        );
+        let at = |k: usize| (n + k) as u32;
+        assert_eq!(
+            keys.keys,
+            vec![
+                (at(0), "7".into()),
+                (at(1), "8".into()),
+                (at(2), "it's".into())
+            ]
+        );
+        let present = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect();
+        assert_eq!(keys.first_missing(&present(&["7", "8", "it's"])), None);
+        assert_eq!(
+            keys.first_missing(&present(&["7", "it's"])),
+            Some((at(1), "8"))
+        );
+        assert_eq!(keys.describe("8"), "(id)=(8)");
+
+        // Fewer rows than a COPY is worth: a multi-row INSERT; one delete: by its key alone.
+        assert_eq!(
+            sql(&statements[5..]),
+            vec![
+                (
+                    "INSERT INTO public.orders (id, note, paid) VALUES ('100', 'after', 't')",
+                    Expect::Rows(1)
+                ),
+                ("DELETE FROM public.orders WHERE id = '9'", Expect::Rows(1)),
+            ]
+        );
+        assert_eq!(
+            statements[6].subject.to_string(),
+            format!("delete of public.orders key (id)=(9) (change {})", n + 4)
+        );
+        assert!(statements[6].keys.is_none());
+
+        // A key deleted twice in one statement: the second delete is the one without a row.
+        let twice = transaction(
+            std::slice::from_ref(&orders),
+            ["1", "2", "1"].map(delete).to_vec(),
+        );
+        let statements = Replay::default().plan(&twice, &types()).unwrap();
+        let keys = statements.last().unwrap().keys.as_ref().unwrap();
+        assert_eq!(keys.first_missing(&present(&["1", "2"])), Some((2, "1")));
     }
 
     #[test]

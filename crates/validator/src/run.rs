@@ -80,6 +80,14 @@ pub struct ValidatorStatus {
     pub approvals: Mutex<VecDeque<SignedApproval>>,
 }
 
+/// Ledger records read, verified and decoded ahead of the transaction being applied (a whole
+/// transaction is held in memory anyway; this is what may wait behind it).
+const READ_AHEAD: usize = 2;
+
+/// Transactions of at least this many changes are applied to the tree while their SQL is
+/// planned on another thread; smaller ones are not worth a thread.
+const PLAN_BESIDE_CHANGES: usize = 1_000;
+
 /// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
 pub const KEPT_ATTESTATIONS: usize = 10_000;
 
@@ -190,7 +198,9 @@ pub async fn run(
         *lock(&status.divergence) = Some(recorded);
         validator.diverged = true;
     }
-    let mut reader = LedgerReader::from_start(settings)?;
+    let wait = Duration::from_millis(200);
+    // Reading, verifying and decoding the ledger runs beside the tree and the planning.
+    let mut ledger = LedgerReader::from_start(settings)?.read_ahead(READ_AHEAD, wait);
     let mut roots = RootsFollower::from_start(settings, timeout).await?;
     let mut audit = Audit::default();
     let mut audit_timer = tokio::time::interval(if options.audit_interval.is_zero() {
@@ -200,7 +210,6 @@ pub async fn run(
     });
     audit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut caught_up = false;
-    let wait = Duration::from_millis(200);
     loop {
         if *shutdown.borrow() {
             // What the writer has queued is dropped: the progress row keeps where the shadow
@@ -237,10 +246,9 @@ pub async fn run(
             continue;
         }
         tokio::select! {
-            next = reader.next(wait) => match next {
-                Ok(Some((offset, Reassembled::Complete(transaction)))) => {
+            next = ledger.next() => match next {
+                Ok(Some((offset, Reassembled::Complete(transaction), head))) => {
                     caught_up = false;
-                    let head = reader.chain_head();
                     validator.transaction(&transaction, offset, head).await?;
                 }
                 Ok(Some(_)) => {}
@@ -366,7 +374,22 @@ impl Validator<'_> {
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
         self.shadow.name_types(&mut self.types, &missing).await?;
-        let committed = match self.state.apply(transaction) {
+        // A big transaction's SQL is planned on another thread while the tree takes it.
+        let (applied, mut planned) =
+            if self.progress.is_none() && transaction.changes.len() >= PLAN_BESIDE_CHANGES {
+                let (state, replay, types) = (&mut self.state, &mut self.replay, &self.types);
+                std::thread::scope(|scope| {
+                    let plan = scope.spawn(|| replay.plan(transaction, types));
+                    let applied = state.apply(transaction);
+                    let planned = plan
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (applied, Some(planned))
+                })
+            } else {
+                (self.state.apply(transaction), None)
+            };
+        let committed = match applied {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
@@ -414,7 +437,10 @@ impl Validator<'_> {
                     .await;
             }
             None => {
-                let statements = match self.replay.plan(transaction, &self.types) {
+                let planned = planned
+                    .take()
+                    .unwrap_or_else(|| self.replay.plan(transaction, &self.types));
+                let statements = match planned {
                     Ok(statements) => statements,
                     Err(err) => return self.diverge(replay(err.to_string())).await,
                 };

@@ -10,6 +10,7 @@
 //! last transaction applied, its ledger offset and hash, the root after it) and `divergences`
 //! (each divergence found; while one is there the validator signs nothing).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::pin::pin;
 
@@ -257,80 +258,67 @@ impl Shadow {
         progress: &Progress,
         commit_open: bool,
     ) -> Result<Staged> {
-        let progress_sql = format!(
-            "INSERT INTO {WALPROOF_SCHEMA}.progress (commit_lsn, ledger_offset, ledger_hash, root, attested_lsn)
-             VALUES ('{}', {}, '{}', '{}', {})
-             ON CONFLICT (only_row) DO UPDATE SET commit_lsn = excluded.commit_lsn,
-               ledger_offset = excluded.ledger_offset, ledger_hash = excluded.ledger_hash,
-               root = excluded.root, attested_lsn = excluded.attested_lsn, applied_at = now()",
-            progress.commit_lsn,
-            progress.ledger_offset,
-            progress.ledger_hash,
-            progress.root,
-            progress
-                .attested
-                .map_or_else(|| "NULL".to_owned(), |lsn| format!("'{lsn}'"))
+        let steps = steps(
+            statements,
+            Some(progress),
+            if commit_open {
+                "COMMIT;\nBEGIN"
+            } else {
+                "BEGIN"
+            },
         );
-        // What each statement sent must report, in order: the COMMIT of the open transaction,
-        // BEGIN, the statements, the progress.
-        let mut expected: Vec<(Expect, Option<&Subject>)> = Vec::new();
-        let mut first = String::new();
-        if commit_open {
-            expected.push((Expect::Any, None));
-            first.push_str("COMMIT;\n");
-        }
-        expected.push((Expect::Any, None));
-        first.push_str("BEGIN");
-        let mut round_trips: Vec<String> = vec![first];
-        for statement in statements {
-            let current = round_trips
-                .last_mut()
-                .filter(|sql| sql.len() < ROUND_TRIP_BYTES);
-            match current {
-                Some(sql) => {
-                    sql.push_str(";\n");
-                    sql.push_str(&statement.sql);
-                }
-                None => round_trips.push(statement.sql.clone()),
-            }
-            expected.push((statement.expect, Some(&statement.subject)));
-        }
-        if let Some(sql) = round_trips.last_mut() {
-            sql.push_str(";\n");
-            sql.push_str(&progress_sql);
-        }
-        expected.push((Expect::Rows(1), None));
-        let mut done = 0usize;
-        for sql in &round_trips {
-            let outcome = self.run(sql, &expected, &mut done).await;
-            let divergence = match outcome {
-                Ok(None) => continue,
-                Ok(Some(problem)) => problem,
-                Err(err) if commit_open && done == 0 => {
-                    return Err(ValidateError::shadow("committing a transaction")(err));
-                }
-                Err(err) => match err.as_db_error() {
-                    Some(db) => {
-                        let mut message = db.message().to_owned();
-                        if let Some(detail) = db.detail() {
-                            message = format!("{message} ({detail})");
-                        }
-                        let failed = expected.get(done).and_then(|(_, s)| *s);
-                        describe(failed, &message)
-                    }
-                    None => {
-                        return Err(ValidateError::shadow("applying a transaction")(err));
-                    }
-                },
+        for step in &steps {
+            let failed = match self.step(step, statements).await {
+                Ok(()) => continue,
+                Err(failed) => failed,
             };
-            self.client
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(ValidateError::shadow("rolling back a transaction"))?;
+            let failed = match failed {
+                // The COMMIT of the open transaction, first in the first step.
+                Failed::Database { check: 0, error }
+                    if commit_open && std::ptr::eq(step, &steps[0]) =>
+                {
+                    return Err(ValidateError::shadow("committing a transaction")(error));
+                }
+                failed => failed,
+            };
+            self.rollback().await?;
+            let problem = match failed {
+                Failed::Database { check, error } => {
+                    let Some(db) = error.as_db_error() else {
+                        return Err(ValidateError::shadow("applying a transaction")(error));
+                    };
+                    let mut message = db.message().to_owned();
+                    if let Some(detail) = db.detail() {
+                        message = format!("{message} ({detail})");
+                    }
+                    let failed = step.statement(check).map(|i| &statements[i].subject);
+                    describe(failed, &message)
+                }
+                Failed::Count {
+                    statement,
+                    rows,
+                    wanted,
+                } => {
+                    let missing = match statement {
+                        Some(i) => self.first_missing(statements, i).await?,
+                        None => None,
+                    };
+                    let (subject, rows, wanted) = match &missing {
+                        Some(subject) => (Some(subject), 0, 1),
+                        None => (statement.map(|i| &statements[i].subject), rows, wanted),
+                    };
+                    describe(
+                        subject,
+                        &format!(
+                            "touched {rows} rows of the shadow database, the change says {wanted}"
+                        ),
+                    )
+                }
+            };
             return Ok(Staged::Diverged(Divergence::new(
                 DivergenceKind::Replay,
                 Some(progress.commit_lsn),
-                divergence,
+                problem,
             )));
         }
         Ok(Staged::Open)
@@ -344,35 +332,118 @@ impl Shadow {
             .map_err(ValidateError::shadow("committing a transaction"))
     }
 
-    /// Sends `sql` and checks each statement's row count against `expected[done..]`. Returns
-    /// a problem, or the database's error.
-    async fn run(
-        &self,
-        sql: &str,
-        expected: &[(Expect, Option<&Subject>)],
-        done: &mut usize,
-    ) -> std::result::Result<Option<String>, tokio_postgres::Error> {
-        let stream = self.client.simple_query_raw(sql).await?;
+    async fn rollback(&self) -> Result<()> {
+        self.client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(ValidateError::shadow("rolling back a transaction"))
+    }
+
+    /// Runs one step of [`Shadow::stage`], checking each statement's row count.
+    async fn step(&self, step: &Step, statements: &[Statement]) -> std::result::Result<(), Failed> {
+        match step {
+            Step::Query { sql, checks } => self.query(sql, checks).await,
+            Step::Copy { statement } => {
+                let copied = &statements[*statement];
+                let rows = self
+                    .copy(copied)
+                    .await
+                    .map_err(|error| Failed::Database { check: 0, error })?;
+                match copied.expect {
+                    Expect::Rows(wanted) if rows != wanted => Err(Failed::Count {
+                        statement: Some(*statement),
+                        rows,
+                        wanted,
+                    }),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Sends `sql` as one simple query and checks each statement's row count against
+    /// `checks`.
+    async fn query(&self, sql: &str, checks: &[Check]) -> std::result::Result<(), Failed> {
+        let mut done = 0;
+        let failed = |done| move |error| Failed::Database { check: done, error };
+        let stream = self
+            .client
+            .simple_query_raw(sql)
+            .await
+            .map_err(failed(done))?;
         let mut stream = pin!(stream);
         while let Some(message) = stream.next().await {
-            if let SimpleQueryMessage::CommandComplete(rows) = message? {
-                let (expect, subject) = expected.get(*done).copied().unwrap_or((Expect::Any, None));
-                if let Expect::Rows(wanted) = expect {
+            if let SimpleQueryMessage::CommandComplete(rows) = message.map_err(failed(done))? {
+                let check = checks.get(done).copied().unwrap_or(Check::ANY);
+                if let Expect::Rows(wanted) = check.expect {
                     if rows != wanted {
                         // Drain the rest so the session is ready for the rollback.
                         while stream.next().await.is_some() {}
-                        return Ok(Some(describe(
-                            subject,
-                            &format!(
-                                "touched {rows} rows of the shadow database, the change says {wanted}"
-                            ),
-                        )));
+                        return Err(Failed::Count {
+                            statement: check.statement,
+                            rows,
+                            wanted,
+                        });
                     }
                 }
-                *done += 1;
+                done += 1;
             }
         }
-        Ok(None)
+        Ok(())
+    }
+
+    /// Runs a COPY statement with its rows; returns the rows copied.
+    async fn copy(&self, statement: &Statement) -> std::result::Result<u64, tokio_postgres::Error> {
+        use futures_util::SinkExt as _;
+        let sink = self.client.copy_in(statement.sql.as_str()).await?;
+        let mut sink = pin!(sink);
+        let data = statement.copy.as_deref().unwrap_or_default();
+        sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
+            .await?;
+        sink.as_mut().finish().await
+    }
+
+    /// For a batched delete (`statements[failed]`, with its [`Keys`]) that touched fewer rows
+    /// than it deletes: the change whose row the shadow lacks (or that an earlier delete of
+    /// the batch took), found by applying the statements before it again in a transaction
+    /// that is rolled back. `None` when the statement has no keys or the search fails.
+    async fn first_missing(
+        &self,
+        statements: &[Statement],
+        failed: usize,
+    ) -> Result<Option<Subject>> {
+        let Some(keys) = &statements[failed].keys else {
+            return Ok(None);
+        };
+        let before = &statements[..failed];
+        let mut present = None;
+        let mut steps_ok = true;
+        for step in &steps(before, None, "BEGIN") {
+            if self.step(step, before).await.is_err() {
+                steps_ok = false;
+                break;
+            }
+        }
+        if steps_ok {
+            present = Some(
+                self.rows(&keys.probe)
+                    .await?
+                    .into_iter()
+                    .filter_map(|row| row.into_iter().next().flatten())
+                    .collect::<HashSet<String>>(),
+            );
+        }
+        self.rollback().await?;
+        let subject = &statements[failed].subject;
+        Ok(present.as_ref().and_then(|present| {
+            keys.first_missing(present).map(|(ordinal, key)| Subject {
+                ordinal,
+                changes: 1,
+                action: subject.action,
+                table: subject.table.clone(),
+                key: Some(keys.describe(key)),
+            })
+        }))
     }
 
     /// Runs a query and returns its rows as text (the canonical text output), NULL as `None`.
@@ -401,4 +472,119 @@ fn describe(subject: Option<&Subject>, problem: &str) -> String {
         Some(subject) => format!("{subject}: {problem}"),
         None => problem.to_owned(),
     }
+}
+
+/// What a statement sent in a simple query must report.
+#[derive(Debug, Clone, Copy)]
+struct Check {
+    expect: Expect,
+    /// Its index in the transaction's statements (`None`: BEGIN, COMMIT, the progress row).
+    statement: Option<usize>,
+}
+
+impl Check {
+    const ANY: Check = Check {
+        expect: Expect::Any,
+        statement: None,
+    };
+}
+
+/// One round trip of [`Shadow::stage`].
+#[derive(Debug)]
+enum Step {
+    /// Statements sent together as one simple query.
+    Query { sql: String, checks: Vec<Check> },
+    /// One COPY statement and its rows.
+    Copy { statement: usize },
+}
+
+impl Step {
+    /// The statement of the `check`th check of the step.
+    fn statement(&self, check: usize) -> Option<usize> {
+        match self {
+            Step::Query { checks, .. } => checks.get(check).and_then(|c| c.statement),
+            Step::Copy { statement } => Some(*statement),
+        }
+    }
+}
+
+/// How a step failed.
+#[derive(Debug)]
+enum Failed {
+    /// The database refused the `check`th statement of the step.
+    Database {
+        check: usize,
+        error: tokio_postgres::Error,
+    },
+    /// A statement touched another number of rows than it must.
+    Count {
+        statement: Option<usize>,
+        rows: u64,
+        wanted: u64,
+    },
+}
+
+/// The round trips that apply `statements` after `first` (`BEGIN`, or `COMMIT; BEGIN`), and
+/// the progress row when there is one: consecutive SQL statements go together, up to about
+/// [`ROUND_TRIP_BYTES`], and each COPY goes alone.
+fn steps(statements: &[Statement], progress: Option<&Progress>, first: &str) -> Vec<Step> {
+    let mut steps = vec![Step::Query {
+        sql: first.to_owned(),
+        checks: vec![Check::ANY; first.matches(';').count() + 1],
+    }];
+    for (i, statement) in statements.iter().enumerate() {
+        if statement.copy.is_some() {
+            steps.push(Step::Copy { statement: i });
+        } else {
+            let check = Check {
+                expect: statement.expect,
+                statement: Some(i),
+            };
+            push(&mut steps, &statement.sql, check);
+        }
+    }
+    if let Some(progress) = progress {
+        let check = Check {
+            expect: Expect::Rows(1),
+            statement: None,
+        };
+        push(&mut steps, &progress_sql(progress), check);
+    }
+    steps
+}
+
+/// Appends `sql` to the last step when it is a query not yet full, else as a new step.
+fn push(steps: &mut Vec<Step>, sql: &str, check: Check) {
+    match steps.last_mut() {
+        Some(Step::Query {
+            sql: current,
+            checks,
+        }) if current.len() < ROUND_TRIP_BYTES => {
+            current.push_str(";\n");
+            current.push_str(sql);
+            checks.push(check);
+        }
+        _ => steps.push(Step::Query {
+            sql: sql.to_owned(),
+            checks: vec![check],
+        }),
+    }
+}
+
+/// The statement that records `progress` in the progress row.
+fn progress_sql(progress: &Progress) -> String {
+    format!(
+        "INSERT INTO {WALPROOF_SCHEMA}.progress (commit_lsn, ledger_offset, ledger_hash, root, attested_lsn)
+         VALUES ('{}', {}, '{}', '{}', {})
+         ON CONFLICT (only_row) DO UPDATE SET commit_lsn = excluded.commit_lsn,
+           ledger_offset = excluded.ledger_offset, ledger_hash = excluded.ledger_hash,
+           root = excluded.root, attested_lsn = excluded.attested_lsn, applied_at = now()",
+        progress.commit_lsn,
+        progress.ledger_offset,
+        progress.ledger_hash,
+        progress.root,
+        progress
+            .attested
+            .map_or_else(|| "NULL".to_owned(), |lsn| format!("'{lsn}'"))
+    )
 }

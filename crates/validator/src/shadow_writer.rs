@@ -112,7 +112,7 @@ impl ShadowWriter {
         };
         let size: usize = statements
             .iter()
-            .map(|s| s.sql.len() + size_of::<Statement>())
+            .map(|s| s.sql.len() + s.copy.as_ref().map_or(0, String::len) + size_of::<Statement>())
             .sum();
         // A transaction larger than the whole budget takes all of it, so it goes alone.
         let permits = u32::try_from(size.clamp(1, QUEUED_BYTES)).unwrap_or(u32::MAX);

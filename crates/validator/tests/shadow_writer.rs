@@ -12,17 +12,17 @@ use walproof_validator::shadow::{Progress, Role, Shadow};
 use walproof_validator::shadow_writer::{Applied, Outcome, ShadowWriter};
 
 fn insert(id: u32) -> Statement {
-    Statement {
-        sql: format!("INSERT INTO public.accounts (id) VALUES ('{id}')"),
-        expect: Expect::Rows(1),
-        subject: Subject {
+    Statement::new(
+        format!("INSERT INTO public.accounts (id) VALUES ('{id}')"),
+        Expect::Rows(1),
+        Subject {
             ordinal: 0,
             changes: 1,
             action: "insert",
             table: "public.accounts".into(),
             key: Some(format!("(id)=({id})")),
         },
-    }
+    )
 }
 
 fn progress(n: u8) -> Progress {
@@ -43,17 +43,17 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
     let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
     let mut writer = ShadowWriter::start(Shadow::connect(&url, Role::Writer).await.unwrap());
 
-    let create = Statement {
-        sql: "CREATE TABLE public.accounts (id int PRIMARY KEY)".into(),
-        expect: Expect::Any,
-        subject: Subject {
+    let create = Statement::new(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY)".into(),
+        Expect::Any,
+        Subject {
             ordinal: 0,
             changes: 1,
             action: "create table",
             table: "public.accounts".into(),
             key: None,
         },
-    };
+    );
     let committed = |n: u8, outcome: Outcome| {
         assert_eq!(outcome.commit_lsn, progress(n).commit_lsn);
         assert!(matches!(outcome.applied, Applied::Committed), "{outcome:?}");

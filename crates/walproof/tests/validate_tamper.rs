@@ -5,7 +5,8 @@
 //!     the published one) — caught at that transaction;
 //! (b) a forged root on the roots topic, caught at its transaction;
 //! (c) a row changed behind the validator's back in its shadow database, caught by the deep
-//!     audit.
+//!     audit — in a keyed table, and in a table without a key (a multiset: a row duplicated,
+//!     or one of its values changed).
 //!
 //! A ledger and its roots are made once per test by `walproof decode` and `walproof commit`;
 //! (a) and (b) copy them, tampered, under a new topic prefix for the validator to read.
@@ -40,7 +41,7 @@ use common::{setup_and_decode, sigterm, source, walproof};
 const TEST_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 /// A source, its ledger and roots under the topic prefix `topics`: a snapshot, then six
-/// transactions that each insert a row and update another.
+/// transactions (by default each inserts a row and updates another).
 struct Made {
     stack: Stack,
     _db: TestDatabase,
@@ -52,12 +53,24 @@ struct Made {
 }
 
 async fn make(test: &str) -> Made {
-    let (stack, db, topics, sql, env) = source(
+    make_from(
         test,
         "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(12,2));
          INSERT INTO accounts SELECT g, 'owner ' || g, 100 FROM generate_series(1, 20) g;",
+        |i| {
+            format!(
+                "INSERT INTO accounts VALUES ({i} + 100, 'new {i}', {i});
+                 UPDATE accounts SET balance = balance + 1 WHERE id = {i};"
+            )
+        },
     )
-    .await;
+    .await
+}
+
+/// A source made with `schema`, then the six transactions `transaction(1..=6)`, each one SQL
+/// batch (one source transaction).
+async fn make_from(test: &str, schema: &str, transaction: impl Fn(u32) -> String) -> Made {
+    let (stack, db, topics, sql, env) = source(test, schema).await;
     let slot = env[1].1.clone();
     let mut decoder = setup_and_decode(&env);
     let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
@@ -80,12 +93,7 @@ async fn make(test: &str) -> Made {
     .await
     .unwrap();
     for i in 1..=6 {
-        sql.batch_execute(&format!(
-            "INSERT INTO accounts VALUES ({i} + 100, 'new {i}', {i});
-             UPDATE accounts SET balance = balance + 1 WHERE id = {i};"
-        ))
-        .await
-        .unwrap();
+        sql.batch_execute(&transaction(i)).await.unwrap();
     }
     let target = current_wal_lsn(&sql).await.unwrap();
     wait_slot_confirmed(&sql, &slot, target, WAIT)
@@ -463,6 +471,118 @@ async fn a_shadow_row_changed_behind_the_validators_back_is_caught_by_the_audit(
         detail,
         "public.accounts key (id)=(7): column balance holds '1000000.00' in the shadow database, which is not the value the stream gave it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiset_row_duplicated_or_changed_behind_the_validators_back_is_caught_by_the_audit() {
+    // No key, REPLICA IDENTITY FULL: a multiset, with identical rows (g and g + 12 agree), and
+    // values whose `::text` is not their text output (boolean, char(n), inet).
+    let made = make_from(
+        "tamper_multiset",
+        "CREATE TABLE events (kind text, flag boolean, code char(4), addr inet, amount numeric);
+         ALTER TABLE events REPLICA IDENTITY FULL;
+         INSERT INTO events SELECT CASE WHEN g % 3 = 0 THEN 'tick' ELSE 'boot' END, g % 2 = 0,
+                                   'ab', '10.0.0.1/24', g % 4
+           FROM generate_series(1, 20) g;",
+        |i| {
+            format!(
+                "INSERT INTO events VALUES ('new', true, 'x', '192.168.0.{i}', {i});
+                 UPDATE events SET amount = amount + 10
+                  WHERE ctid = (SELECT ctid FROM events WHERE kind = 'boot' AND amount = {i} % 4 LIMIT 1);
+                 DELETE FROM events WHERE ctid = (SELECT ctid FROM events WHERE kind = 'tick' LIMIT 1);"
+            )
+        },
+    )
+    .await;
+    let last = made.roots.last().unwrap().commit_lsn;
+    let shown = "public.events row (kind, flag, code, addr, amount)";
+    for (tamper, audit_rows, expected) in [
+        // A duplicate of a row the stream inserted once.
+        (
+            "INSERT INTO events SELECT * FROM events WHERE kind = 'new' AND amount = 3",
+            "10000",
+            format!(
+                "{shown}=(new, t, x   , 192.168.0.3, 3): the shadow database holds it 2 times, the stream gave it 1 time"
+            ),
+        ),
+        // One row's value changed, found by a walk of four distinct rows per audit.
+        (
+            "UPDATE events SET amount = 1000000
+              WHERE ctid = (SELECT ctid FROM events WHERE kind = 'new' AND amount = 5 LIMIT 1)",
+            "4",
+            format!(
+                "{shown}=(new, t, x   , 192.168.0.5, 1000000) is in the shadow database (1 time) but not in the tree"
+            ),
+        ),
+    ] {
+        let copy = TestTopics::new(&made.stack, "tamper_multiset_copy");
+        write_topic(&copy, "ledger", &made.ledger).await;
+        write_topic(&copy, "roots", &root_records(&made.roots)).await;
+        let (shadow_db, shadow) = shadow_database(&made.stack, "tamper_multiset_shadow").await;
+        let (validator, log) = validate(
+            &made.stack,
+            &copy,
+            &shadow_db,
+            &["--audit-interval-ms", "200", "--audit-rows", audit_rows],
+        );
+        let settings = KafkaSettings::new(&made.stack.kafka_brokers, copy.prefix());
+        wait_until("every root attested", WAIT, || async {
+            Ok(read_attestations(&settings, Duration::from_secs(30))
+                .await?
+                .iter()
+                .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == last))
+        })
+        .await
+        .unwrap();
+        // The audits so far found the shadow's multiset as the stream made it.
+        assert_eq!(divergence(&shadow).await, None);
+        let distinct: i64 = shadow
+            .query_one(
+                "SELECT count(*) FROM (SELECT DISTINCT kind, flag, code, addr::text, amount::text FROM events) d",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        shadow.batch_execute(tamper).await.unwrap();
+        let tampered: String = shadow
+            .query_one("SELECT clock_timestamp()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let ((kind, at, detail), log) = diverged(
+            validator,
+            &shadow,
+            &copy,
+            &made.stack,
+            &log,
+            &made.roots,
+            Lsn::new(u64::MAX),
+        )
+        .await;
+        // When the validator recorded it, by the database's clock: a few audit periods at most
+        // (a pass over the table's distinct rows), not the test's generous wait.
+        let found_after: f64 = shadow
+            .query_one(
+                "SELECT extract(epoch FROM min(found_at) - $1::text::timestamptz)::float8
+                   FROM walproof_validator.divergences",
+                &[&tampered],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        eprintln!(
+            "the audit ({audit_rows} rows each, {distinct} distinct rows, every 200 ms) found the tampered multiset row {found_after:.3} s after the change"
+        );
+        assert!(found_after < 10.0, "found {found_after} s after the change");
+        assert_eq!(kind, "audit", "{detail}");
+        assert_eq!(at, Some(last.to_string()));
+        assert_eq!(detail, expected, "{tamper}");
+        assert!(
+            log.contains("divergence: this validator stops attesting"),
+            "{log}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

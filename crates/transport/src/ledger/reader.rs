@@ -7,7 +7,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use walproof_core::{
-    Chain, LedgerEntry, Lsn, Progress, Reassembled, Reassembler, SealedEntry, Transaction,
+    Chain, Digest, LedgerEntry, Lsn, Progress, Reassembled, Reassembler, SealedEntry, Transaction,
 };
 
 use crate::error::{Result, TransportError};
@@ -241,6 +241,36 @@ impl LedgerReader {
         Ok(Next::Record(offset, outcome))
     }
 
+    /// Moves the reader onto a task of its own, which reads, verifies, decodes and reassembles
+    /// up to `depth` records ahead of [`ReadAhead::next`]: for a consumer whose own work per
+    /// transaction is long enough that the reading should not wait for it.
+    pub fn read_ahead(mut self, depth: usize, wait: Duration) -> ReadAhead {
+        let (records, received) = tokio::sync::mpsc::channel(depth.max(1));
+        let task = tokio::spawn(async move {
+            let mut idle = false;
+            loop {
+                let next = match self.next(wait).await {
+                    Ok(Some((offset, outcome))) => {
+                        idle = false;
+                        Ok(Some((offset, outcome, self.chain_head())))
+                    }
+                    // The first quiet read after a record is reported, the others are not.
+                    Ok(None) if idle => continue,
+                    Ok(None) => {
+                        idle = true;
+                        Ok(None)
+                    }
+                    Err(err) => Err(err),
+                };
+                let failed = next.is_err();
+                if records.send(next).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        ReadAhead { received, task }
+    }
+
     /// The next record, verified (chain and order) but not collected into its transaction: for
     /// readers that act on each part as it arrives, in bounded memory. `Ok(None)` at the end of
     /// the partition or when none arrives within `wait`. Do not mix with [`LedgerReader::next`].
@@ -323,5 +353,32 @@ impl LedgerReader {
                 }
             }
         }
+    }
+}
+
+/// A [`LedgerReader`] reading ahead on a task of its own ([`LedgerReader::read_ahead`]).
+#[derive(Debug)]
+pub struct ReadAhead {
+    received: tokio::sync::mpsc::Receiver<Result<Option<(i64, Reassembled, Digest)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    /// The next record with the chain's head after it, as [`LedgerReader::next`] gives it;
+    /// `Ok(None)` once when the reader finds nothing more (at the end of the partition, or
+    /// nothing within its wait). After an error nothing more is read.
+    ///
+    /// Cancel-safe: a record not returned stays for the next call.
+    pub async fn next(&mut self) -> Result<Option<(i64, Reassembled, Digest)>> {
+        match self.received.recv().await {
+            Some(next) => next,
+            None => Err(TransportError::Stopped("the ledger reader")),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
