@@ -85,6 +85,47 @@ pub async fn read_attestations(
         .await
 }
 
+/// The highest commit LSN `validator` (its address, in any case) attested on the topic, found
+/// in its tail: the last [`TAIL_WINDOW`] records, then four times as many, and so on until one
+/// of the validator's root attestations is among them or the whole topic was read. A validator
+/// attests roots in LSN order, so its newest record holds its highest LSN, and a restart reads
+/// what was published since then instead of the whole topic. Creates the topic if absent.
+pub async fn last_attested(
+    settings: &KafkaSettings,
+    validator: &str,
+    timeout: Duration,
+) -> Result<Option<Lsn>> {
+    let topic = topic(settings);
+    topic.ensure(settings, timeout).await?;
+    let (low, end) = topic.watermarks(settings, timeout).await?;
+    let mut window = TAIL_WINDOW;
+    loop {
+        let from = end.saturating_sub(window);
+        let whole = from <= low;
+        let records = topic
+            .read(
+                settings,
+                (!whole).then_some(from),
+                Until::EndReported,
+                timeout,
+            )
+            .await?;
+        let last = records
+            .iter()
+            .filter_map(|(_, key, _)| parse_attestation_key(key))
+            .filter(|(by, _)| by.eq_ignore_ascii_case(validator))
+            .map(|(_, lsn)| lsn)
+            .max();
+        if last.is_some() || whole {
+            return Ok(last);
+        }
+        window = window.saturating_mul(4);
+    }
+}
+
+/// Records of the attestations topic [`last_attested`] reads first.
+pub const TAIL_WINDOW: i64 = 4096;
+
 /// Publishes attestations: idempotent, `acks=all`, in the order given, to partition 0.
 ///
 /// [`AttestationsWriter::publish`] only queues; a record is durable once

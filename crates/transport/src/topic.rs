@@ -81,6 +81,31 @@ impl Topic {
         Ok(consumer)
     }
 
+    /// The partition's low and high watermarks: its first offset and one past its last (on
+    /// tansu, the last batch's first offset: never more than the end).
+    pub(crate) async fn watermarks(
+        &self,
+        settings: &KafkaSettings,
+        timeout: Duration,
+    ) -> Result<(i64, i64)> {
+        let (name, settings) = (self.name.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer<ReaderContext> = settings
+                .client_config()
+                .set("group.id", format!("{name}-tail"))
+                .set("enable.auto.commit", "false")
+                .create_with_context(ReaderContext)
+                .map_err(TransportError::kafka(format!(
+                    "creating a reader of {name}"
+                )))?;
+            consumer
+                .fetch_watermarks(&name, 0, timeout)
+                .map_err(TransportError::kafka(format!("reading {name}'s end")))
+        })
+        .await
+        .map_err(|_| TransportError::Stopped("the watermarks reader"))?
+    }
+
     /// The records from offset `from` (`None`: the first) in offset order, up to where `until`
     /// says, creating the topic if it does not exist. Each poll waits at most `timeout`; one
     /// that brings nothing is an error naming the topic.

@@ -11,8 +11,8 @@ use walproof_testkit::Stack;
 use walproof_testkit::topics::TestTopics;
 use walproof_transport::KafkaSettings;
 use walproof_transport::attestations::{
-    AttestationsWriter, attestation_key, attestations_topic, ensure_attestations_topic,
-    read_attestations,
+    AttestationsWriter, TAIL_WINDOW, attestation_key, attestations_topic,
+    ensure_attestations_topic, last_attested, read_attestations,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -71,5 +71,45 @@ async fn published_attestations_read_back_in_order_with_their_keys_from_a_one_pa
     assert!(
         read.windows(2).all(|pair| pair[0].0 < pair[1].0),
         "offsets increase: {read:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_validators_last_attestation_is_found_in_the_tail_however_far_back_it_is() {
+    let (_stack, _topics, settings) = settings("attestations_last");
+    assert_eq!(
+        last_attested(&settings, "0xAaAa", WAIT).await.unwrap(),
+        None
+    );
+    let (a, b) = ("0xAaAa", "0xBbBb");
+    let mut writer = AttestationsWriter::new(&settings).unwrap();
+    for lsn in [0x100, 0x200, 0x300] {
+        let key = attestation_key(a, Lsn::new(lsn));
+        writer.publish(&key, "{}").await.unwrap();
+    }
+    // A withdrawal approval of `a`'s is not a root attestation.
+    writer
+        .publish(&format!("{a}/withdrawal/7"), "{}")
+        .await
+        .unwrap();
+    // More of another validator's records than the first window reads.
+    let others = TAIL_WINDOW * 5;
+    for n in 1..=others {
+        let key = attestation_key(b, Lsn::new(0x1000 + n as u64));
+        writer.publish(&key, "{}").await.unwrap();
+    }
+    writer.flush().await.unwrap();
+    assert_eq!(
+        last_attested(&settings, "0xaaaa", WAIT).await.unwrap(),
+        Some(Lsn::new(0x300)),
+        "found however far back, whatever the address's case"
+    );
+    assert_eq!(
+        last_attested(&settings, b, WAIT).await.unwrap(),
+        Some(Lsn::new(0x1000 + others as u64))
+    );
+    assert_eq!(
+        last_attested(&settings, "0xCcCc", WAIT).await.unwrap(),
+        None
     );
 }

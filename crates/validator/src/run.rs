@@ -31,9 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use walproof_committer::CommitState;
 use walproof_core::{Digest, Lsn, Reassembled, Transaction};
-use walproof_transport::attestations::{
-    AttestationsWriter, parse_attestation_key, read_attestations,
-};
+use walproof_transport::attestations::{AttestationsWriter, last_attested};
 use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsFollower};
 use walproof_transport::{KafkaSettings, TransportError};
@@ -149,13 +147,7 @@ pub async fn run(
     let shadow = Shadow::connect(&options.shadow_url, Role::Checks).await?;
     ensure_ledger_topic(settings, timeout).await?;
     let address = signer.address().to_checksum(None);
-    let attested = read_attestations(settings, timeout)
-        .await?
-        .iter()
-        .filter_map(|(_, key, _)| parse_attestation_key(key))
-        .filter(|(validator, _)| validator.eq_ignore_ascii_case(&address))
-        .map(|(_, lsn)| lsn)
-        .max();
+    let attested = last_attested(settings, &address, timeout).await?;
     let progress = shadow.progress().await?;
     // A key new at this start has attested nothing: it resumes after what an earlier key of
     // this validator had attested, as the progress row recorded it.
