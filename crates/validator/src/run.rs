@@ -24,8 +24,8 @@
 //! restart keeps it stopped until an operator has removed the recorded divergence.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -45,6 +45,7 @@ use crate::replay::Replay;
 use crate::schema::TypeNames;
 use crate::shadow::{Progress, Role, Shadow};
 use crate::shadow_writer::{Applied, Outcome, ShadowWriter};
+use crate::shadow_writer::{Planner, SharedPlanner, lock as lock_planner};
 use crate::withdrawal::{SignedApproval, Withdrawal, WithdrawalTable};
 
 /// How the validator runs.
@@ -82,10 +83,6 @@ pub struct ValidatorStatus {
 /// transaction is held in memory anyway; this is what may wait behind it).
 const READ_AHEAD: usize = 2;
 
-/// Transactions of at least this many changes are applied to the tree while their SQL is
-/// planned on another thread; smaller ones are not worth a thread.
-const PLAN_BESIDE_CHANGES: usize = 1_000;
-
 /// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
 pub const KEPT_ATTESTATIONS: usize = 10_000;
 
@@ -118,8 +115,8 @@ struct Validator<'a> {
     /// What the writer has queued and not reported yet, in order.
     applying: VecDeque<Applying>,
     state: CommitState,
-    replay: Replay,
-    types: TypeNames,
+    /// The replay and the type names, shared with the writer, which plans what it applies.
+    planner: SharedPlanner,
     /// Where the shadow stood at start; `None` once it is passed (or it was empty).
     progress: Option<Progress>,
     /// The last LSN this validator attested: before it started (its own records, or for a key
@@ -162,7 +159,11 @@ pub async fn run(
         attested = ?attested.map(|l| l.to_string()),
         "validator starting: reading the ledger from its first record"
     );
-    let writer = ShadowWriter::start(Shadow::connect(&options.shadow_url, Role::Writer).await?);
+    let planner = SharedPlanner::default();
+    let writer = ShadowWriter::start(
+        Shadow::connect(&options.shadow_url, Role::Writer).await?,
+        Arc::clone(&planner),
+    );
     let mut validator = Validator {
         options,
         signer,
@@ -171,8 +172,7 @@ pub async fn run(
         writer,
         applying: VecDeque::new(),
         state: CommitState::default(),
-        replay: Replay::default(),
-        types: TypeNames::default(),
+        planner,
         progress,
         attested,
         ours: VecDeque::new(),
@@ -241,7 +241,7 @@ pub async fn run(
             next = ledger.next() => match next {
                 Ok(Some((offset, Reassembled::Complete(transaction), head))) => {
                     caught_up = false;
-                    validator.transaction(&transaction, offset, head).await?;
+                    validator.transaction(&Arc::new(transaction), offset, head).await?;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -355,33 +355,24 @@ impl Validator<'_> {
     /// the shadow holds it already. Its root is verified once the shadow committed it.
     async fn transaction(
         &mut self,
-        transaction: &Transaction,
+        transaction: &Arc<Transaction>,
         offset: i64,
         ledger_hash: Digest,
     ) -> Result<()> {
         let lsn = transaction.commit_lsn;
         let replay = |detail: String| Divergence::new(DivergenceKind::Replay, Some(lsn), detail);
-        let missing = match Replay::missing_types(transaction, &self.types) {
+        let missing = Replay::missing_types(transaction, &lock_planner(&self.planner).types);
+        let missing = match missing {
             Ok(missing) => missing,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
-        self.shadow.name_types(&mut self.types, &missing).await?;
-        // A big transaction's SQL is planned on another thread while the tree takes it.
-        let (applied, mut planned) =
-            if self.progress.is_none() && transaction.changes.len() >= PLAN_BESIDE_CHANGES {
-                let (state, replay, types) = (&mut self.state, &mut self.replay, &self.types);
-                std::thread::scope(|scope| {
-                    let plan = scope.spawn(|| replay.plan(transaction, types));
-                    let applied = state.apply(transaction);
-                    let planned = plan
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    (applied, Some(planned))
-                })
-            } else {
-                (self.state.apply(transaction), None)
-            };
-        let committed = match applied {
+        if !missing.is_empty() {
+            // Named before the transaction is queued: the writer plans it with them.
+            let mut named = TypeNames::default();
+            self.shadow.name_types(&mut named, &missing).await?;
+            lock_planner(&self.planner).types.merge(named);
+        }
+        let committed = match self.state.apply(transaction) {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
@@ -396,7 +387,12 @@ impl Validator<'_> {
         };
         match self.progress {
             Some(progress) if lsn <= progress.commit_lsn => {
-                if let Err(err) = self.replay.follow(transaction, &self.types) {
+                let followed = {
+                    let mut planner = lock_planner(&self.planner);
+                    let Planner { replay, types } = &mut *planner;
+                    replay.follow(transaction, types)
+                };
+                if let Err(err) = followed {
                     return self.diverge(replay(err.to_string())).await;
                 }
                 if lsn == progress.commit_lsn {
@@ -429,13 +425,6 @@ impl Validator<'_> {
                     .await;
             }
             None => {
-                let planned = planned
-                    .take()
-                    .unwrap_or_else(|| self.replay.plan(transaction, &self.types));
-                let statements = match planned {
-                    Ok(statements) => statements,
-                    Err(err) => return self.diverge(replay(err.to_string())).await,
-                };
                 let progress = Progress {
                     commit_lsn: lsn,
                     ledger_offset: offset,
@@ -445,7 +434,8 @@ impl Validator<'_> {
                 };
                 // Outcomes already in keep the roots to sign moving while the queue is full.
                 self.applied_so_far().await?;
-                if self.diverged || !self.writer.send(statements, progress).await {
+                let queued = Arc::clone(transaction);
+                if self.diverged || !self.writer.send(queued, progress).await {
                     // The writer stopped at a divergence its outcomes report: not applied.
                     return Ok(());
                 }
@@ -685,13 +675,10 @@ impl Validator<'_> {
         if let Some(divergence) = self.settle().await? {
             return self.record(divergence).await;
         }
+        // The writer is idle: it has applied everything queued.
+        let tables = lock_planner(&self.planner).replay.shadow().clone();
         let audited = audit
-            .run(
-                &self.shadow,
-                self.replay.shadow(),
-                &self.state,
-                self.options.audit_rows,
-            )
+            .run(&self.shadow, &tables, &self.state, self.options.audit_rows)
             .await?;
         let metrics = &self.status.metrics;
         metrics.audits.fetch_add(1, Relaxed);

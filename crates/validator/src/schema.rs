@@ -43,6 +43,11 @@ impl TypeNames {
         wanted.into_iter().collect()
     }
 
+    /// Takes the names `other` holds.
+    pub fn merge(&mut self, other: TypeNames) {
+        self.names.extend(other.names);
+    }
+
     /// Records the name of a pair.
     pub fn insert(&mut self, type_oid: u32, type_modifier: i32, name: String) {
         self.names.insert((type_oid, type_modifier), name);

@@ -1,14 +1,17 @@
-//! The shadow writer: a task of its own that applies planned transactions to the shadow
-//! database, in ledger order, while the validator reads and plans the next ones.
+//! The shadow writer: a task of its own that plans transactions as SQL and applies them to the
+//! shadow database, in ledger order, while the validator reads the next ones and applies them
+//! to its tree.
 //!
 //! Why a task of its own: applied inline, the validator and its shadow session's backend take
 //! turns (the validator applies a transaction to its tree and plans its SQL, then waits while
-//! the shadow applies it). Here the tree and the planning of transaction N + 1 run while the
-//! shadow applies N.
+//! the shadow applies it). Here the tree takes transaction N + 1 while the writer plans N and
+//! the shadow applies it.
 //!
 //! What it guarantees:
-//! - each transaction is applied in one SQL transaction with its progress row, checked
-//!   statement by statement before it commits ([`Shadow::stage`]), in the order it was queued;
+//! - each transaction is planned ([`Replay::plan`], with the [`Planner`] it shares with the
+//!   validator) and applied in one SQL transaction with its progress row, checked statement by
+//!   statement before it commits ([`Shadow::stage`]), in the order it was queued; one that
+//!   cannot be planned is a replay divergence;
 //! - each outcome is reported, in the same order; the validator matches and signs a root only
 //!   once its transaction is reported committed;
 //! - after a transaction that does not apply ([`Applied::Diverged`]), or an error of the shadow
@@ -19,27 +22,50 @@
 //! the next one's statements. One round trip per transaction instead of two (and half the
 //! wake-ups of two processes) while the validator is behind, no wait when it is not.
 //!
-//! The queue holds at most [`QUEUED_TRANSACTIONS`] transactions and about [`QUEUED_BYTES`] of
-//! planned SQL; a transaction planned larger than that waits until the queue is empty and goes
-//! alone. So the memory of planned-but-unapplied SQL stays bounded, and the validator's tree
-//! is at most that far ahead of its shadow.
+//! The queue holds at most [`QUEUED_TRANSACTIONS`] transactions and [`QUEUED_CHANGES`]
+//! changes; a bigger transaction waits until the queue is empty and goes alone. So the
+//! transactions held for the shadow stay bounded, and the validator's tree is at most that far
+//! ahead of its shadow. One transaction's SQL is planned at a time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use walproof_core::Lsn;
+use walproof_core::{Lsn, Transaction};
 
-use crate::divergence::Divergence;
+use crate::divergence::{Divergence, DivergenceKind};
 use crate::error::{Result, ValidateError};
-use crate::replay::Statement;
+use crate::replay::Replay;
+use crate::schema::TypeNames;
 use crate::shadow::{Progress, Shadow, Staged};
 
 /// Most transactions queued for the shadow (not counting the one being applied).
 pub const QUEUED_TRANSACTIONS: usize = 8;
 
-/// About the most bytes of planned SQL queued for the shadow.
-pub const QUEUED_BYTES: usize = 64 << 20;
+/// Most changes of the transactions queued for the shadow.
+pub const QUEUED_CHANGES: usize = 100_000;
+
+/// What turns transactions into SQL: the replay, which follows the shadow's tables through the
+/// stream, and the names of the column types. The validator names the types a transaction
+/// needs before it queues it, and follows the transactions the shadow holds already at start;
+/// the writer plans what it applies.
+#[derive(Debug, Default)]
+pub struct Planner {
+    /// The replay.
+    pub replay: Replay,
+    /// The column types named so far.
+    pub types: TypeNames,
+}
+
+/// A [`Planner`] shared by the validator and its writer.
+pub type SharedPlanner = Arc<Mutex<Planner>>;
+
+/// Locks `planner`; a panic while it was held leaves it as it was, which is still usable.
+pub fn lock(planner: &SharedPlanner) -> MutexGuard<'_, Planner> {
+    planner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// What applying a transaction came to.
 #[derive(Debug)]
@@ -59,12 +85,12 @@ pub struct Outcome {
     pub applied: Applied,
 }
 
-/// A planned transaction waiting for the shadow, with its share of the byte budget.
+/// A transaction waiting for the shadow, with its share of the budget of changes.
 struct Queued {
-    statements: Vec<Statement>,
+    transaction: Arc<Transaction>,
     progress: Progress,
     /// Released when the transaction was applied (or dropped).
-    _bytes: OwnedSemaphorePermit,
+    _changes: OwnedSemaphorePermit,
 }
 
 /// The handle of the writer task: queues planned transactions and receives their outcomes.
@@ -75,7 +101,7 @@ pub struct ShadowWriter {
     /// `None` once stopped.
     queue: Option<mpsc::Sender<Queued>>,
     outcomes: mpsc::UnboundedReceiver<Result<Outcome>>,
-    bytes: Arc<Semaphore>,
+    changes: Arc<Semaphore>,
     task: JoinHandle<()>,
 }
 
@@ -83,47 +109,46 @@ impl std::fmt::Debug for Queued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queued")
             .field("commit_lsn", &self.progress.commit_lsn)
-            .field("statements", &self.statements.len())
+            .field("changes", &self.transaction.changes.len())
             .finish_non_exhaustive()
     }
 }
 
 impl ShadowWriter {
     /// Starts the writer on its own task; it owns `shadow`, a session no one else uses (a
-    /// session is one SQL transaction at a time: the validator's other queries use another).
-    pub fn start(shadow: Shadow) -> ShadowWriter {
+    /// session is one SQL transaction at a time: the validator's other queries use another),
+    /// and plans with `planner`.
+    pub fn start(shadow: Shadow, planner: SharedPlanner) -> ShadowWriter {
         let (queue, queued) = mpsc::channel(QUEUED_TRANSACTIONS);
         let (reports, outcomes) = mpsc::unbounded_channel();
-        let task = tokio::spawn(apply_in_order(shadow, queued, reports));
+        let task = tokio::spawn(apply_in_order(shadow, planner, queued, reports));
         ShadowWriter {
             queue: Some(queue),
             outcomes,
-            bytes: Arc::new(Semaphore::new(QUEUED_BYTES)),
+            changes: Arc::new(Semaphore::new(QUEUED_CHANGES)),
             task,
         }
     }
 
-    /// Queues one transaction's `statements` and its `progress` row, waiting while the queue is
-    /// full. Returns `false` when the writer has stopped (after a divergence or an error, which
-    /// its outcomes report): the transaction is not applied.
-    pub async fn send(&mut self, statements: Vec<Statement>, progress: Progress) -> bool {
+    /// Queues `transaction`, to be planned and applied with its `progress` row, waiting while
+    /// the queue is full. The planner must know its column types already. Returns `false` when
+    /// the writer has stopped (after a divergence or an error, which its outcomes report): the
+    /// transaction is not applied.
+    pub async fn send(&mut self, transaction: Arc<Transaction>, progress: Progress) -> bool {
         let Some(queue) = &self.queue else {
             return false;
         };
-        let size: usize = statements
-            .iter()
-            .map(|s| s.sql.len() + s.copy.as_ref().map_or(0, String::len) + size_of::<Statement>())
-            .sum();
         // A transaction larger than the whole budget takes all of it, so it goes alone.
-        let permits = u32::try_from(size.clamp(1, QUEUED_BYTES)).unwrap_or(u32::MAX);
-        let Ok(bytes) = self.bytes.clone().acquire_many_owned(permits).await else {
+        let size = transaction.changes.len().clamp(1, QUEUED_CHANGES);
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let Ok(changes) = self.changes.clone().acquire_many_owned(permits).await else {
             return false;
         };
         queue
             .send(Queued {
-                statements,
+                transaction,
                 progress,
-                _bytes: bytes,
+                _changes: changes,
             })
             .await
             .is_ok()
@@ -156,7 +181,7 @@ impl ShadowWriter {
     /// Outcomes already reported can still be read.
     pub fn stop(&mut self) {
         self.queue = None;
-        self.bytes.close();
+        self.changes.close();
         self.task.abort();
     }
 }
@@ -167,8 +192,8 @@ impl Drop for ShadowWriter {
     }
 }
 
-/// The writer task: applies what is queued, in order, and reports each outcome; stops at the
-/// first transaction that does not commit.
+/// The writer task: plans and applies what is queued, in order, and reports each outcome; stops
+/// at the first transaction that does not commit.
 ///
 /// A transaction applied and checked is committed on its own when nothing else is queued;
 /// when the next one is queued already, its COMMIT goes in the same round trip as the next
@@ -176,6 +201,7 @@ impl Drop for ShadowWriter {
 /// the validator is behind, and no wait when it is not.
 async fn apply_in_order(
     shadow: Shadow,
+    planner: SharedPlanner,
     mut queued: mpsc::Receiver<Queued>,
     reports: mpsc::UnboundedSender<Result<Outcome>>,
 ) {
@@ -207,14 +233,28 @@ async fn apply_in_order(
             return;
         };
         let commit_lsn = transaction.progress.commit_lsn;
-        let staged = shadow
-            .stage(
-                &transaction.statements,
-                &transaction.progress,
-                open.is_some(),
-            )
-            .await;
-        // Frees its SQL and its share of the budget before the outcome is read.
+        let planned = {
+            let mut planner = lock(&planner);
+            let Planner { replay, types } = &mut *planner;
+            replay.plan(&transaction.transaction, types)
+        };
+        let staged = match planned {
+            Ok(statements) => {
+                shadow
+                    .stage(&statements, &transaction.progress, open.is_some())
+                    .await
+            }
+            // Nothing of it reaches the shadow; the transaction left open is still committed.
+            Err(err) => {
+                let divergence =
+                    Divergence::new(DivergenceKind::Replay, Some(commit_lsn), err.to_string());
+                match open {
+                    Some(_) => shadow.commit().await.map(|()| Staged::Diverged(divergence)),
+                    None => Ok(Staged::Diverged(divergence)),
+                }
+            }
+        };
+        // Frees the transaction and its share of the budget before the outcome is read.
         drop(transaction);
         let staged = match staged {
             Ok(staged) => staged,

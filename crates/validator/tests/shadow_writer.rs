@@ -3,26 +3,53 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use walproof_core::{Digest, Lsn};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use walproof_core::{
+    Change, Column, Digest, Lsn, Op, Relation, ReplicaIdentity, Row, Transaction, Value,
+};
 use walproof_testkit::{Stack, TestDatabase};
 use walproof_validator::DivergenceKind;
 use walproof_validator::ValidateError;
-use walproof_validator::replay::{Expect, Statement, Subject};
+use walproof_validator::replay::Replay;
 use walproof_validator::shadow::{Progress, Role, Shadow};
-use walproof_validator::shadow_writer::{Applied, Outcome, ShadowWriter};
+use walproof_validator::shadow_writer::{Applied, Outcome, ShadowWriter, SharedPlanner, lock};
 
-fn insert(id: u32) -> Statement {
-    Statement::new(
-        format!("INSERT INTO public.accounts (id) VALUES ('{id}')"),
-        Expect::Rows(1),
-        Subject {
-            ordinal: 0,
-            changes: 1,
-            action: "insert",
-            table: "public.accounts".into(),
-            key: Some(format!("(id)=({id})")),
-        },
-    )
+fn accounts() -> Relation {
+    Relation {
+        id: 16500,
+        schema: "public".into(),
+        name: "accounts".into(),
+        replica_identity: ReplicaIdentity::Default,
+        columns: vec![Column {
+            name: "id".into(),
+            type_oid: 23,
+            type_modifier: -1,
+            key: true,
+        }],
+    }
+}
+
+/// Transaction `n`, inserting `ids`.
+fn inserts(n: u8, ids: &[u32]) -> Arc<Transaction> {
+    Arc::new(Transaction {
+        commit_lsn: progress(n).commit_lsn,
+        xid: u32::from(n),
+        commit_time_us: 0,
+        relations: BTreeMap::from([(accounts().id, accounts())]),
+        changes: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Change {
+                ordinal: i as u32,
+                op: Op::Insert {
+                    relation: accounts().id,
+                    new: Row(vec![Value::Text(id.to_string())]),
+                },
+            })
+            .collect(),
+    })
 }
 
 fn progress(n: u8) -> Progress {
@@ -41,31 +68,29 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
     let db = TestDatabase::create(&stack, "shadow_writer").await.unwrap();
     let (host, port, user) = db.host_port_user();
     let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let mut writer = ShadowWriter::start(Shadow::connect(&url, Role::Writer).await.unwrap());
-
-    let create = Statement::new(
-        "CREATE TABLE public.accounts (id int PRIMARY KEY)".into(),
-        Expect::Any,
-        Subject {
-            ordinal: 0,
-            changes: 1,
-            action: "create table",
-            table: "public.accounts".into(),
-            key: None,
-        },
+    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let planner = SharedPlanner::default();
+    let missing = Replay::missing_types(&inserts(1, &[1]), &lock(&planner).types).unwrap();
+    let mut named = Default::default();
+    checks.name_types(&mut named, &missing).await.unwrap();
+    lock(&planner).types.merge(named);
+    let mut writer = ShadowWriter::start(
+        Shadow::connect(&url, Role::Writer).await.unwrap(),
+        Arc::clone(&planner),
     );
+
     let committed = |n: u8, outcome: Outcome| {
         assert_eq!(outcome.commit_lsn, progress(n).commit_lsn);
         assert!(matches!(outcome.applied, Applied::Committed), "{outcome:?}");
     };
     // Alone in the queue, a transaction is committed without waiting for the next one.
-    assert!(writer.send(vec![create, insert(1)], progress(1)).await);
+    assert!(writer.send(inserts(1, &[1]), progress(1)).await);
     committed(1, writer.next().await.unwrap());
     // Queued together: the first inserts 2, the second inserts 2 again.
-    assert!(writer.send(vec![insert(2)], progress(2)).await);
-    assert!(writer.send(vec![insert(3), insert(2)], progress(3)).await);
+    assert!(writer.send(inserts(2, &[2]), progress(2)).await);
+    assert!(writer.send(inserts(3, &[3, 2]), progress(3)).await);
     // Queued behind the one that will not apply; the writer may have stopped already.
-    let _ = writer.send(vec![insert(4)], progress(4)).await;
+    let _ = writer.send(inserts(4, &[4]), progress(4)).await;
     committed(2, writer.next().await.unwrap());
     let outcome = writer.next().await.unwrap();
     assert_eq!(outcome.commit_lsn, progress(3).commit_lsn);
@@ -77,7 +102,7 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
     assert!(
         divergence
             .detail
-            .starts_with("insert of public.accounts key (id)=(2) (change 0): duplicate key"),
+            .starts_with("insert of public.accounts (changes 0..=1): duplicate key"),
         "{divergence}"
     );
     // Nothing more is reported, nor applied: the shadow holds transactions 1 and 2.
@@ -85,7 +110,7 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
         writer.next().await,
         Err(ValidateError::WriterStopped)
     ));
-    let shadow = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let shadow = checks;
     assert_eq!(shadow.progress().await.unwrap(), Some(progress(2)));
     let ids = shadow
         .rows("SELECT id FROM public.accounts ORDER BY id")
@@ -95,4 +120,44 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
         ids,
         [[Some("1".to_owned())], [Some("2".to_owned())]].map(Vec::from)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_cannot_be_planned_diverges_after_the_one_before_it_committed() {
+    let stack = Stack::load().unwrap();
+    let db = TestDatabase::create(&stack, "shadow_writer_plan")
+        .await
+        .unwrap();
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let planner = SharedPlanner::default();
+    let missing = Replay::missing_types(&inserts(1, &[1]), &lock(&planner).types).unwrap();
+    let mut named = Default::default();
+    checks.name_types(&mut named, &missing).await.unwrap();
+    lock(&planner).types.merge(named);
+    let mut writer = ShadowWriter::start(
+        Shadow::connect(&url, Role::Writer).await.unwrap(),
+        Arc::clone(&planner),
+    );
+    // The second names a relation it does not describe: it cannot be planned.
+    let mut unplannable = (*inserts(2, &[2])).clone();
+    unplannable.relations.clear();
+    if let Op::Insert { relation, .. } = &mut unplannable.changes[0].op {
+        *relation = 99;
+    }
+    assert!(writer.send(inserts(1, &[1]), progress(1)).await);
+    assert!(writer.send(Arc::new(unplannable), progress(2)).await);
+    let first = writer.next().await.unwrap();
+    assert!(matches!(first.applied, Applied::Committed), "{first:?}");
+    let second = writer.next().await.unwrap();
+    let Applied::Diverged(divergence) = second.applied else {
+        panic!("transaction 2 applied: {second:?}");
+    };
+    assert_eq!(divergence.kind, DivergenceKind::Replay);
+    assert_eq!(
+        divergence.detail,
+        "change 0 refers to relation 99, which the stream never described"
+    );
+    assert_eq!(checks.progress().await.unwrap(), Some(progress(1)));
 }
