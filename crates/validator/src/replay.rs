@@ -235,8 +235,8 @@ struct Batch<'t> {
 enum Rows<'t> {
     /// Inserted (or snapshot) rows.
     Inserted(Vec<&'t Row>),
-    /// The keys of deleted rows, with their changes' ordinals (a one-column key).
-    Deleted(Vec<(u32, &'t str)>),
+    /// Deleted rows (of a one-column key): each change's ordinal, key and old row.
+    Deleted(Vec<(u32, &'t str, &'t OldRow)>),
 }
 
 impl Replay {
@@ -305,7 +305,7 @@ impl Replay {
                     plan.push_row(relation, change.ordinal, new)?;
                 }
                 Op::Update { relation, old, new } => {
-                    plan.flush();
+                    plan.flush()?;
                     let relation = self.resolve(&shapes, &mut plan, *relation, change, types)?;
                     let relation = self.held(relation, change)?;
                     if !plan.follow_only {
@@ -319,16 +319,16 @@ impl Replay {
                     check_width(relation, change.ordinal, old.row())?;
                     if !plan.follow_only {
                         match one_column_key(relation, old.row()) {
-                            Some(key) => plan.push_deleted(relation, change.ordinal, key),
+                            Some(key) => plan.push_deleted(relation, change.ordinal, key, old)?,
                             None => {
-                                plan.flush();
+                                plan.flush()?;
                                 plan.statements.push(delete(relation, change.ordinal, old)?);
                             }
                         }
                     }
                 }
                 Op::Truncate { relations, .. } => {
-                    plan.flush();
+                    plan.flush()?;
                     let names: Vec<String> = relations
                         .iter()
                         .filter_map(|id| self.shadow.get(*id))
@@ -349,7 +349,7 @@ impl Replay {
                     }
                 }
                 Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX => {
-                    plan.flush();
+                    plan.flush()?;
                     // Parsed by `begin`, in the same order.
                     if let Some(schema_change) = schema_changes.next() {
                         shapes.follow(&schema_change);
@@ -359,7 +359,7 @@ impl Replay {
                 Op::Message { .. } => {}
             }
         }
-        plan.flush();
+        plan.flush()?;
         shapes.end();
         self.shapes = shapes;
         Ok(plan.statements)
@@ -390,7 +390,7 @@ impl Replay {
                     });
                 }
                 None => {
-                    plan.flush();
+                    plan.flush()?;
                     if !plan.follow_only {
                         plan.ddl(
                             schema::create_table(shape, types)?,
@@ -482,7 +482,7 @@ impl<'t> Plan<'t> {
         ordinal: u32,
         same_kind: fn(&Rows<'t>) -> bool,
         new: fn() -> Rows<'t>,
-    ) -> &mut Batch<'t> {
+    ) -> Result<&mut Batch<'t>, ReplayError> {
         let full = |b: &Batch<'t>| match &b.rows {
             Rows::Inserted(_) => b.bytes >= BATCH_BYTES,
             Rows::Deleted(keys) => b.bytes >= BATCH_BYTES || keys.len() >= DELETE_KEYS,
@@ -492,14 +492,14 @@ impl<'t> Plan<'t> {
             .as_ref()
             .is_some_and(|b| b.relation.id != relation.id || !same_kind(&b.rows) || full(b))
         {
-            self.flush();
+            self.flush()?;
         }
-        self.batch.get_or_insert_with(|| Batch {
+        Ok(self.batch.get_or_insert_with(|| Batch {
             relation: relation.clone(),
             first: ordinal,
             bytes: 0,
             rows: new(),
-        })
+        }))
     }
 
     fn push_row(
@@ -534,7 +534,7 @@ impl<'t> Plan<'t> {
             ordinal,
             |rows| matches!(rows, Rows::Inserted(_)),
             || Rows::Inserted(Vec::new()),
-        );
+        )?;
         batch.bytes += bytes;
         if let Rows::Inserted(rows) = &mut batch.rows {
             rows.push(row);
@@ -542,22 +542,30 @@ impl<'t> Plan<'t> {
         Ok(())
     }
 
-    fn push_deleted(&mut self, relation: &Relation, ordinal: u32, key: &'t str) {
+    fn push_deleted(
+        &mut self,
+        relation: &Relation,
+        ordinal: u32,
+        key: &'t str,
+        old: &'t OldRow,
+    ) -> Result<(), ReplayError> {
         let batch = self.batch(
             relation,
             ordinal,
             |rows| matches!(rows, Rows::Deleted(_)),
             || Rows::Deleted(Vec::new()),
-        );
+        )?;
         batch.bytes += key.len() + 4;
         if let Rows::Deleted(keys) = &mut batch.rows {
-            keys.push((ordinal, key));
+            keys.push((ordinal, key, old));
         }
+        Ok(())
     }
 
-    fn flush(&mut self) {
+    /// Turns the batch gathered so far into its statement.
+    fn flush(&mut self) -> Result<(), ReplayError> {
         let Some(batch) = self.batch.take() else {
-            return;
+            return Ok(());
         };
         let relation = &batch.relation;
         let table = schema::table_name(relation);
@@ -588,25 +596,13 @@ impl<'t> Plan<'t> {
                     .find(|c| c.key)
                     .expect("a one-column key");
                 let name = quote_ident(&column.name);
-                if let [(ordinal, key)] = keys[..] {
-                    let key = format!("({name})=({key})");
-                    let mut sql = format!("DELETE FROM {table} WHERE {name} = ");
-                    push_literal(&mut sql, keys[0].1);
-                    self.statements.push(Statement::new(
-                        sql,
-                        Expect::Rows(1),
-                        Subject {
-                            ordinal,
-                            changes: 1,
-                            action: "delete",
-                            table: table.to_string(),
-                            key: Some(key),
-                        },
-                    ));
-                    return;
+                if let [(ordinal, _, old)] = keys[..] {
+                    // One delete alone: by its key, as any other.
+                    self.statements.push(delete(relation, ordinal, old)?);
+                    return Ok(());
                 }
                 let mut list = String::with_capacity(batch.bytes);
-                for (i, (_, key)) in keys.iter().enumerate() {
+                for (i, (_, key, _)) in keys.iter().enumerate() {
                     if i > 0 {
                         list.push_str(", ");
                     }
@@ -625,13 +621,14 @@ impl<'t> Plan<'t> {
                         ),
                         keys: keys
                             .iter()
-                            .map(|(ordinal, key)| (*ordinal, (*key).to_owned()))
+                            .map(|(ordinal, key, _)| (*ordinal, (*key).to_owned()))
                             .collect(),
                     }),
                 }
             }
         };
         self.statements.push(statement);
+        Ok(())
     }
 }
 

@@ -52,6 +52,23 @@ fn inserts(n: u8, ids: &[u32]) -> Arc<Transaction> {
     })
 }
 
+/// A writer on `db` whose planner knows the accounts table's types, and a session for checks.
+async fn start(db: &TestDatabase) -> (ShadowWriter, Shadow) {
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let planner = SharedPlanner::default();
+    let missing = Replay::missing_types(&inserts(1, &[1]), &lock(&planner).types).unwrap();
+    let mut named = Default::default();
+    checks.name_types(&mut named, &missing).await.unwrap();
+    lock(&planner).types.merge(named);
+    let writer = ShadowWriter::start(
+        Shadow::connect(&url, Role::Writer).await.unwrap(),
+        Arc::clone(&planner),
+    );
+    (writer, checks)
+}
+
 fn progress(n: u8) -> Progress {
     Progress {
         commit_lsn: Lsn::new(u64::from(n) << 8),
@@ -66,18 +83,7 @@ fn progress(n: u8) -> Progress {
 async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_apply() {
     let stack = Stack::load().unwrap();
     let db = TestDatabase::create(&stack, "shadow_writer").await.unwrap();
-    let (host, port, user) = db.host_port_user();
-    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
-    let planner = SharedPlanner::default();
-    let missing = Replay::missing_types(&inserts(1, &[1]), &lock(&planner).types).unwrap();
-    let mut named = Default::default();
-    checks.name_types(&mut named, &missing).await.unwrap();
-    lock(&planner).types.merge(named);
-    let mut writer = ShadowWriter::start(
-        Shadow::connect(&url, Role::Writer).await.unwrap(),
-        Arc::clone(&planner),
-    );
+    let (mut writer, checks) = start(&db).await;
 
     let committed = |n: u8, outcome: Outcome| {
         assert_eq!(outcome.commit_lsn, progress(n).commit_lsn);
@@ -128,18 +134,7 @@ async fn a_transaction_that_cannot_be_planned_diverges_after_the_one_before_it_c
     let db = TestDatabase::create(&stack, "shadow_writer_plan")
         .await
         .unwrap();
-    let (host, port, user) = db.host_port_user();
-    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
-    let planner = SharedPlanner::default();
-    let missing = Replay::missing_types(&inserts(1, &[1]), &lock(&planner).types).unwrap();
-    let mut named = Default::default();
-    checks.name_types(&mut named, &missing).await.unwrap();
-    lock(&planner).types.merge(named);
-    let mut writer = ShadowWriter::start(
-        Shadow::connect(&url, Role::Writer).await.unwrap(),
-        Arc::clone(&planner),
-    );
+    let (mut writer, checks) = start(&db).await;
     // The second names a relation it does not describe: it cannot be planned.
     let mut unplannable = (*inserts(2, &[2])).clone();
     unplannable.relations.clear();
