@@ -88,22 +88,32 @@ impl Topic {
         settings: &KafkaSettings,
         timeout: Duration,
     ) -> Result<(i64, i64)> {
-        let (name, settings) = (self.name.clone(), settings.clone());
+        let (topic, settings) = (self.clone(), settings.clone());
         tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer<ReaderContext> = settings
-                .client_config()
-                .set("group.id", format!("{name}-tail"))
-                .set("enable.auto.commit", "false")
-                .create_with_context(ReaderContext)
-                .map_err(TransportError::kafka(format!(
-                    "creating a reader of {name}"
-                )))?;
-            consumer
-                .fetch_watermarks(&name, 0, timeout)
+            let name = &topic.name;
+            topic
+                .tail_consumer(&settings)?
+                .fetch_watermarks(name, 0, timeout)
                 .map_err(TransportError::kafka(format!("reading {name}'s end")))
         })
         .await
         .map_err(|_| TransportError::Stopped("the watermarks reader"))?
+    }
+
+    /// A consumer for reading the topic up to its end: it reports the end of the partition.
+    /// librdkafka wants a group id even for a consumer that assigns its partition and commits
+    /// nothing: `<topic>-tail` (`shop.roots-tail`), never joined.
+    fn tail_consumer(&self, settings: &KafkaSettings) -> Result<BaseConsumer<ReaderContext>> {
+        settings
+            .client_config()
+            .set("group.id", format!("{}-tail", self.name))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create_with_context(ReaderContext)
+            .map_err(TransportError::kafka(format!(
+                "creating the {} reader",
+                self.records
+            )))
     }
 
     /// The records from offset `from` (`None`: the first) in offset order, up to where `until`
@@ -134,18 +144,7 @@ impl Topic {
         timeout: Duration,
     ) -> Result<Vec<Record>> {
         let topic = self.name.as_str();
-        // librdkafka wants a group id even for a consumer that assigns its partition and
-        // commits nothing: `<topic>-tail` (`shop.roots-tail`), never joined.
-        let consumer: BaseConsumer<ReaderContext> = settings
-            .client_config()
-            .set("group.id", format!("{topic}-tail"))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .create_with_context(ReaderContext)
-            .map_err(TransportError::kafka(format!(
-                "creating the {} reader",
-                self.records
-            )))?;
+        let consumer = self.tail_consumer(settings)?;
         let mut high = None;
         if from.is_some() || until == Until::HighWatermark {
             let (low, end) = consumer

@@ -436,14 +436,7 @@ async fn a_shadow_row_changed_behind_the_validators_back_is_caught_by_the_audit(
     );
     let settings = KafkaSettings::new(&made.stack.kafka_brokers, made.topics.prefix());
     let last = made.roots.last().unwrap().commit_lsn;
-    wait_until("every root attested", WAIT, || async {
-        Ok(read_attestations(&settings, Duration::from_secs(30))
-            .await?
-            .iter()
-            .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == last))
-    })
-    .await
-    .unwrap();
+    wait_attested(&settings, last, "every root attested").await;
     assert_eq!(divergence(&shadow).await, None);
     let tampered = Instant::now();
     shadow
@@ -526,14 +519,7 @@ async fn a_multiset_row_duplicated_or_changed_behind_the_validators_back_is_caug
             &["--audit-interval-ms", "200", "--audit-rows", audit_rows],
         );
         let settings = KafkaSettings::new(&made.stack.kafka_brokers, copy.prefix());
-        wait_until("every root attested", WAIT, || async {
-            Ok(read_attestations(&settings, Duration::from_secs(30))
-                .await?
-                .iter()
-                .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == last))
-        })
-        .await
-        .unwrap();
+        wait_attested(&settings, last, "every root attested").await;
         // The audits so far found the shadow's multiset as the stream made it.
         assert_eq!(divergence(&shadow).await, None);
         let distinct: i64 = shadow
@@ -615,14 +601,7 @@ async fn a_change_that_does_not_apply_to_the_shadow_is_a_replay_divergence() {
         );
         let settings = KafkaSettings::new(&made.stack.kafka_brokers, copy.prefix());
         let fourth = made.roots[4].commit_lsn;
-        wait_until("transactions 1 to 4 attested", WAIT, || async {
-            Ok(read_attestations(&settings, Duration::from_secs(30))
-                .await?
-                .iter()
-                .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == fourth))
-        })
-        .await
-        .unwrap();
+        wait_attested(&settings, fourth, "transactions 1 to 4 attested").await;
         shadow.batch_execute(case).await.unwrap();
         append_topic(&copy, "ledger", &made.ledger[5..]).await;
         append_topic(&copy, "roots", &root_records(&made.roots[5..])).await;
@@ -651,4 +630,16 @@ async fn a_change_that_does_not_apply_to_the_shadow_is_a_replay_divergence() {
             .get(0);
         assert_eq!(progress, fourth.to_string());
     }
+}
+
+/// Waits until an attestation of the root at `lsn` is on the topic.
+async fn wait_attested(settings: &KafkaSettings, lsn: Lsn, what: &str) {
+    wait_until(what, WAIT, || async {
+        Ok(read_attestations(settings, Duration::from_secs(30))
+            .await?
+            .iter()
+            .any(|(_, _, v)| SignedAttestation::from_json(v).unwrap().commit_lsn == lsn))
+    })
+    .await
+    .unwrap();
 }
