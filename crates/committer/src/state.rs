@@ -21,7 +21,9 @@ use walproof_core::leaf::{column_hash, multiset_key, multiset_leaf, row_key, row
 use walproof_core::schema_change::{
     SCHEMA_CHANGE_PREFIX, SchemaChange, Shapes, TableChange, TableChangeKind,
 };
-use walproof_core::{Change, Digest, Lsn, Op, Relation, RelationId, Row, Transaction, Value};
+use walproof_core::{
+    Change, Digest, DigestMap, DigestSet, Lsn, Op, Relation, RelationId, Row, Transaction, Value,
+};
 
 use crate::error::{CommitError, Result};
 use crate::store::{Checkpoint, KeptRoot, PRUNED, Places, RowVersion, Store};
@@ -76,8 +78,8 @@ struct StoredRow {
 #[derive(Debug, Default)]
 pub struct CommitState {
     tree: StateTree,
-    rows: HashMap<Digest, StoredRow>,
-    tables: HashMap<RelationId, HashSet<Digest>>,
+    rows: DigestMap<StoredRow>,
+    tables: HashMap<RelationId, DigestSet>,
     shapes: Shapes,
     last: Option<Lsn>,
     /// The durable store, when there is one.
@@ -576,13 +578,23 @@ impl CommitState {
                     // Unchanged TOAST values resolve from the hashes held for the row.
                     let previous = self.rows.get(&old_key).map(|row| row.hashes.as_slice());
                     let hashes = hashes(rel, new, previous).map_err(problem)?;
-                    if !self.remove_key(&old_key)? {
-                        return Err(problem(format!(
+                    let key_values = key_values(rel, new).map_err(problem)?;
+                    let not_held = || {
+                        problem(format!(
                             "an update of {}.{} row {old_values:?}, which is not held",
                             rel.schema, rel.name
-                        )));
+                        ))
+                    };
+                    if key_values == old_values {
+                        // The same key: its leaf changes in place.
+                        return self
+                            .replace_keyed(rel, &old_key, hashes)?
+                            .then_some(())
+                            .ok_or_else(not_held);
                     }
-                    let key_values = key_values(rel, new).map_err(problem)?;
+                    if !self.remove_key(&old_key)? {
+                        return Err(not_held());
+                    }
                     self.put_keyed(rel, key_values, hashes)
                 } else {
                     let Some(old) = old else {
@@ -645,6 +657,20 @@ impl CommitState {
             self.rows_superseded.push(old.place);
         }
         Ok(())
+    }
+
+    /// Gives a keyed row that is held new column hashes under its same key; false when it is
+    /// not held.
+    fn replace_keyed(&mut self, rel: &Relation, key: &Digest, hashes: Vec<Digest>) -> Result<bool> {
+        let Some(row) = self.rows.get_mut(key) else {
+            return Ok(false);
+        };
+        let leaf = row_leaf(names(rel).zip(&hashes));
+        self.tree.set(key, &leaf)?;
+        row.hashes = hashes;
+        self.rows_superseded.push(row.place);
+        row.place = keep_row(&mut self.store, &self.kept_shapes, key, &leaf, row);
+        Ok(true)
     }
 
     fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
@@ -981,6 +1007,26 @@ mod tests {
             )
         );
         assert_eq!(state.keys(), 2);
+        // An update of a key not held (the old key 2 is gone) is refused, whether it keeps
+        // its key or not.
+        for old in [None, Some(OldRow::Key(row(&[Some("2"), None, None])))] {
+            let err = state
+                .apply(&transaction(
+                    30,
+                    &[a.clone()],
+                    vec![Op::Update {
+                        relation: 1,
+                        old,
+                        new: row(&[Some("2"), Some("bob"), None]),
+                    }],
+                ))
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(r#"an update of public.accounts row ["2"], which is not held"#),
+                "{err}"
+            );
+        }
     }
 
     #[test]

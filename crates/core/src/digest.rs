@@ -1,11 +1,44 @@
 //! 32-byte SHA-256 digests: ledger entry hashes, row keys, leaves and roots.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::str::FromStr;
 
 /// A SHA-256 digest. Printed and parsed as 64 lower-case hex digits.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Digest(pub [u8; 32]);
+
+impl Hash for Digest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+/// A hash map keyed by digests, hashed by [`DigestHasher`].
+pub type DigestMap<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
+
+/// A set of digests, hashed by [`DigestHasher`].
+pub type DigestSet = HashSet<Digest, BuildHasherDefault<DigestHasher>>;
+
+/// A hasher for maps keyed by [`Digest`]: a SHA-256 digest is already uniform, so its first
+/// eight bytes serve as its hash, without SipHash's work. Keys that share those bytes would
+/// take a brute-force search per key to make, and would only slow their own lookups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(word);
+    }
+}
 
 impl Digest {
     /// 32 zero bytes: the `prev_hash` of a ledger's first entry and the root of an empty tree.
@@ -71,6 +104,21 @@ impl<'de> serde::Deserialize<'de> for Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_hashes_by_its_first_eight_bytes() {
+        let mut digest = Digest([0; 32]);
+        digest.0[..8].copy_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
+        let mut hasher = DigestHasher::default();
+        digest.hash(&mut hasher);
+        assert_eq!(hasher.finish(), 0x0123_4567_89ab_cdef);
+        let mut map = DigestMap::default();
+        map.insert(digest, 1);
+        digest.0[31] = 1; // same first eight bytes, another key
+        map.insert(digest, 2);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map[&digest], 2);
+    }
 
     #[test]
     fn round_trips_through_hex_and_rejects_other_lengths() {

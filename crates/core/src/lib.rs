@@ -32,7 +32,7 @@ pub mod value;
 
 pub use chain::{Chain, ChainBreak, SealedEntry};
 pub use change::{Change, Column, OldRow, Op, Relation, RelationId, ReplicaIdentity, Row};
-pub use digest::Digest;
+pub use digest::{Digest, DigestMap, DigestSet};
 pub use ledger::{
     DecodeError, EncodedEntry, EntryBody, LedgerEntry, PartSplitter, Transaction, TransactionPart,
 };

@@ -1,6 +1,7 @@
-//! Batched statements against the local stack's Postgres: inserted rows by COPY keep every
-//! value's exact text, and a batched delete or COPY that does not apply still names the change,
-//! table and key in its divergence, with nothing of its transaction left behind.
+//! Batched statements against the local stack's Postgres: inserted and updated rows by COPY
+//! keep every value's exact text (and an update's unchanged columns keep theirs), and a batched
+//! update, delete or COPY that does not apply still names the change, table and key in its
+//! divergence, with nothing of its transaction left behind.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -10,7 +11,7 @@ use walproof_core::{
     Change, Column, Digest, Lsn, OldRow, Op, Relation, ReplicaIdentity, Row, Transaction, Value,
 };
 use walproof_testkit::{Stack, TestDatabase};
-use walproof_validator::replay::{COPY_MIN_ROWS, Replay, Statement};
+use walproof_validator::replay::{COPY_MIN_ROWS, Replay, Statement, UPDATE_BY_TABLE_MIN_ROWS};
 use walproof_validator::schema::TypeNames;
 use walproof_validator::shadow::{Progress, Role, Shadow, Staged};
 
@@ -236,4 +237,102 @@ async fn batched_inserts_and_deletes_apply_exactly_and_name_the_key_they_fail_on
     );
     assert_eq!(ids(&shadow).await, left);
     assert_eq!(checks.progress().await.unwrap(), Some(progress(3)));
+}
+
+fn update(id: u64, note: Value, balance: &str) -> Op {
+    Op::Update {
+        relation: accounts().id,
+        old: None,
+        new: Row(vec![
+            Value::Text(id.to_string()),
+            note,
+            Value::Text(balance.into()),
+        ]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_updates_keep_unchanged_columns_apply_in_order_and_name_the_key_they_fail_on() {
+    let stack = Stack::load().unwrap();
+    let db = TestDatabase::create(&stack, "batched_updates")
+        .await
+        .unwrap();
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let shadow = Shadow::connect(&url, Role::Writer).await.unwrap();
+    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let mut types = TypeNames::default();
+    let rows: Vec<Op> = (1..=900u64)
+        .map(|id| insert(id, Some(&format!("first {id}"))))
+        .collect();
+    let first = transaction(1, rows);
+    let missing = Replay::missing_types(&first, &types).unwrap();
+    checks.name_types(&mut types, &missing).await.unwrap();
+    let mut replay = Replay::default();
+    apply(&shadow, &replay.plan(&first, &types).unwrap(), 1)
+        .await
+        .unwrap();
+
+    // 1. Updates carrying every column, with key 7 updated twice (the second starts a new
+    //    batch), then 300 leaving the note unchanged (TOAST), then key 5 updated again
+    //    alone: three batches by temporary table, then one update by key.
+    let note = |id: u64| format!("tab\t{id}\nline \\N \\. it's ✓");
+    let carried = |id: u64| update(id, Value::Text(note(id)), &format!("{id}.25"));
+    let mut ops: Vec<Op> = (1..=300u64).map(carried).collect();
+    ops.push(update(7, Value::Text("seven again".into()), "7.50"));
+    ops.extend((301..=600u64).map(carried));
+    ops.extend((601..=900u64).map(|id| update(id, Value::Unchanged, &format!("{id}.75"))));
+    ops.push(update(5, Value::Null, "5.99"));
+    const { assert!(300 >= UPDATE_BY_TABLE_MIN_ROWS) };
+    let statements = replay.plan(&transaction(2, ops), &types).unwrap();
+    let temporaries = statements
+        .iter()
+        .filter(|s| s.sql.starts_with("CREATE TEMPORARY TABLE"))
+        .count();
+    assert_eq!(temporaries, 3, "{statements:?}");
+    assert!(
+        statements
+            .last()
+            .is_some_and(|s| s.sql.starts_with("UPDATE public.accounts SET")),
+        "{statements:?}"
+    );
+    apply(&shadow, &statements, 2).await.unwrap();
+    let held = checks
+        .rows("SELECT id::text AS i, note, balance::text FROM public.accounts ORDER BY id")
+        .await
+        .unwrap();
+    let expected: Vec<Vec<Option<String>>> = (1..=900u64)
+        .map(|id| {
+            let (note, balance) = match id {
+                5 => (None, "5.99".to_owned()),
+                7 => (Some("seven again".to_owned()), "7.50".to_owned()),
+                1..=600 => (Some(note(id)), format!("{id}.25")),
+                _ => (Some(format!("first {id}")), format!("{id}.75")),
+            };
+            vec![Some(id.to_string()), note, Some(balance)]
+        })
+        .collect();
+    assert_eq!(held, expected);
+
+    // 2. A row deleted behind the validator's back: the batched update names its key and
+    //    change, and nothing of the transaction stays.
+    checks
+        .rows("DELETE FROM public.accounts WHERE id = 250")
+        .await
+        .unwrap();
+    let ops: Vec<Op> = (1..=300u64)
+        .map(|id| update(id, Value::Text("later".into()), "1.00"))
+        .collect();
+    let statements = replay.plan(&transaction(3, ops), &types).unwrap();
+    let message = apply(&shadow, &statements, 3).await.unwrap_err();
+    assert_eq!(
+        message,
+        "update of public.accounts key (id)=(250) (change 249): touched 0 rows of the shadow database, the change says 1"
+    );
+    let later = checks
+        .rows("SELECT count(*) FROM public.accounts WHERE note = 'later'")
+        .await
+        .unwrap();
+    assert_eq!(later, vec![vec![Some("0".to_owned())]]);
+    assert_eq!(checks.progress().await.unwrap(), Some(progress(2)));
 }
