@@ -100,15 +100,18 @@ impl Topic {
         .map_err(|_| TransportError::Stopped("the watermarks reader"))?
     }
 
-    /// A consumer for reading the topic up to its end: it reports the end of the partition.
-    /// librdkafka wants a group id even for a consumer that assigns its partition and commits
-    /// nothing: `<topic>-tail` (`shop.roots-tail`), never joined.
+    /// A consumer for reading the topic up to its end: it reports the end of the partition,
+    /// and fetches with the followers' short wait (at the end, the broker would otherwise hold
+    /// the last fetch for half a second before the end is reported). librdkafka wants a group
+    /// id even for a consumer that assigns its partition and commits nothing: `<topic>-tail`
+    /// (`shop.roots-tail`), never joined.
     fn tail_consumer(&self, settings: &KafkaSettings) -> Result<BaseConsumer<ReaderContext>> {
         settings
             .client_config()
             .set("group.id", format!("{}-tail", self.name))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka(format!(
                 "creating the {} reader",
