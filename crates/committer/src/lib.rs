@@ -33,5 +33,5 @@ pub mod store;
 pub mod tree;
 
 pub use error::{CommitError, Result};
-pub use state::{CommitState, Committed};
+pub use state::{CommitState, Committed, RowHashes};
 pub use tree::{EMPTY_ROOT, StateTree};

@@ -14,6 +14,12 @@
 //! The root after a transaction depends only on the set of (key, leaf) pairs, not on how the
 //! state got there: a Sparse Merkle Tree is history independent, which is what lets a
 //! validator or an offline rebuild reproduce every root.
+//!
+//! A keyed row's column hashes, key and leaf depend on the transaction alone (its relations
+//! and the row), except for an unchanged TOASTed value or a table a schema change reshapes in
+//! the transaction. [`RowHashes::of`] computes them ahead, on another thread, and
+//! [`CommitState::apply_hashed`] takes them, leaving the tree and the row map to the thread
+//! that applies; rows it has no hashes for are hashed as they are applied.
 
 use std::collections::{HashMap, HashSet};
 
@@ -57,6 +63,65 @@ pub struct Pruned {
     pub walk: std::time::Duration,
     /// Time spent copying it into the next generation.
     pub copy: std::time::Duration,
+}
+
+/// The hashes of a transaction's keyed rows, computed from the transaction alone
+/// ([`RowHashes::of`]) for [`CommitState::apply_hashed`].
+#[derive(Debug, Default)]
+pub struct RowHashes {
+    /// The transaction they are of, and its number of changes.
+    of: Option<(Lsn, usize)>,
+    /// By the change's index in the transaction.
+    rows: Vec<Option<HashedRow>>,
+}
+
+/// A keyed row's key and hashes.
+#[derive(Debug)]
+struct HashedRow {
+    key_values: Vec<String>,
+    key: Digest,
+    hashes: Vec<Digest>,
+    leaf: Digest,
+}
+
+impl RowHashes {
+    /// The keyed rows of `transaction`'s inserts, snapshot rows and updates, hashed; none when
+    /// a schema change may reshape a table during it. A row that cannot be hashed alone (an
+    /// unchanged value, a row of the wrong width) is left for [`CommitState::apply_hashed`].
+    pub fn of(transaction: &Transaction) -> RowHashes {
+        let reshaped = transaction
+            .changes
+            .iter()
+            .any(|c| matches!(&c.op, Op::Message { prefix, .. } if prefix == SCHEMA_CHANGE_PREFIX));
+        if reshaped {
+            return RowHashes::default();
+        }
+        let hashed = |id: &RelationId, row: &Row| {
+            let rel = transaction.relations.get(id).filter(|rel| rel.has_key())?;
+            let hashes = hashes(rel, row, None).ok()?;
+            let key_values = key_values(rel, row).ok()?;
+            Some(HashedRow::new(rel, key_values, hashes))
+        };
+        let rows = transaction
+            .changes
+            .iter()
+            .map(|change| match &change.op {
+                Op::Insert { relation, new }
+                | Op::Snapshot { relation, row: new }
+                | Op::Update { relation, new, .. } => hashed(relation, new),
+                _ => None,
+            })
+            .collect();
+        RowHashes {
+            of: Some((transaction.commit_lsn, transaction.changes.len())),
+            rows,
+        }
+    }
+
+    /// The hashes of the change at `index`, taken.
+    fn take(&mut self, index: usize) -> Option<HashedRow> {
+        self.rows.get_mut(index).and_then(Option::take)
+    }
 }
 
 /// What the state holds for one key.
@@ -457,6 +522,19 @@ impl CommitState {
     /// Applies one whole transaction and returns its root. After an error the state is not
     /// usable any more: the committer stops and never publishes a root for that transaction.
     pub fn apply(&mut self, transaction: &Transaction) -> Result<Committed> {
+        self.apply_hashed(transaction, RowHashes::default())
+    }
+
+    /// [`CommitState::apply`], with the rows `hashed` ahead ([`RowHashes::of`] of this very
+    /// transaction; hashes of another one are ignored).
+    pub fn apply_hashed(
+        &mut self,
+        transaction: &Transaction,
+        mut hashed: RowHashes,
+    ) -> Result<Committed> {
+        if hashed.of != Some((transaction.commit_lsn, transaction.changes.len())) {
+            hashed = RowHashes::default();
+        }
         let commit_lsn = transaction.commit_lsn;
         if let Some(last) = self.last.filter(|last| commit_lsn <= *last) {
             return Err(CommitError::Change {
@@ -473,9 +551,14 @@ impl CommitState {
         let mut schema_changes = schema_changes.into_iter();
         self.keep_shapes(&shapes, transaction.relations.keys().copied());
         self.tree.begin();
-        let applied = transaction.changes.iter().try_for_each(|change| {
-            self.change(&mut shapes, &mut schema_changes, commit_lsn, change)
-        });
+        let applied = transaction
+            .changes
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, change)| {
+                let hashed = hashed.take(index);
+                self.change(&mut shapes, &mut schema_changes, commit_lsn, change, hashed)
+            });
         if let Some(store) = &mut self.store {
             let rows = &self.rows;
             let root_node = self.tree.end_with(&mut |_, bytes, children| {
@@ -522,6 +605,7 @@ impl CommitState {
         schema_changes: &mut impl Iterator<Item = SchemaChange>,
         commit_lsn: Lsn,
         change: &Change,
+        hashed: Option<HashedRow>,
     ) -> Result<()> {
         let problem = |problem: String| CommitError::Change {
             commit_lsn,
@@ -557,10 +641,13 @@ impl CommitState {
                 row: new,
             } => {
                 let rel = relation(*id)?;
+                if let Some(row) = hashed {
+                    return self.put_keyed(rel, row);
+                }
                 let hashes = hashes(rel, new, None).map_err(problem)?;
                 if rel.has_key() {
                     let key_values = key_values(rel, new).map_err(problem)?;
-                    self.put_keyed(rel, key_values, hashes)
+                    self.put_keyed(rel, HashedRow::new(rel, key_values, hashes))
                 } else {
                     self.put_multiset(rel, hashes, 1)
                 }
@@ -575,27 +662,33 @@ impl CommitState {
                     let old_values = key_values(rel, old.as_ref().map_or(new, |old| old.row()))
                         .map_err(problem)?;
                     let old_key = table_key(rel, &old_values);
-                    // Unchanged TOAST values resolve from the hashes held for the row.
-                    let previous = self.rows.get(&old_key).map(|row| row.hashes.as_slice());
-                    let hashes = hashes(rel, new, previous).map_err(problem)?;
-                    let key_values = key_values(rel, new).map_err(problem)?;
+                    let new_row = match hashed {
+                        Some(row) => row,
+                        None => {
+                            // Unchanged TOAST values resolve from the hashes held for the row.
+                            let previous = self.rows.get(&old_key).map(|row| row.hashes.as_slice());
+                            let hashes = hashes(rel, new, previous).map_err(problem)?;
+                            let key_values = key_values(rel, new).map_err(problem)?;
+                            HashedRow::new(rel, key_values, hashes)
+                        }
+                    };
                     let not_held = || {
                         problem(format!(
                             "an update of {}.{} row {old_values:?}, which is not held",
                             rel.schema, rel.name
                         ))
                     };
-                    if key_values == old_values {
+                    if new_row.key == old_key {
                         // The same key: its leaf changes in place.
                         return self
-                            .replace_keyed(rel, &old_key, hashes)?
+                            .replace_keyed(new_row)?
                             .then_some(())
                             .ok_or_else(not_held);
                     }
                     if !self.remove_key(&old_key)? {
                         return Err(not_held());
                     }
-                    self.put_keyed(rel, key_values, hashes)
+                    self.put_keyed(rel, new_row)
                 } else {
                     let Some(old) = old else {
                         return Err(problem(format!(
@@ -635,14 +728,13 @@ impl CommitState {
         }
     }
 
-    fn put_keyed(
-        &mut self,
-        rel: &Relation,
-        key_values: Vec<String>,
-        hashes: Vec<Digest>,
-    ) -> Result<()> {
-        let key = table_key(rel, &key_values);
-        let leaf = row_leaf(names(rel).zip(&hashes));
+    fn put_keyed(&mut self, rel: &Relation, row: HashedRow) -> Result<()> {
+        let HashedRow {
+            key_values,
+            key,
+            hashes,
+            leaf,
+        } = row;
         self.tree.set(&key, &leaf)?;
         self.tables.entry(rel.id).or_default().insert(key);
         let mut row = StoredRow {
@@ -659,17 +751,16 @@ impl CommitState {
         Ok(())
     }
 
-    /// Gives a keyed row that is held new column hashes under its same key; false when it is
-    /// not held.
-    fn replace_keyed(&mut self, rel: &Relation, key: &Digest, hashes: Vec<Digest>) -> Result<bool> {
-        let Some(row) = self.rows.get_mut(key) else {
+    /// Gives a keyed row that is held its new hashes under its same key; false when it is not
+    /// held.
+    fn replace_keyed(&mut self, new: HashedRow) -> Result<bool> {
+        let Some(row) = self.rows.get_mut(&new.key) else {
             return Ok(false);
         };
-        let leaf = row_leaf(names(rel).zip(&hashes));
-        self.tree.set(key, &leaf)?;
-        row.hashes = hashes;
+        self.tree.set(&new.key, &new.leaf)?;
+        row.hashes = new.hashes;
         self.rows_superseded.push(row.place);
-        row.place = keep_row(&mut self.store, &self.kept_shapes, key, &leaf, row);
+        row.place = keep_row(&mut self.store, &self.kept_shapes, &new.key, &new.leaf, row);
         Ok(true)
     }
 
@@ -756,12 +847,24 @@ impl CommitState {
                 })
                 .collect();
             if rel.has_key() {
-                self.put_keyed(&rel, row.key_values, hashes)?;
+                self.put_keyed(&rel, HashedRow::new(&rel, row.key_values, hashes))?;
             } else {
                 self.put_multiset(&rel, hashes, row.count)?;
             }
         }
         Ok(())
+    }
+}
+
+impl HashedRow {
+    /// A keyed row of `rel` with its key and leaf.
+    fn new(rel: &Relation, key_values: Vec<String>, hashes: Vec<Digest>) -> HashedRow {
+        HashedRow {
+            key: table_key(rel, &key_values),
+            leaf: row_leaf(names(rel).zip(&hashes)),
+            key_values,
+            hashes,
+        }
     }
 }
 
@@ -1381,6 +1484,70 @@ mod tests {
 
     /// A state kept in a store, synced at odd points and reopened, gives every root an
     /// in-memory state gives, and after reopening goes on exactly like it.
+    /// Rows hashed ahead (on another thread in a validator) give the state, roots and column
+    /// hashes that rows hashed as they are applied give; hashes of another transaction are
+    /// ignored, and a transaction with a schema change is not hashed ahead.
+    #[test]
+    fn rows_hashed_ahead_leave_the_same_state_as_rows_hashed_when_applied() {
+        let a = accounts();
+        let mut history = history();
+        history.push(transaction(
+            200,
+            &[a.clone()],
+            vec![Op::Update {
+                relation: a.id,
+                old: Some(OldRow::Key(row(&[Some("101"), None, None]))),
+                new: row(&[Some("9101"), Some("moved"), None]),
+            }],
+        ));
+        let (mut plain, mut ahead) = (CommitState::default(), CommitState::default());
+        let mut hashed_rows = 0;
+        for (n, transaction) in history.iter().enumerate() {
+            let hashes = RowHashes::of(transaction);
+            hashed_rows += hashes.rows.iter().flatten().count();
+            let expected = plain.apply(transaction).unwrap();
+            assert_eq!(
+                ahead.apply_hashed(transaction, hashes).unwrap(),
+                expected,
+                "transaction {n}"
+            );
+        }
+        // Every keyed insert and the update that carries all its columns were hashed ahead
+        // (not the multiset's rows, nor the updates with an unchanged value).
+        assert_eq!(hashed_rows, 40 + 1);
+        for id in (100..140).chain([9101]) {
+            let key = row_key("public", "accounts", [id.to_string().as_str()]);
+            assert_eq!(ahead.column_hashes(&key), plain.column_hashes(&key), "{id}");
+        }
+        // The hashes of another transaction of as many changes are not taken.
+        let next = |n: u64| {
+            transaction(
+                300 + n,
+                &[a.clone()],
+                vec![insert(&a, &[Some(&format!("{}", 500 + n)), None, None])],
+            )
+        };
+        let expected = plain.apply(&next(1)).unwrap();
+        assert_eq!(
+            ahead
+                .apply_hashed(&next(1), RowHashes::of(&next(0)))
+                .unwrap(),
+            expected
+        );
+        let schema_change = transaction(
+            400,
+            &[a.clone()],
+            vec![
+                insert(&a, &[Some("600"), None, None]),
+                Op::Message {
+                    prefix: SCHEMA_CHANGE_PREFIX.into(),
+                    content: b"{}".to_vec(),
+                },
+            ],
+        );
+        assert!(RowHashes::of(&schema_change).rows.is_empty());
+    }
+
     #[test]
     fn a_reopened_store_goes_on_exactly_like_the_state_in_memory() {
         let dir = store_dir("reopen");

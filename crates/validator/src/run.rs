@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
-use walproof_committer::CommitState;
+use walproof_committer::{CommitState, RowHashes};
 use walproof_core::{Digest, Lsn, Reassembled, Transaction};
 use walproof_transport::attestations::{AttestationsWriter, last_attested};
-use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
+use walproof_transport::ledger::{Ahead, LedgerReader, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsFollower};
 use walproof_transport::{KafkaSettings, TransportError};
 
@@ -191,8 +191,10 @@ pub async fn run(
         validator.diverged = true;
     }
     let wait = Duration::from_millis(200);
-    // Reading, verifying and decoding the ledger runs beside the tree and the planning.
-    let mut ledger = LedgerReader::from_start(settings)?.read_ahead(READ_AHEAD, wait);
+    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
+    // and the planning.
+    let mut ledger =
+        LedgerReader::from_start(settings)?.read_ahead_with(READ_AHEAD, wait, RowHashes::of);
     let mut roots = RootsFollower::from_start(settings, timeout).await?;
     let mut audit = Audit::default();
     let mut audit_timer = tokio::time::interval(if options.audit_interval.is_zero() {
@@ -239,9 +241,17 @@ pub async fn run(
         }
         tokio::select! {
             next = ledger.next() => match next {
-                Ok(Some((offset, Reassembled::Complete(transaction), head))) => {
+                Ok(Some(Ahead {
+                    offset,
+                    outcome: Reassembled::Complete(transaction),
+                    head,
+                    computed,
+                })) => {
                     caught_up = false;
-                    validator.transaction(&Arc::new(transaction), offset, head).await?;
+                    let hashes = computed.unwrap_or_default();
+                    validator
+                        .transaction(&Arc::new(transaction), hashes, offset, head)
+                        .await?;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -356,6 +366,7 @@ impl Validator<'_> {
     async fn transaction(
         &mut self,
         transaction: &Arc<Transaction>,
+        hashes: RowHashes,
         offset: i64,
         ledger_hash: Digest,
     ) -> Result<()> {
@@ -372,7 +383,7 @@ impl Validator<'_> {
             self.shadow.name_types(&mut named, &missing).await?;
             lock_planner(&self.planner).types.merge(named);
         }
-        let committed = match self.state.apply(transaction) {
+        let committed = match self.state.apply_hashed(transaction, hashes) {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };

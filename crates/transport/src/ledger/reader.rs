@@ -244,15 +244,51 @@ impl LedgerReader {
     /// Moves the reader onto a task of its own, which reads, verifies, decodes and reassembles
     /// up to `depth` records ahead of [`ReadAhead::next`]: for a consumer whose own work per
     /// transaction is long enough that the reading should not wait for it.
-    pub fn read_ahead(mut self, depth: usize, wait: Duration) -> ReadAhead {
+    pub fn read_ahead(self, depth: usize, wait: Duration) -> ReadAhead {
+        self.read_ahead_with(depth, wait, |_| ())
+    }
+
+    /// [`LedgerReader::read_ahead`], computing `ahead` of each complete transaction on a
+    /// blocking thread as well (hashes of its rows, say): [`ReadAhead::next`] hands it over
+    /// with the transaction.
+    pub fn read_ahead_with<T: Send + 'static>(
+        mut self,
+        depth: usize,
+        wait: Duration,
+        ahead: impl Fn(&Transaction) -> T + Send + Sync + 'static,
+    ) -> ReadAhead<T> {
         let (records, received) = tokio::sync::mpsc::channel(depth.max(1));
+        let ahead = std::sync::Arc::new(ahead);
         let task = tokio::spawn(async move {
             let mut idle = false;
             loop {
                 let next = match self.next(wait).await {
+                    Ok(Some((offset, Reassembled::Complete(transaction)))) => {
+                        idle = false;
+                        let ahead = ahead.clone();
+                        let computed = tokio::task::spawn_blocking(move || {
+                            let computed = ahead(&transaction);
+                            (transaction, computed)
+                        })
+                        .await;
+                        let Ok((transaction, computed)) = computed else {
+                            return; // the runtime is shutting down
+                        };
+                        Ok(Some(Ahead {
+                            offset,
+                            outcome: Reassembled::Complete(transaction),
+                            head: self.chain_head(),
+                            computed: Some(computed),
+                        }))
+                    }
                     Ok(Some((offset, outcome))) => {
                         idle = false;
-                        Ok(Some((offset, outcome, self.chain_head())))
+                        Ok(Some(Ahead {
+                            offset,
+                            outcome,
+                            head: self.chain_head(),
+                            computed: None,
+                        }))
                     }
                     // The first quiet read after a record is reported, the others are not.
                     Ok(None) if idle => continue,
@@ -358,18 +394,32 @@ impl LedgerReader {
 
 /// A [`LedgerReader`] reading ahead on a task of its own ([`LedgerReader::read_ahead`]).
 #[derive(Debug)]
-pub struct ReadAhead {
-    received: tokio::sync::mpsc::Receiver<Result<Option<(i64, Reassembled, Digest)>>>,
+pub struct ReadAhead<T = ()> {
+    received: tokio::sync::mpsc::Receiver<Result<Option<Ahead<T>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl ReadAhead {
-    /// The next record with the chain's head after it, as [`LedgerReader::next`] gives it;
-    /// `Ok(None)` once when the reader finds nothing more (at the end of the partition, or
-    /// nothing within its wait). After an error nothing more is read.
+/// A record read ahead: what [`LedgerReader::next`] gives, the chain's head after it, and
+/// what was computed of its transaction when it completed one.
+#[derive(Debug)]
+pub struct Ahead<T> {
+    /// The record's offset.
+    pub offset: i64,
+    /// What the record did to its transaction.
+    pub outcome: Reassembled,
+    /// The chain's head after the record.
+    pub head: Digest,
+    /// What [`LedgerReader::read_ahead_with`] computed of the transaction it completed.
+    pub computed: Option<T>,
+}
+
+impl<T> ReadAhead<T> {
+    /// The next record, as [`Ahead`]; `Ok(None)` once when the reader finds nothing more (at
+    /// the end of the partition, or nothing within its wait). After an error nothing more is
+    /// read.
     ///
     /// Cancel-safe: a record not returned stays for the next call.
-    pub async fn next(&mut self) -> Result<Option<(i64, Reassembled, Digest)>> {
+    pub async fn next(&mut self) -> Result<Option<Ahead<T>>> {
         match self.received.recv().await {
             Some(next) => next,
             None => Err(TransportError::Stopped("the ledger reader")),
@@ -377,7 +427,7 @@ impl ReadAhead {
     }
 }
 
-impl Drop for ReadAhead {
+impl<T> Drop for ReadAhead<T> {
     fn drop(&mut self) {
         self.task.abort();
     }
