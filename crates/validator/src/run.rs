@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use walproof_committer::{CommitState, RowHashes};
 use walproof_core::{Digest, Lsn, Reassembled, Transaction};
 use walproof_transport::attestations::{AttestationsWriter, last_attested};
-use walproof_transport::ledger::{Ahead, LedgerReader, ensure_ledger_topic};
+use walproof_transport::ledger::{Ahead, LedgerReader, READ_AHEAD, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsFollower};
 use walproof_transport::{KafkaSettings, TransportError};
 
@@ -78,10 +78,6 @@ pub struct ValidatorStatus {
     /// The most recent withdrawal approvals, oldest first (at most [`KEPT_ATTESTATIONS`]).
     pub approvals: Mutex<VecDeque<SignedApproval>>,
 }
-
-/// Ledger records read, verified and decoded ahead of the transaction being applied (a whole
-/// transaction is held in memory anyway; this is what may wait behind it).
-const READ_AHEAD: usize = 2;
 
 /// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
 pub const KEPT_ATTESTATIONS: usize = 10_000;

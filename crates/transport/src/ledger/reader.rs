@@ -392,6 +392,11 @@ impl LedgerReader {
     }
 }
 
+/// Ledger records a stage reads, verifies and decodes ahead of the transaction it is applying
+/// ([`LedgerReader::read_ahead`]): a whole transaction is held in memory anyway; this is what
+/// may wait behind it.
+pub const READ_AHEAD: usize = 2;
+
 /// A [`LedgerReader`] reading ahead on a task of its own ([`LedgerReader::read_ahead`]).
 #[derive(Debug)]
 pub struct ReadAhead<T = ()> {
