@@ -95,32 +95,17 @@ pub async fn last_attested(
     validator: &str,
     timeout: Duration,
 ) -> Result<Option<Lsn>> {
-    let topic = topic(settings);
-    topic.ensure(settings, timeout).await?;
-    let (low, end) = topic.watermarks(settings, timeout).await?;
-    let mut window = TAIL_WINDOW;
-    loop {
-        let from = end.saturating_sub(window);
-        let whole = from <= low;
-        let records = topic
-            .read(
-                settings,
-                (!whole).then_some(from),
-                Until::EndReported,
-                timeout,
-            )
-            .await?;
-        let last = records
-            .iter()
-            .filter_map(|(_, key, _)| parse_attestation_key(key))
-            .filter(|(by, _)| by.eq_ignore_ascii_case(validator))
-            .map(|(_, lsn)| lsn)
-            .max();
-        if last.is_some() || whole {
-            return Ok(last);
-        }
-        window = window.saturating_mul(4);
-    }
+    let validator = validator.to_owned();
+    topic(settings)
+        .find_in_tail(settings, TAIL_WINDOW, timeout, move |records| {
+            records
+                .iter()
+                .filter_map(|(_, key, _)| parse_attestation_key(key))
+                .filter(|(by, _)| by.eq_ignore_ascii_case(&validator))
+                .map(|(_, lsn)| lsn)
+                .max()
+        })
+        .await
 }
 
 /// Records of the attestations topic [`last_attested`] reads first.

@@ -81,23 +81,44 @@ impl Topic {
         Ok(consumer)
     }
 
-    /// The partition's low and high watermarks: its first offset and one past its last (on
-    /// tansu, the last batch's first offset: never more than the end).
-    pub(crate) async fn watermarks(
+    /// What `find` finds in the topic's tail, read in growing windows: the last `window`
+    /// records, then four times as many, and so on until `find` finds it or the whole topic
+    /// was read. One consumer reads every window; the topic is created if it does not exist.
+    pub(crate) async fn find_in_tail<T: Send + 'static>(
         &self,
         settings: &KafkaSettings,
+        window: i64,
         timeout: Duration,
-    ) -> Result<(i64, i64)> {
+        find: impl Fn(&[Record]) -> Option<T> + Send + 'static,
+    ) -> Result<Option<T>> {
+        self.ensure(settings, timeout).await?;
         let (topic, settings) = (self.clone(), settings.clone());
         tokio::task::spawn_blocking(move || {
+            let consumer = topic.tail_consumer(&settings)?;
             let name = &topic.name;
-            topic
-                .tail_consumer(&settings)?
+            // The high watermark is one past the last record (on tansu, the last batch's first
+            // offset: never more than the end).
+            let (low, end) = consumer
                 .fetch_watermarks(name, 0, timeout)
-                .map_err(TransportError::kafka(format!("reading {name}'s end")))
+                .map_err(TransportError::kafka(format!("reading {name}'s end")))?;
+            let mut window = window.max(1);
+            loop {
+                let from = end.saturating_sub(window);
+                let whole = from <= low;
+                let records = if low >= end {
+                    Vec::new()
+                } else {
+                    topic.read_with(&consumer, (!whole).then_some(from), None, timeout)?
+                };
+                let found = find(&records);
+                if found.is_some() || whole {
+                    return Ok(found);
+                }
+                window = window.saturating_mul(4);
+            }
         })
         .await
-        .map_err(|_| TransportError::Stopped("the watermarks reader"))?
+        .map_err(|_| TransportError::Stopped("the tail reader"))?
     }
 
     /// A consumer for reading the topic up to its end: it reports the end of the partition,
@@ -158,6 +179,20 @@ impl Topic {
             }
             high = (until == Until::HighWatermark).then_some(end);
         }
+        self.read_with(&consumer, from, high, timeout)
+    }
+
+    /// Reads with `consumer` from offset `from` (`None`: the first) to the end of the
+    /// partition, or to offset `high` (exclusive) when given. The topic must hold a record
+    /// from `from` on.
+    fn read_with(
+        &self,
+        consumer: &BaseConsumer<ReaderContext>,
+        from: Option<i64>,
+        high: Option<i64>,
+        timeout: Duration,
+    ) -> Result<Vec<Record>> {
+        let topic = self.name.as_str();
         let assigning = || TransportError::kafka(format!("assigning the {} topic", self.records));
         let mut partition = TopicPartitionList::new();
         partition

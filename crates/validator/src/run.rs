@@ -137,10 +137,20 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let timeout = Duration::from_secs(30);
+    let wait = Duration::from_millis(200);
+    // The checks' session sets the shadow's own tables up, before any other session.
     let shadow = Shadow::connect(&options.shadow_url, Role::Checks).await?;
     ensure_ledger_topic(settings, timeout).await?;
+    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
+    // and the planning; they start before the rest of the start-up, which goes side by side.
+    let mut ledger =
+        LedgerReader::from_start(settings)?.read_ahead_with(READ_AHEAD, wait, RowHashes::of);
     let address = signer.address().to_checksum(None);
-    let attested = last_attested(settings, &address, timeout).await?;
+    let (writer_session, attested, mut roots) = tokio::try_join!(
+        Shadow::connect(&options.shadow_url, Role::Writer),
+        async { Ok(last_attested(settings, &address, timeout).await?) },
+        async { Ok(RootsFollower::from_start(settings, timeout).await?) },
+    )?;
     let progress = shadow.progress().await?;
     // A key new at this start has attested nothing: it resumes after what an earlier key of
     // this validator had attested, as the progress row recorded it.
@@ -156,10 +166,7 @@ pub async fn run(
         "validator starting: reading the ledger from its first record"
     );
     let planner = SharedPlanner::default();
-    let writer = ShadowWriter::start(
-        Shadow::connect(&options.shadow_url, Role::Writer).await?,
-        Arc::clone(&planner),
-    );
+    let writer = ShadowWriter::start(writer_session, Arc::clone(&planner));
     let mut validator = Validator {
         options,
         signer,
@@ -186,12 +193,6 @@ pub async fn run(
         *lock(&status.divergence) = Some(recorded);
         validator.diverged = true;
     }
-    let wait = Duration::from_millis(200);
-    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
-    // and the planning.
-    let mut ledger =
-        LedgerReader::from_start(settings)?.read_ahead_with(READ_AHEAD, wait, RowHashes::of);
-    let mut roots = RootsFollower::from_start(settings, timeout).await?;
     let mut audit = Audit::default();
     let mut audit_timer = tokio::time::interval(if options.audit_interval.is_zero() {
         Duration::from_secs(3600)
