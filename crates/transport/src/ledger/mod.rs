@@ -5,7 +5,7 @@ mod tail;
 mod topic;
 mod writer;
 
-pub use reader::{Ahead, LedgerContents, LedgerReader, READ_AHEAD, ReadAhead};
+pub use reader::{AHEAD_ON_THREAD, Ahead, LedgerContents, LedgerReader, READ_AHEAD, ReadAhead};
 pub use tail::{LedgerTail, OpenRun, read_tail};
 pub(crate) use topic::create_topic;
 pub use topic::{ensure_ledger_topic, ledger_topic_exists};

@@ -248,9 +248,11 @@ impl LedgerReader {
         self.read_ahead_with(depth, wait, |_| ())
     }
 
-    /// [`LedgerReader::read_ahead`], computing `ahead` of each complete transaction on a
-    /// blocking thread as well (hashes of its rows, say): [`ReadAhead::next`] hands it over
-    /// with the transaction.
+    /// [`LedgerReader::read_ahead`], computing `ahead` of each complete transaction as well
+    /// (hashes of its rows, say): [`ReadAhead::next`] hands it over with the transaction. A
+    /// transaction of [`AHEAD_ON_THREAD`] changes or more is computed on a blocking thread, a
+    /// smaller one on the reading task itself: on busy cores, waking another thread for each
+    /// small transaction costs more than the computing.
     pub fn read_ahead_with<T: Send + 'static>(
         mut self,
         depth: usize,
@@ -265,14 +267,21 @@ impl LedgerReader {
                 let next = match self.next(wait).await {
                     Ok(Some((offset, Reassembled::Complete(transaction)))) => {
                         idle = false;
-                        let ahead = ahead.clone();
-                        let computed = tokio::task::spawn_blocking(move || {
+                        let (transaction, computed) = if transaction.changes.len() < AHEAD_ON_THREAD
+                        {
                             let computed = ahead(&transaction);
                             (transaction, computed)
-                        })
-                        .await;
-                        let Ok((transaction, computed)) = computed else {
-                            return; // the runtime is shutting down
+                        } else {
+                            let ahead = ahead.clone();
+                            let computed = tokio::task::spawn_blocking(move || {
+                                let computed = ahead(&transaction);
+                                (transaction, computed)
+                            })
+                            .await;
+                            match computed {
+                                Ok(computed) => computed,
+                                Err(_) => return, // the runtime is shutting down
+                            }
                         };
                         Ok(Some(Ahead {
                             offset,
@@ -396,6 +405,9 @@ impl LedgerReader {
 /// ([`LedgerReader::read_ahead`]): a whole transaction is held in memory anyway; this is what
 /// may wait behind it.
 pub const READ_AHEAD: usize = 2;
+
+/// Changes from which [`LedgerReader::read_ahead_with`] computes on a blocking thread.
+pub const AHEAD_ON_THREAD: usize = 256;
 
 /// A [`LedgerReader`] reading ahead on a task of its own ([`LedgerReader::read_ahead`]).
 #[derive(Debug)]
