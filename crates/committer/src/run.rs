@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use walproof_core::{Digest, Lsn, Reassembled};
 use walproof_transport::KafkaSettings;
-use walproof_transport::ledger::{Ahead, LedgerReader, READ_AHEAD, ensure_ledger_topic};
+use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsWriter, read_roots};
 
 use crate::error::{CommitError, Result};
 use crate::proof::RowProof;
 use crate::retention::Retention;
-use crate::state::{CommitState, RowHashes};
+use crate::state::CommitState;
 use crate::store::KeptRoot;
 
 /// A question to the running committer (its proof API), answered between two transactions.
@@ -192,14 +192,12 @@ pub async fn run(
             );
         }
     }
-    let reader = match kept {
+    let mut reader = match kept {
         Some(kept) => LedgerReader::after(settings, kept.ledger_offset, kept.ledger_hash, timeout)
             .await
             .map_err(CommitError::ledger)?,
         None => LedgerReader::from_start(settings).map_err(CommitError::ledger)?,
     };
-    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree.
-    let mut reader = reader.read_ahead_with(READ_AHEAD, Duration::from_millis(500), RowHashes::of);
     // Published roots past the state's position: recomputed, they must agree.
     let resume_lsn = kept.map(|k| k.commit_lsn);
     let last_published_lsn = last_published.as_ref().map(|r| r.commit_lsn);
@@ -223,20 +221,14 @@ pub async fn run(
             return Ok(());
         }
         let next = tokio::select! {
-            next = reader.next() => next.map_err(CommitError::ledger)?,
+            next = reader.next(Duration::from_millis(500)) => next.map_err(CommitError::ledger)?,
             Some(query) = queries.recv() => {
                 answer(&mut state, query);
                 continue;
             }
             _ = shutdown.changed() => continue,
         };
-        let Some(Ahead {
-            offset,
-            outcome,
-            head: ledger_hash,
-            computed,
-        }) = next
-        else {
+        let Some((offset, outcome)) = next else {
             if !caught_up {
                 caught_up = true;
                 tracing::info!(
@@ -254,7 +246,8 @@ pub async fn run(
         let Reassembled::Complete(transaction) = outcome else {
             continue;
         };
-        let committed = state.apply_hashed(&transaction, computed.unwrap_or_default())?;
+        let committed = state.apply(&transaction)?;
+        let ledger_hash = reader.chain_head();
         state.keep(&committed, ledger_hash, offset);
         let record = RootRecord {
             commit_lsn: committed.commit_lsn,
