@@ -115,7 +115,8 @@ BIN=$CARGO_TARGET_DIR/debug/walproof
 [[ -x $BIN ]] || die "no walproof binary at $BIN after the build"
 
 # ---------------------------------------------------------------- the demo databases
-BASE_URL=${WALPROOF_PG_URL%/*}
+ADMIN_URL=$WALPROOF_PG_URL # the stack's maintenance database (the WALPROOF_* variables go later)
+BASE_URL=${ADMIN_URL%/*}
 SOURCE_URL=$BASE_URL/$SOURCE_DB
 SHADOW_URL=$BASE_URL/$SHADOW_DB
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -331,6 +332,13 @@ stop_all() {
             tail -n 20 "$LOG" >&2
             rc=1
         fi
+    fi
+    if [[ -n $WALPROOF_PID ]] && ! alive "$WALPROOF_PID"; then
+        # The next run starts afresh; a slot left behind would keep the stack's Postgres from
+        # recycling its WAL for as long as the stack runs.
+        say "dropping the demo's replication slot $SLOT"
+        sql -tA "$ADMIN_URL" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 ||
+            echo "!! could not drop the slot $SLOT: drop it by hand, or it holds the stack's WAL" >&2
     fi
     [[ -n $WALPROOF_PID ]] && cat <<EOF
 ==> kept in $DEMO:

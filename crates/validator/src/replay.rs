@@ -558,11 +558,7 @@ impl<'t> Plan<'t> {
                 column: column.name.clone(),
             });
         }
-        let bytes: usize = row
-            .0
-            .iter()
-            .map(|v| v.as_text().map_or(2, str::len) + 3)
-            .sum();
+        let bytes = text_bytes(row, 3);
         let batch = self.batch(
             relation,
             ordinal,
@@ -589,11 +585,7 @@ impl<'t> Plan<'t> {
             .iter()
             .map(|v| !matches!(v, Value::Unchanged))
             .collect();
-        let bytes: usize = new
-            .0
-            .iter()
-            .map(|v| v.as_text().map_or(2, str::len) + 1)
-            .sum();
+        let bytes = text_bytes(new, 1);
         let batch = self.batch(
             relation,
             ordinal,
@@ -770,6 +762,15 @@ impl<'t> Plan<'t> {
         self.statements.push(statement);
         Ok(())
     }
+}
+
+/// About the bytes `row`'s values take as SQL or COPY text, with `around` bytes of quotes and
+/// separators each.
+fn text_bytes(row: &Row, around: usize) -> usize {
+    row.0
+        .iter()
+        .map(|v| v.as_text().map_or(2, str::len) + around)
+        .sum()
 }
 
 /// The table's columns, quoted, in order: `a, "B", c`.

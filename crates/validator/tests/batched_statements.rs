@@ -106,12 +106,11 @@ async fn ids(shadow: &Shadow) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batched_inserts_and_deletes_apply_exactly_and_name_the_key_they_fail_on() {
+/// A database of the test's own, the writer's and the checks' sessions on it, and the names
+/// of the accounts table's types.
+async fn shadow_database(name: &str) -> (TestDatabase, Shadow, Shadow, TypeNames) {
     let stack = Stack::load().unwrap();
-    let db = TestDatabase::create(&stack, "batched_statements")
-        .await
-        .unwrap();
+    let db = TestDatabase::create(&stack, name).await.unwrap();
     let (host, port, user) = db.host_port_user();
     let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
     let shadow = Shadow::connect(&url, Role::Writer).await.unwrap();
@@ -120,6 +119,12 @@ async fn batched_inserts_and_deletes_apply_exactly_and_name_the_key_they_fail_on
     let first = transaction(1, vec![insert(1, None)]);
     let missing = Replay::missing_types(&first, &types).unwrap();
     checks.name_types(&mut types, &missing).await.unwrap();
+    (db, shadow, checks, types)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_inserts_and_deletes_apply_exactly_and_name_the_key_they_fail_on() {
+    let (_db, shadow, checks, types) = shadow_database("batched_statements").await;
     let mut replay = Replay::default();
 
     // 1. A hundred rows in a row go by COPY; the notes hold what COPY's text format escapes.
@@ -253,21 +258,11 @@ fn update(id: u64, note: Value, balance: &str) -> Op {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_updates_keep_unchanged_columns_apply_in_order_and_name_the_key_they_fail_on() {
-    let stack = Stack::load().unwrap();
-    let db = TestDatabase::create(&stack, "batched_updates")
-        .await
-        .unwrap();
-    let (host, port, user) = db.host_port_user();
-    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
-    let shadow = Shadow::connect(&url, Role::Writer).await.unwrap();
-    let checks = Shadow::connect(&url, Role::Checks).await.unwrap();
-    let mut types = TypeNames::default();
+    let (_db, shadow, checks, types) = shadow_database("batched_updates").await;
     let rows: Vec<Op> = (1..=900u64)
         .map(|id| insert(id, Some(&format!("first {id}"))))
         .collect();
     let first = transaction(1, rows);
-    let missing = Replay::missing_types(&first, &types).unwrap();
-    checks.name_types(&mut types, &missing).await.unwrap();
     let mut replay = Replay::default();
     apply(&shadow, &replay.plan(&first, &types).unwrap(), 1)
         .await
