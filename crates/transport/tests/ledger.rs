@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use walproof_core::{Change, Digest, Lsn, Op, SealedEntry, Transaction};
+use walproof_core::{Change, Digest, Lsn, Op, Reassembled, SealedEntry, Transaction};
 use walproof_testkit::Stack;
 use walproof_testkit::topics::TestTopics;
-use walproof_transport::ledger::{LedgerReader, LedgerWriter, OpenRun, WriterOptions, read_tail};
+use walproof_transport::ledger::{
+    AHEAD_ON_THREAD, LedgerReader, LedgerWriter, OpenRun, READ_AHEAD, WriterOptions, read_tail,
+};
 use walproof_transport::{KafkaSettings, TransportError};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -82,6 +84,64 @@ async fn written_transactions_read_back_whole_in_order_and_acks_confirm_the_last
     let tail = read_tail(&settings, WAIT).await.unwrap();
     assert_eq!(tail.last_complete, Some(Lsn::new(0x200)));
     assert_eq!(tail.head, writer.head());
+}
+
+/// What `read_ahead_with` computes comes with its own transaction, for small transactions
+/// (computed on the reading task) and big ones (on a blocking thread) alike, and nothing comes
+/// with a record that completes no transaction.
+#[tokio::test]
+async fn read_ahead_hands_over_what_it_computed_with_each_whole_transaction() {
+    let (_stack, _topics, settings) = settings("ledger_read_ahead");
+    let (mut writer, _) = LedgerWriter::open(&settings, &WriterOptions::default())
+        .await
+        .unwrap();
+    let big = AHEAD_ON_THREAD as u32 + 10;
+    let written = [
+        transaction(0x100, 5),
+        transaction(0x200, big),
+        transaction(0x300, 1),
+    ];
+    for tx in &written {
+        write_whole(&mut writer, tx).await;
+    }
+    writer.flush(WAIT).await.unwrap();
+
+    let mut reader = LedgerReader::from_start(&settings)
+        .unwrap()
+        .read_ahead_with(READ_AHEAD, Duration::from_secs(2), |tx: &Transaction| {
+            (tx.commit_lsn, tx.changes.len())
+        });
+    let (mut whole, mut parts) = (Vec::new(), 0);
+    while whole.len() < written.len() {
+        let ahead = reader
+            .next()
+            .await
+            .unwrap()
+            .expect("a record before the end");
+        match ahead.outcome {
+            Reassembled::Complete(tx) => {
+                assert_eq!(
+                    ahead.computed,
+                    Some((tx.commit_lsn, tx.changes.len())),
+                    "{}",
+                    tx.commit_lsn
+                );
+                whole.push(tx);
+                if whole.len() == written.len() {
+                    assert_eq!(ahead.head, writer.head());
+                }
+            }
+            _ => {
+                assert_eq!(ahead.computed, None);
+                parts += 1;
+            }
+        }
+    }
+    assert_eq!(whole, written);
+    assert!(parts > 0, "the transactions were split into parts");
+    // The reading task (and its consumer) ends before the test's topics are deleted.
+    drop(reader);
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 #[tokio::test]
