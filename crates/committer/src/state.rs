@@ -659,9 +659,12 @@ impl CommitState {
             } => {
                 let rel = relation(*id)?;
                 if rel.has_key() {
-                    let old_values = key_values(rel, old.as_ref().map_or(new, |old| old.row()))
-                        .map_err(problem)?;
-                    let old_key = table_key(rel, &old_values);
+                    let old_row = old.as_ref().map_or(new, |old| old.row());
+                    let old_key = match (&hashed, old) {
+                        // The key did not change: the row hashed ahead has it.
+                        (Some(row), None) => row.key,
+                        _ => table_key(rel, &key_values(rel, old_row).map_err(problem)?),
+                    };
                     let new_row = match hashed {
                         Some(row) => row,
                         None => {
@@ -674,8 +677,10 @@ impl CommitState {
                     };
                     let not_held = || {
                         problem(format!(
-                            "an update of {}.{} row {old_values:?}, which is not held",
-                            rel.schema, rel.name
+                            "an update of {}.{} row {:?}, which is not held",
+                            rel.schema,
+                            rel.name,
+                            key_values(rel, old_row).unwrap_or_default()
                         ))
                     };
                     if new_row.key == old_key {

@@ -48,6 +48,18 @@ impl KafkaSettings {
         }
         config
     }
+
+    /// The configuration of a reader: `group` as its group id (librdkafka wants one even when
+    /// the partition is assigned), offsets committed only explicitly, and fetches with the
+    /// followers' short wait ([`FOLLOWER_FETCH_WAIT_MS`]).
+    pub fn reader_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", FOLLOWER_FETCH_WAIT_MS);
+        config
+    }
 }
 
 /// Client context of walproof's ledger readers: librdkafka errors go to `tracing`, except the

@@ -63,10 +63,7 @@ impl Topic {
     ) -> Result<rdkafka::consumer::StreamConsumer<ReaderContext>> {
         self.ensure(settings, timeout).await?;
         let consumer: rdkafka::consumer::StreamConsumer<ReaderContext> = settings
-            .client_config()
-            .set("group.id", format!("{}.{group}", settings.topic_prefix))
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
+            .reader_config(&format!("{}.{group}", settings.topic_prefix))
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka(format!(
                 "creating the {} follower",
@@ -123,16 +120,12 @@ impl Topic {
 
     /// A consumer for reading the topic up to its end: it reports the end of the partition,
     /// and fetches with the followers' short wait (at the end, the broker would otherwise hold
-    /// the last fetch for half a second before the end is reported). librdkafka wants a group
-    /// id even for a consumer that assigns its partition and commits nothing: `<topic>-tail`
-    /// (`shop.roots-tail`), never joined.
+    /// the last fetch for half a second before the end is reported). Its group,
+    /// `<topic>-tail` (`shop.roots-tail`), is never joined.
     fn tail_consumer(&self, settings: &KafkaSettings) -> Result<BaseConsumer<ReaderContext>> {
         settings
-            .client_config()
-            .set("group.id", format!("{}-tail", self.name))
-            .set("enable.auto.commit", "false")
+            .reader_config(&format!("{}-tail", self.name))
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka(format!(
                 "creating the {} reader",

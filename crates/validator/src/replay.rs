@@ -34,7 +34,7 @@ use walproof_core::ident::{TableName, push_literal, quote_ident, quote_literal};
 use walproof_core::schema_change::{
     SCHEMA_CHANGE_PREFIX, SchemaChange, SchemaChangeError, Shapes, TableChange, TableChangeKind,
 };
-use walproof_core::{Change, OldRow, Op, Relation, RelationId, Row, Transaction, Value};
+use walproof_core::{Change, Column, OldRow, Op, Relation, RelationId, Row, Transaction, Value};
 
 use crate::schema::{self, SchemaError, ShadowTables, TypeNames};
 
@@ -88,6 +88,27 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The keys of a batch of `table` by its one `column` of key, with the probe that lists
+    /// which of those in `set` (SQL that can follow `IN`) the shadow holds.
+    fn new<'k>(
+        column: &Column,
+        table: &TableName,
+        set: &str,
+        keys: impl Iterator<Item = (u32, &'k str)>,
+    ) -> Keys {
+        let name = quote_ident(&column.name);
+        Keys {
+            probe: format!(
+                "SELECT {} FROM {table} WHERE {name} IN ({set})",
+                text_output(&column.name, column.type_oid)
+            ),
+            column: name.into_owned(),
+            keys: keys
+                .map(|(ordinal, key)| (ordinal, key.to_owned()))
+                .collect(),
+        }
+    }
+
     /// The first change that cannot touch one row when the shadow holds the keys `present`
     /// (before the statement): its key is not there, or an earlier delete took it. `None`
     /// when every change finds its row.
@@ -580,18 +601,19 @@ impl<'t> Plan<'t> {
         key: &'t str,
         new: &'t Row,
     ) -> Result<(), ReplayError> {
-        let carried: Vec<bool> = new
-            .0
-            .iter()
-            .map(|v| !matches!(v, Value::Unchanged))
-            .collect();
+        let carries = |v: &Value| !matches!(v, Value::Unchanged);
         let bytes = text_bytes(new, 1);
         let batch = self.batch(
             relation,
             ordinal,
-            |rows| matches!(rows, Rows::Updated { carried: c, keys, .. } if *c == carried && !keys.contains(key)),
+            |rows| match rows {
+                Rows::Updated { carried, keys, .. } => {
+                    carried.iter().zip(&new.0).all(|(c, v)| *c == carries(v)) && !keys.contains(key)
+                }
+                _ => false,
+            },
             || Rows::Updated {
-                carried: carried.clone(),
+                carried: new.0.iter().map(carries).collect(),
                 rows: Vec::new(),
                 keys: HashSet::new(),
             },
@@ -674,11 +696,7 @@ impl<'t> Plan<'t> {
                     .collect();
                 let sets: Vec<String> = names.iter().map(|n| format!("{n} = u.{n}")).collect();
                 let list = names.join(", ");
-                let key = relation
-                    .columns
-                    .iter()
-                    .find(|c| c.key)
-                    .expect("a one-column key");
+                let key = key_column(relation);
                 let name = quote_ident(&key.name);
                 let changes = rows.len();
                 self.statements.push(Statement::new(
@@ -708,25 +726,16 @@ impl<'t> Plan<'t> {
                     copy: None,
                     expect: Expect::Rows(changes as u64),
                     subject: subject("update", changes, None),
-                    keys: Some(Keys {
-                        column: name.to_string(),
-                        probe: format!(
-                            "SELECT {} FROM {table} WHERE {name} IN (SELECT {name} FROM {temporary})",
-                            text_output(&key.name, key.type_oid)
-                        ),
-                        keys: rows
-                            .iter()
-                            .map(|(ordinal, key, _)| (*ordinal, (*key).to_owned()))
-                            .collect(),
-                    }),
+                    keys: Some(Keys::new(
+                        key,
+                        &table,
+                        &format!("SELECT {name} FROM {temporary}"),
+                        rows.iter().map(|(ordinal, key, _)| (*ordinal, *key)),
+                    )),
                 }
             }
             Rows::Deleted(keys) => {
-                let column = relation
-                    .columns
-                    .iter()
-                    .find(|c| c.key)
-                    .expect("a one-column key");
+                let column = key_column(relation);
                 let name = quote_ident(&column.name);
                 if let [(ordinal, _, old)] = keys[..] {
                     // One delete alone: by its key, as any other.
@@ -745,17 +754,12 @@ impl<'t> Plan<'t> {
                     copy: None,
                     expect: Expect::Rows(keys.len() as u64),
                     subject: subject("delete", keys.len(), None),
-                    keys: Some(Keys {
-                        column: name.to_string(),
-                        probe: format!(
-                            "SELECT {} FROM {table} WHERE {name} IN ({list})",
-                            text_output(&column.name, column.type_oid)
-                        ),
-                        keys: keys
-                            .iter()
-                            .map(|(ordinal, key, _)| (*ordinal, (*key).to_owned()))
-                            .collect(),
-                    }),
+                    keys: Some(Keys::new(
+                        column,
+                        &table,
+                        &list,
+                        keys.iter().map(|(ordinal, key, _)| (*ordinal, *key)),
+                    )),
                 }
             }
         };
@@ -834,6 +838,15 @@ fn copy_text<'r>(rows: impl Iterator<Item = &'r Row>, columns: &[bool], bytes: u
         data.push('\n');
     }
     data
+}
+
+/// The one key column of a relation whose changes were batched by it.
+fn key_column(relation: &Relation) -> &Column {
+    relation
+        .columns
+        .iter()
+        .find(|c| c.key)
+        .expect("a one-column key")
 }
 
 /// The key of an update that keeps it, when `relation`'s key is one column: such updates

@@ -76,14 +76,8 @@ impl LedgerReader {
     fn unassigned(settings: &KafkaSettings) -> Result<LedgerReader> {
         let topic = settings.ledger_topic();
         let consumer: StreamConsumer<ReaderContext> = settings
-            .client_config()
-            .set(
-                "group.id",
-                format!("{}.ledger-reader", settings.topic_prefix),
-            )
-            .set("enable.auto.commit", "false")
+            .reader_config(&format!("{}.ledger-reader", settings.topic_prefix))
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
         Ok(LedgerReader {
@@ -106,11 +100,8 @@ impl LedgerReader {
     ) -> Result<LedgerReader> {
         let topic = settings.ledger_topic();
         let consumer: StreamConsumer<ReaderContext> = settings
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
+            .reader_config(group)
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", crate::kafka::FOLLOWER_FETCH_WAIT_MS)
             .create_with_context(ReaderContext)
             .map_err(TransportError::kafka("creating a ledger reader"))?;
         let mut partition = TopicPartitionList::new();

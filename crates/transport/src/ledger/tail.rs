@@ -55,9 +55,7 @@ pub async fn read_tail(settings: &KafkaSettings, timeout: Duration) -> Result<Le
 fn read_tail_blocking(settings: &KafkaSettings, timeout: Duration) -> Result<LedgerTail> {
     let topic = settings.ledger_topic();
     let consumer: BaseConsumer<ReaderContext> = settings
-        .client_config()
-        .set("group.id", format!("{}.ledger-tail", settings.topic_prefix))
-        .set("enable.auto.commit", "false")
+        .reader_config(&format!("{}.ledger-tail", settings.topic_prefix))
         .set("enable.partition.eof", "true")
         .create_with_context(ReaderContext)
         .map_err(TransportError::kafka("creating the tail reader"))?;
