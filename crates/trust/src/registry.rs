@@ -152,6 +152,18 @@ alloy::sol! {
     }
 }
 
+/// How many seconds the chain's clock is behind a Confidential Space token, when `data` is
+/// the verifier's `TokenNotYetValid` revert: the token was issued (or becomes valid) after the
+/// block time the call ran at. A token just issued can be ahead of a chain whose blocks lag
+/// the wall clock.
+pub fn token_ahead_of_chain(data: &[u8]) -> Option<u64> {
+    use ConfidentialSpaceVerifier::ConfidentialSpaceVerifierErrors as Cs;
+    match Cs::abi_decode(data) {
+        Ok(Cs::TokenNotYetValid(e)) => Some(e.value.saturating_sub(e.now).saturating_to()),
+        _ => None,
+    }
+}
+
 /// The revert `data` of a registry call as `Contract.Error(name: value, …)`, with a hint
 /// where the usual cause is known. Unknown data is shown as its selector and bytes.
 pub fn describe_revert(data: &[u8]) -> String {

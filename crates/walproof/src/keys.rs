@@ -24,7 +24,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use walproof_relayer::chain::sending_provider;
 use walproof_trust::confidential_space::{ConfidentialSpace, Launcher, TokenSigningKey};
 use walproof_trust::dev::{DEFAULT_VALID_FOR, DevAttester, default_measurement};
-use walproof_trust::registry::{KeyRegistry, describe_revert};
+use walproof_trust::registry::{KeyRegistry, describe_revert, token_ahead_of_chain};
 use walproof_trust::{
     AttestationSigner, Evidence, EvidenceDetails, FileKey, KeyAttestor as _, Registration,
     WorkloadKey, generate_key_file,
@@ -447,6 +447,7 @@ pub async fn submit_registration(
         .with_to(registry)
         .with_input(call.abi_encode());
     let what = format!("KeyRegistry.register of key {} at {registry}", evidence.key);
+    wait_for_chain_clock(&provider, &request, &what).await;
     let receipt = simulate_and_send(&provider, request, &what, &note).await?;
     let hash = receipt.transaction_hash;
     let (active, info) = read_status(&provider, registry, evidence.key).await?;
@@ -566,6 +567,37 @@ async fn simulate_and_send(
         );
     }
     Ok(receipt)
+}
+
+/// Most a registration waits for the chain's clock to reach a token's `iat` and `nbf`.
+const CHAIN_CLOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits while simulating `request` reverts because the token is ahead of the chain's clock
+/// (issued a moment ago, on a chain whose block time lags), for at most [`CHAIN_CLOCK_WAIT`].
+/// Any other outcome is left to [`simulate_and_send`], which names it.
+async fn wait_for_chain_clock(
+    provider: &impl alloy::providers::Provider,
+    request: &TransactionRequest,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + CHAIN_CLOCK_WAIT;
+    while std::time::Instant::now() < deadline {
+        let Err(err) = provider.call(request.clone()).await else {
+            return;
+        };
+        let ahead = err
+            .as_error_resp()
+            .and_then(|payload| payload.as_revert_data())
+            .and_then(|data| token_ahead_of_chain(&data));
+        let Some(ahead) = ahead else {
+            return;
+        };
+        tracing::info!(
+            ahead_s = ahead,
+            "{what}: the token is {ahead} s ahead of the chain's block time; waiting for the chain"
+        );
+        tokio::time::sleep(Duration::from_secs(ahead.clamp(1, 15))).await;
+    }
 }
 
 /// `isActive(key)` and `keyInfo(key)`.
