@@ -8,11 +8,12 @@
 //! the SHA-256 of the root node's bytes, exactly as monotree writes nodes (see
 //! [`crate::proof`]); a test builds the same keys in stock monotree and compares every root.
 //!
-//! **Hashed once per transaction.** A change only marks the nodes on its path stale;
-//! [`StateTree::end`] hashes each stale node once, bottom up, so the nodes near the root that
-//! a transaction's rows share are hashed once per transaction, not once per row. The nodes it
-//! writes are handed to a sink ([`StateTree::end_with`]): the durable store keeps them, so a
-//! proof at an earlier root can still be built.
+//! **Hashed once per transaction.** A change is only noted; [`StateTree::end`] applies the
+//! transaction's changes in key order, each marking the nodes on its path stale, then hashes
+//! each stale node once, bottom up, so the nodes near the root that a transaction's rows share
+//! are hashed once per transaction, not once per row. The nodes it writes are handed to a sink
+//! ([`StateTree::end_with`]): the durable store keeps them, so a proof at an earlier root can
+//! still be built.
 //!
 //! **Canonical removal.** Removing a key drops its leaf and its parent, whose other child
 //! takes the parent's place (its cell then spans the parent's bits too): the tree is exactly
@@ -115,6 +116,9 @@ pub struct StateTree {
     root: Hash,
     /// Changed since the root was computed.
     changed: bool,
+    /// Sets (`Some` leaf) and removals (`None`) since the root was computed, in their order:
+    /// [`StateTree::end`] applies them sorted by key.
+    pending: Vec<(Hash, Option<Hash>)>,
     /// The inner nodes on the path being changed.
     path: Vec<u32>,
     /// Node bytes being built.
@@ -176,11 +180,14 @@ pub(crate) fn sha256(bytes: &[u8]) -> Hash {
 impl StateTree {
     /// The root as of the last [`StateTree::end`] ([`EMPTY_ROOT`] for the empty tree).
     pub fn root(&self) -> Digest {
-        debug_assert!(!self.changed, "the root is asked for before end()");
+        debug_assert!(
+            !self.changed && self.pending.is_empty(),
+            "the root is asked for before end()"
+        );
         Digest(self.root)
     }
 
-    /// Keys held.
+    /// Keys held, as of the last [`StateTree::end`].
     pub fn keys(&self) -> usize {
         self.leaves.len() - self.free_leaves.len()
     }
@@ -203,6 +210,7 @@ impl StateTree {
 
     /// [`StateTree::end_with`], with no sink: nodes keep the places they had.
     fn recompute(&mut self, written: &mut Option<&mut NodeSink<'_>>) -> Option<u64> {
+        self.apply_pending();
         if !self.changed {
             return None;
         }
@@ -367,9 +375,39 @@ impl StateTree {
         self.changed = true;
     }
 
-    /// Sets `key`'s leaf.
+    /// Sets `key`'s leaf (the tree changes at the next [`StateTree::end`]).
     pub fn set(&mut self, key: &Digest, leaf: &Digest) -> Result<()> {
-        let (key, leaf) = (&key.0, &leaf.0);
+        self.pending.push((key.0, Some(leaf.0)));
+        Ok(())
+    }
+
+    /// Removes `key`, leaving the tree as if it had never held it (absent: nothing changes; the
+    /// tree changes at the next [`StateTree::end`]).
+    pub fn remove(&mut self, key: &Digest) -> Result<()> {
+        self.pending.push((key.0, None));
+        Ok(())
+    }
+
+    /// Applies the pending sets and removals in key order (a key's own in their order: the
+    /// sort is stable). The tree they leave is the same in any order, but walks in key order
+    /// share the nodes near the root, and the nodes they create lie in memory in the order
+    /// [`StateTree::end`] hashes them (the replay benchmark's validator: 9.1–9.6 s, against
+    /// 10.7–11.6 s applied in the transaction's order).
+    fn apply_pending(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|(key, _)| *key);
+        for (key, leaf) in &pending {
+            match leaf {
+                Some(leaf) => self.put(key, leaf),
+                None => self.take(key),
+            }
+        }
+        pending.clear();
+        self.pending = pending;
+    }
+
+    /// Sets `key`'s leaf now.
+    fn put(&mut self, key: &Hash, leaf: &Hash) {
         self.path.clear();
         let mut slot = Slot::Top;
         let mut from = 0;
@@ -383,7 +421,7 @@ impl StateTree {
                 Child::Leaf(at) => {
                     let held = &mut self.leaves[at as usize];
                     match first_difference(&held.key.0, key, from, KEY_BITS) {
-                        None if held.leaf == *leaf => return Ok(()), // nothing changes
+                        None if held.leaf == *leaf => return, // nothing changes
                         None => held.leaf = *leaf,
                         Some(depth) => {
                             let new = self.split(child, key, leaf, depth);
@@ -406,31 +444,29 @@ impl StateTree {
             }
         }
         self.touch_path();
-        Ok(())
     }
 
-    /// Removes `key`, leaving the tree as if it had never held it (absent: nothing changes).
-    pub fn remove(&mut self, key: &Digest) -> Result<()> {
-        let key = &key.0;
+    /// Removes `key` now.
+    fn take(&mut self, key: &Hash) {
         self.path.clear();
         let mut slot = Slot::Top;
         let mut parent: Option<(Slot, u32, usize)> = None;
         let mut from = 0;
         let leaf = loop {
             match self.at(slot) {
-                None => return Ok(()),
+                None => return,
                 Some(Child::Leaf(at)) => {
                     if first_difference(&self.leaves[at as usize].key.0, key, from, KEY_BITS)
                         .is_some()
                     {
-                        return Ok(());
+                        return;
                     }
                     break at;
                 }
                 Some(Child::Inner(at)) => {
                     let Inner { path, depth, .. } = self.inners[at as usize];
                     if first_difference(&path, key, from, depth).is_some() {
-                        return Ok(());
+                        return;
                     }
                     let side = bit(key, depth);
                     parent = Some((slot, at, side));
@@ -458,13 +494,12 @@ impl StateTree {
             }
         }
         self.touch_path();
-        Ok(())
     }
 
     /// The proof that `key` holds its leaf, or holds nothing, under the root of the last
     /// [`StateTree::end`] (changes since are not in it).
     pub fn prove(&self, key: &Digest) -> Result<PathProof> {
-        if self.changed {
+        if self.changed || !self.pending.is_empty() {
             return Err(CommitError::Tree(
                 "a proof was asked for in the middle of a transaction".into(),
             ));
@@ -857,7 +892,13 @@ mod tests {
         for batch in 0..60 {
             let mut keys = Vec::new();
             let mut leaves = Vec::new();
-            for _ in 0..(1 + batch * 7) {
+            // Some batches of a big transaction's size, too.
+            let size = if batch % 20 == 19 {
+                1500
+            } else {
+                1 + batch * 7
+            };
+            for _ in 0..size {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
@@ -1110,8 +1151,9 @@ mod tests {
         );
     }
 
-    /// Random inserts, overwrites and removals (keys sharing long prefixes, too) always leave
-    /// the root of a tree built from the surviving pairs alone.
+    /// Random inserts, overwrites and removals (keys sharing long prefixes, too), several of
+    /// them to the same key between two roots, always leave the root of a tree built from the
+    /// surviving pairs alone.
     #[test]
     fn after_any_history_the_root_is_that_of_the_live_pairs() {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -1129,7 +1171,7 @@ mod tests {
                 let mut key = [0u8; 32];
                 // Few distinct keys with shared prefixes: collisions, deep splits and merges.
                 key[0] = (r % 4) as u8;
-                key[31] = ((r >> 8) % 16) as u8;
+                key[31] = ((r >> 8) % if round % 2 == 0 { 16 } else { 2 }) as u8;
                 key[7] = ((r >> 16) % 3) as u8;
                 if (r >> 24) % 3 == 0 {
                     tree.remove(&Digest(key)).unwrap();
@@ -1138,6 +1180,9 @@ mod tests {
                     let leaf = [((r >> 32) % 251) as u8; 32];
                     tree.set(&Digest(key), &Digest(leaf)).unwrap();
                     live.insert(key, leaf);
+                }
+                if (r >> 40) % 6 != 0 {
+                    continue; // more changes before the next root
                 }
                 let mut fresh = StateTree::default();
                 let mut pairs: Vec<_> = live.iter().collect();
