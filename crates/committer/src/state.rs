@@ -143,7 +143,9 @@ struct StoredRow {
 #[derive(Debug, Default)]
 pub struct CommitState {
     tree: StateTree,
-    rows: DigestMap<StoredRow>,
+    /// Each key's row, boxed: the map's entries stay small (40 bytes), so growing it moves and
+    /// touches less memory.
+    rows: DigestMap<Box<StoredRow>>,
     tables: HashMap<RelationId, DigestSet>,
     shapes: Shapes,
     last: Option<Lsn>,
@@ -191,7 +193,7 @@ impl CommitState {
                         count: row.count,
                         place,
                     };
-                    rows.insert(row.key, held);
+                    rows.insert(row.key, Box::new(held));
                 }
                 Ok(stored)
             })
@@ -750,7 +752,7 @@ impl CommitState {
             place: 0,
         };
         row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, &row);
-        if let Some(old) = self.rows.insert(key, row) {
+        if let Some(old) = self.rows.insert(key, Box::new(row)) {
             self.rows_superseded.push(old.place);
         }
         Ok(())
@@ -771,12 +773,14 @@ impl CommitState {
 
     fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
         let key = multiset_key(&rel.schema, &rel.name, &hashes);
-        let row = self.rows.entry(key).or_insert(StoredRow {
-            table: rel.id,
-            key_values: Vec::new(),
-            hashes,
-            count: 0,
-            place: 0,
+        let row = self.rows.entry(key).or_insert_with(|| {
+            Box::new(StoredRow {
+                table: rel.id,
+                key_values: Vec::new(),
+                hashes,
+                count: 0,
+                place: 0,
+            })
         });
         row.count += count;
         let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
@@ -830,7 +834,7 @@ impl CommitState {
         for key in keys {
             if let Some(row) = self.rows.remove(&key) {
                 self.rows_superseded.push(row.place);
-                rows.push(row);
+                rows.push(*row);
             }
             self.tree.remove(&key)?;
         }
