@@ -6,6 +6,9 @@
 //! Each test deploys its own KeyRegistry and DevAttestationVerifier and uses accounts of its
 //! own (new keys funded with `anvil_setBalance`), so tests running side by side, here or in
 //! other crates, never share a contract or race for an account's nonce.
+//!
+//! One test runs an anvil of its own whose clock lags the wall clock's, which the shared
+//! anvil must not: a registration there waits for the chain to reach the token's issue time.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -119,16 +122,70 @@ fn bytecode(name: &str, source: &str, dir: &Path) -> Vec<u8> {
 
 /// The stack's forge: WALPROOF_FORGE_BIN, else the stack's env file, else `forge`.
 fn forge() -> String {
+    stack_tool("WALPROOF_FORGE_BIN", "forge")
+}
+
+/// A tool the stack installed: `variable` from the environment, else the stack's env file,
+/// else `name` on PATH.
+fn stack_tool(variable: &str, name: &str) -> String {
     let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/env");
-    std::env::var("WALPROOF_FORGE_BIN")
+    let prefix = format!("{variable}=");
+    std::env::var(variable)
         .ok()
         .or_else(|| {
             std::fs::read_to_string(std::env::var("WALPROOF_STACK_ENV").unwrap_or(env_file.into()))
                 .ok()?
                 .lines()
-                .find_map(|line| line.strip_prefix("WALPROOF_FORGE_BIN=").map(str::to_owned))
+                .find_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
         })
-        .unwrap_or_else(|| "forge".into())
+        .unwrap_or_else(|| name.into())
+}
+
+/// An anvil of the test's own whose block time runs `lag` seconds behind the wall clock, as a
+/// real chain's lags by up to a block interval; killed when dropped.
+struct LaggingAnvil {
+    child: std::process::Child,
+    rpc_url: String,
+}
+
+impl LaggingAnvil {
+    async fn start(lag: u64) -> LaggingAnvil {
+        walproof_testkit::ensure_crypto_provider();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let child = std::process::Command::new(stack_tool("WALPROOF_ANVIL_BIN", "anvil"))
+            .args(["--port", &port.to_string(), "--silent", "--timestamp"])
+            .arg((now - lag).to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let anvil = LaggingAnvil {
+            child,
+            rpc_url: format!("http://127.0.0.1:{port}"),
+        };
+        let provider = ProviderBuilder::new().connect_http(anvil.rpc_url.parse().unwrap());
+        for _ in 0..100 {
+            if provider.get_chain_id().await.is_ok() {
+                return anvil;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("anvil on port {port} did not answer within 10 s");
+    }
+}
+
+impl Drop for LaggingAnvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The chain, an owner account of the test's own, and helpers to deploy and call.
@@ -147,11 +204,16 @@ impl Chain {
             .trim_start_matches("http://")
             .trim_end_matches('/');
         stack.require_listening("anvil", address).await.unwrap();
-        let provider = ProviderBuilder::new().connect_http(stack.eth_rpc_url.parse().unwrap());
+        Chain::at(test, stack.eth_rpc_url).await
+    }
+
+    /// The chain at `rpc_url`.
+    async fn at(test: &str, rpc_url: String) -> Chain {
+        let provider = ProviderBuilder::new().connect_http(rpc_url.parse().unwrap());
         let chain_id = provider.get_chain_id().await.unwrap();
         Chain {
-            env: vec![("WALPROOF_ETH_RPC_URL", stack.eth_rpc_url.clone())],
-            rpc_url: stack.eth_rpc_url,
+            env: vec![("WALPROOF_ETH_RPC_URL", rpc_url.clone())],
+            rpc_url,
             chain_id,
             dir: TempDir::new(test),
         }
@@ -742,6 +804,38 @@ async fn cs_registry(
     (verifier, registry)
 }
 
+/// `walproof keys attest --provider confidential-space` of a new key through `launcher`, for
+/// `registry` and its `verifier`, into `out`; returns what it printed.
+fn cs_attest(
+    chain: &Chain,
+    launcher: &FakeLauncher,
+    (verifier, registry): (Address, Address),
+    out: &str,
+) -> String {
+    keys_ok(
+        &chain.env,
+        &[
+            "attest",
+            "--provider",
+            "confidential-space",
+            "--audience",
+            "walproof",
+            "--launcher-socket",
+            launcher.socket.to_str().unwrap(),
+            "--jwks",
+            launcher.jwks.to_str().unwrap(),
+            "--registry",
+            &registry.to_string(),
+            "--verifier",
+            &verifier.to_string(),
+            "--chain-id",
+            &chain.chain_id.to_string(),
+            "--out",
+            out,
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_it() {
     use walproof_transport::KafkaSettings;
@@ -989,30 +1083,7 @@ async fn confidential_space_evidence_from_the_launcher_registers_through_the_ver
 
     let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
 
-    let attest = |out: &str| {
-        keys_ok(
-            &chain.env,
-            &[
-                "attest",
-                "--provider",
-                "confidential-space",
-                "--audience",
-                "walproof",
-                "--launcher-socket",
-                launcher.socket.to_str().unwrap(),
-                "--jwks",
-                launcher.jwks.to_str().unwrap(),
-                "--registry",
-                &registry.to_string(),
-                "--verifier",
-                &verifier.to_string(),
-                "--chain-id",
-                &chain.chain_id.to_string(),
-                "--out",
-                out,
-            ],
-        )
-    };
+    let attest = |out: &str| cs_attest(&chain, &launcher, (verifier, registry), out);
     let evidence_file = chain.dir.path("cs-evidence.json");
     let printed = attest(&evidence_file);
     assert!(
@@ -1090,4 +1161,51 @@ async fn confidential_space_evidence_from_the_launcher_registers_through_the_ver
         )),
         "{err}"
     );
+}
+
+/// A chain's block time lags the wall clock, so a token issued a moment ago can be ahead of it
+/// ("iat" after the block's timestamp). Registration then waits for the chain, and says so,
+/// instead of failing with `TokenNotYetValid`.
+#[tokio::test]
+async fn a_token_ahead_of_the_chains_clock_registers_once_the_chain_has_caught_up() {
+    const LAG: u64 = 4;
+    let anvil = LaggingAnvil::start(LAG).await;
+    let chain = Chain::at("cs-lagging-chain", anvil.rpc_url.clone()).await;
+    let (owner_file, owner) = chain.generate("owner");
+    let (sender_file, sender) = chain.generate("sender");
+    chain.fund(owner).await;
+    chain.fund(sender).await;
+    let launcher = FakeLauncher::start(&chain.dir.0);
+    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
+    let evidence_file = chain.dir.path("cs-evidence.json");
+    cs_attest(&chain, &launcher, (verifier, registry), &evidence_file);
+    let evidence: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&evidence_file).unwrap()).unwrap();
+    let key: Address = evidence["key"].as_str().unwrap().parse().unwrap();
+
+    let started = std::time::Instant::now();
+    let mut env = chain.env.clone();
+    env.push(("RUST_LOG", "info".into()));
+    let output = keys(
+        &env,
+        &[
+            "register",
+            "--evidence",
+            &evidence_file,
+            "--from-key-file",
+            &sender_file,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ahead of the chain's block time; waiting for the chain"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(LAG - 2),
+        "registered after {:?}, before the chain's clock could reach the token",
+        started.elapsed()
+    );
+    assert!(chain.is_active(registry, key).await);
 }
