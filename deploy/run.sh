@@ -513,6 +513,10 @@ PY
     # The bridge on anvil: what the relayer committed and paid.
     local chain relayer_status committed paid balance
     chain=$(RUST_LOG=error "$BIN" chain status --rpc-url "$ETH_RPC" --deployment "$DEPLOYMENT" 2>/dev/null) || chain=
+    # The recipient's balance before the relayer's count: the relayer counts a withdrawal once
+    # its payment is mined, so read the other way round, a payment mined between the two reads
+    # showed as received but not yet paid.
+    balance=$(eth_balance "$RECIPIENT") || balance=
     relayer_status=$(get "http://$RELAYER/status") || relayer_status=
     if [[ -n $chain ]]; then
         committed=$(field last_commit_lsn <<<"$chain")
@@ -520,7 +524,6 @@ PY
     fi
     if [[ -n $relayer_status ]]; then
         paid=$(field withdrawals_paid <<<"$relayer_status")
-        balance=$(eth_balance "$RECIPIENT") || balance=
         echo "  relayer    $(field roots_committed <<<"$relayer_status") roots committed, $paid withdrawals paid;" \
             "recipient ${RECIPIENT:0:10}… received ${balance:+$(python3 -c "print(($balance - $RECIPIENT_START) / 1e18)") ETH this run}"
         [[ -n $(field last_error <<<"$relayer_status") ]] && echo "             last error: $(field last_error <<<"$relayer_status")"
