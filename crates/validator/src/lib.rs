@@ -12,8 +12,8 @@
 //! - [`replay`]: a source transaction as SQL statements, each with the rows it must touch.
 //! - [`schema`]: the shadow's tables, created from the stream's relations and altered at each
 //!   captured DDL.
-//! - [`shadow`]: the shadow database session: one SQL transaction per source transaction,
-//!   with the progress row.
+//! - [`shadow`]: the shadow database session: each source transaction whole in one SQL
+//!   transaction with the progress row (several small ones may share it).
 //! - [`shadow_writer`]: the task that applies planned transactions to the shadow, in order,
 //!   while the validator reads and plans the next ones.
 //! - [`audit`]: the shadow's own rows read back and checked against the tree.

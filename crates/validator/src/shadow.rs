@@ -1,4 +1,5 @@
-//! The shadow database: one SQL transaction per source transaction, with the progress row.
+//! The shadow database: each source transaction whole in one SQL transaction, with the progress
+//! row; small ones queued together may share one ([`Shadow::stage_group`]).
 //!
 //! The session runs under the canonical settings, so the shadow's text output of a value is the
 //! text the source printed. `synchronous_commit` is off: the progress row commits atomically
@@ -28,6 +29,9 @@ pub const WALPROOF_SCHEMA: &str = "walproof_validator";
 
 /// About the most bytes of SQL sent in one round trip.
 const ROUND_TRIP_BYTES: usize = 4 << 20;
+
+/// Most SQL of one transaction that [`Shadow::stage_group`] takes in a group.
+const GROUP_BYTES: usize = 64 << 10;
 
 /// Where the shadow database stands: the last source transaction it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +326,66 @@ impl Shadow {
             )));
         }
         Ok(Staged::Open)
+    }
+
+    /// Applies several small source transactions (each [`Shadow::groups`] allows) in one SQL
+    /// transaction and one round trip, with the progress row of the last, checks every
+    /// statement, and leaves it open like [`Shadow::stage`]. `true` when all applied; `false`
+    /// when one did not: everything of the group is rolled back (the transaction left open
+    /// before it is committed all the same), and the caller stages them one by one, which
+    /// names the one that does not apply.
+    ///
+    /// Why: a source transaction of a row or two costs a round trip to the shadow, two
+    /// wake-ups of two processes; while the validator is behind, the transactions queued
+    /// behind it go together.
+    pub async fn stage_group(
+        &self,
+        group: &[(&[Statement], &Progress)],
+        commit_open: bool,
+    ) -> Result<bool> {
+        let first = if commit_open {
+            "COMMIT;\nBEGIN"
+        } else {
+            "BEGIN"
+        };
+        let mut sql = first.to_owned();
+        let mut checks = vec![Check::ANY; first.matches(';').count() + 1];
+        for (statements, _) in group {
+            for statement in statements.iter() {
+                debug_assert!(statement.copy.is_none(), "a COPY in a group");
+                sql.push_str(";\n");
+                sql.push_str(&statement.sql);
+                checks.push(Check {
+                    expect: statement.expect,
+                    statement: None,
+                });
+            }
+        }
+        if let Some((_, progress)) = group.last() {
+            sql.push_str(";\n");
+            sql.push_str(&progress_sql(progress));
+            checks.push(Check {
+                expect: Expect::Rows(1),
+                statement: None,
+            });
+        }
+        match self.query(&sql, &checks).await {
+            Ok(()) => Ok(true),
+            Err(Failed::Database { check: 0, error }) if commit_open => {
+                Err(ValidateError::shadow("committing a transaction")(error))
+            }
+            Err(_) => {
+                self.rollback().await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether a transaction planned as `statements` may go in a group
+    /// ([`Shadow::stage_group`]): no COPY, and little SQL.
+    pub fn groups(statements: &[Statement]) -> bool {
+        statements.iter().all(|statement| statement.copy.is_none())
+            && statements.iter().map(|s| s.sql.len()).sum::<usize>() <= GROUP_BYTES
     }
 
     /// Commits the transaction [`Shadow::stage`] left open.

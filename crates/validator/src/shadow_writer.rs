@@ -9,9 +9,10 @@
 //!
 //! What it guarantees:
 //! - each transaction is planned ([`Replay::plan`], with the [`Planner`] it shares with the
-//!   validator) and applied in one SQL transaction with its progress row, checked statement by
-//!   statement before it commits ([`Shadow::stage`]), in the order it was queued; one that
-//!   cannot be planned is a replay divergence;
+//!   validator) and applied whole in one SQL transaction with its progress row (or that of
+//!   the last of its group), checked statement by statement before it commits
+//!   ([`Shadow::stage`], [`Shadow::stage_group`]), in the order it was queued; one that cannot
+//!   be planned is a replay divergence;
 //! - each outcome is reported, in the same order; the validator matches and signs a root only
 //!   once its transaction is reported committed;
 //! - after a transaction that does not apply ([`Applied::Diverged`]), or an error of the shadow
@@ -20,13 +21,18 @@
 //! Round trips: a transaction applied and checked is committed at once when nothing else is
 //! queued; when the next one is queued already, its COMMIT travels in the same round trip as
 //! the next one's statements. One round trip per transaction instead of two (and half the
-//! wake-ups of two processes) while the validator is behind, no wait when it is not.
+//! wake-ups of two processes) while the validator is behind, no wait when it is not. Small
+//! transactions queued together go further: up to [`GROUP_TRANSACTIONS`] of them in one SQL
+//! transaction and one round trip, with the progress row of the last. Each is still applied
+//! whole and exactly once, as the progress row commits with them; one that does not apply
+//! sends its group back to go one by one, so the divergence names it as before.
 //!
 //! The queue holds at most [`QUEUED_TRANSACTIONS`] transactions and [`QUEUED_CHANGES`]
 //! changes; a bigger transaction waits until the queue is empty and goes alone. So the
 //! transactions held for the shadow stay bounded, and the validator's tree is at most that far
-//! ahead of its shadow. One transaction's SQL is planned at a time.
+//! ahead of its shadow. Transactions are planned in order as they are taken from the queue.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -35,15 +41,18 @@ use walproof_core::{Lsn, Transaction};
 
 use crate::divergence::{Divergence, DivergenceKind};
 use crate::error::{Result, ValidateError};
-use crate::replay::Replay;
+use crate::replay::{Replay, ReplayError, Statement};
 use crate::schema::TypeNames;
 use crate::shadow::{Progress, Shadow, Staged};
 
 /// Most transactions queued for the shadow (not counting the one being applied).
-pub const QUEUED_TRANSACTIONS: usize = 8;
+pub const QUEUED_TRANSACTIONS: usize = 64;
 
 /// Most changes of the transactions queued for the shadow.
 pub const QUEUED_CHANGES: usize = 100_000;
+
+/// Most small transactions applied together in one SQL transaction.
+pub const GROUP_TRANSACTIONS: usize = 64;
 
 /// What turns transactions into SQL: the replay, which follows the shadow's tables through the
 /// stream, and the names of the column types. The validator names the types a transaction
@@ -192,13 +201,19 @@ impl Drop for ShadowWriter {
     }
 }
 
+/// A queued transaction and its plan.
+type Planned = (Queued, std::result::Result<Vec<Statement>, ReplayError>);
+
 /// The writer task: plans and applies what is queued, in order, and reports each outcome; stops
 /// at the first transaction that does not commit.
 ///
 /// A transaction applied and checked is committed on its own when nothing else is queued;
 /// when the next one is queued already, its COMMIT goes in the same round trip as the next
 /// one's statements ([`Shadow::stage`]): one round trip per transaction instead of two while
-/// the validator is behind, and no wait when it is not.
+/// the validator is behind, and no wait when it is not. Small transactions queued together
+/// (up to [`GROUP_TRANSACTIONS`]) go in one SQL transaction and one round trip
+/// ([`Shadow::stage_group`]); when one of them does not apply, the group is rolled back and
+/// its transactions are applied one by one, which commits those before it and names it.
 async fn apply_in_order(
     shadow: Shadow,
     planner: SharedPlanner,
@@ -211,46 +226,116 @@ async fn apply_in_order(
             applied: Applied::Committed,
         })
     };
-    // The transaction applied and checked whose COMMIT is not sent yet.
-    let mut open: Option<Lsn> = None;
+    let plan = |transaction: Queued| -> Planned {
+        let mut planner = lock(&planner);
+        let Planner { replay, types } = &mut *planner;
+        let planned = replay.plan(&transaction.transaction, types);
+        (transaction, planned)
+    };
+    let groups =
+        |planned: &Planned| matches!(&planned.1, Ok(statements) if Shadow::groups(statements));
+    // The transactions applied and checked whose COMMIT is not sent yet, in order.
+    let mut open: Vec<Lsn> = Vec::new();
+    // Planned and not applied yet, before anything still queued.
+    let mut ready: VecDeque<Planned> = VecDeque::new();
+    // How many of `ready` go one by one: the transactions of a group that did not apply.
+    let mut alone = 0_usize;
     loop {
-        let next = match open {
-            None => queued.recv().await,
-            Some(lsn) => match queued.try_recv() {
-                Ok(next) => Some(next),
+        let next = match ready.pop_front() {
+            Some(next) => Some(next),
+            None if open.is_empty() => queued.recv().await.map(plan),
+            None => match queued.try_recv() {
+                Ok(next) => Some(plan(next)),
                 Err(_) => {
-                    let outcome = shadow.commit().await.and_then(|()| committed(lsn));
+                    let outcome = shadow.commit().await;
                     let stop = outcome.is_err();
-                    if reports.send(outcome).is_err() || stop {
-                        return;
+                    if let Err(err) = outcome {
+                        let _ = reports.send(Err(err));
                     }
-                    open = None;
+                    for lsn in open.drain(..) {
+                        if stop || reports.send(committed(lsn)).is_err() {
+                            return;
+                        }
+                    }
                     continue;
                 }
             },
         };
-        let Some(transaction) = next else {
+        let Some(mut next) = next else {
             return;
         };
+        if alone > 0 {
+            alone -= 1;
+        } else if groups(&next) {
+            let mut group = vec![next];
+            while group.len() < GROUP_TRANSACTIONS {
+                let Some(more) = ready
+                    .pop_front()
+                    .or_else(|| queued.try_recv().ok().map(plan))
+                else {
+                    break;
+                };
+                if !groups(&more) {
+                    ready.push_front(more);
+                    break;
+                }
+                group.push(more);
+            }
+            if group.len() > 1 {
+                let parts: Vec<_> = group
+                    .iter()
+                    .map(|(transaction, planned)| {
+                        (
+                            planned.as_deref().unwrap_or_default(),
+                            &transaction.progress,
+                        )
+                    })
+                    .collect();
+                let staged = shadow.stage_group(&parts, !open.is_empty()).await;
+                drop(parts);
+                let all = match staged {
+                    Ok(all) => all,
+                    Err(err) => {
+                        let _ = reports.send(Err(err));
+                        return;
+                    }
+                };
+                // `stage_group` came back: the transactions left open before it are committed.
+                for lsn in open.drain(..) {
+                    if reports.send(committed(lsn)).is_err() {
+                        return;
+                    }
+                }
+                if all {
+                    open.extend(group.iter().map(|(t, _)| t.progress.commit_lsn));
+                } else {
+                    alone = group.len();
+                    // Back to the front, in their order, to go one by one.
+                    ready.extend(group.drain(..));
+                    ready.rotate_right(alone);
+                }
+                continue;
+            }
+            next = group
+                .pop()
+                .unwrap_or_else(|| unreachable!("a group holds its first"));
+        }
+        let (transaction, planned) = next;
         let commit_lsn = transaction.progress.commit_lsn;
-        let planned = {
-            let mut planner = lock(&planner);
-            let Planner { replay, types } = &mut *planner;
-            replay.plan(&transaction.transaction, types)
-        };
         let staged = match planned {
             Ok(statements) => {
                 shadow
-                    .stage(&statements, &transaction.progress, open.is_some())
+                    .stage(&statements, &transaction.progress, !open.is_empty())
                     .await
             }
-            // Nothing of it reaches the shadow; the transaction left open is still committed.
+            // Nothing of it reaches the shadow; the transactions left open are still committed.
             Err(err) => {
                 let divergence =
                     Divergence::new(DivergenceKind::Replay, Some(commit_lsn), err.to_string());
-                match open {
-                    Some(_) => shadow.commit().await.map(|()| Staged::Diverged(divergence)),
-                    None => Ok(Staged::Diverged(divergence)),
+                if open.is_empty() {
+                    Ok(Staged::Diverged(divergence))
+                } else {
+                    shadow.commit().await.map(|()| Staged::Diverged(divergence))
                 }
             }
         };
@@ -263,14 +348,14 @@ async fn apply_in_order(
                 return;
             }
         };
-        // `stage` came back: the transaction left open before it is committed.
-        if let Some(previous) = open.take() {
-            if reports.send(committed(previous)).is_err() {
+        // `stage` came back: the transactions left open before it are committed.
+        for lsn in open.drain(..) {
+            if reports.send(committed(lsn)).is_err() {
                 return;
             }
         }
         match staged {
-            Staged::Open => open = Some(commit_lsn),
+            Staged::Open => open.push(commit_lsn),
             Staged::Diverged(divergence) => {
                 let _ = reports.send(Ok(Outcome {
                     commit_lsn,

@@ -1,5 +1,6 @@
 //! The shadow writer against the local stack's Postgres: transactions queued together are
-//! applied in order, each with its progress row, and nothing after one that does not apply.
+//! applied in order, each with its progress row, small ones together, and nothing after one
+//! that does not apply.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -155,4 +156,87 @@ async fn a_transaction_that_cannot_be_planned_diverges_after_the_one_before_it_c
         "change 0 refers to relation 99, which the stream never described"
     );
     assert_eq!(checks.progress().await.unwrap(), Some(progress(1)));
+}
+
+/// Small transactions queued together go to the shadow in one SQL transaction (the rows they
+/// insert share an `xmin`); in a group where one does not apply, those before it are committed
+/// and it is named, as when each goes alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_transactions_queued_together_share_a_sql_transaction_and_one_that_fails_is_named() {
+    let stack = Stack::load().unwrap();
+    let db = TestDatabase::create(&stack, "shadow_writer_group")
+        .await
+        .unwrap();
+    let (mut writer, checks) = start(&db).await;
+    let (host, port, user) = db.host_port_user();
+    let url = format!("postgres://{user}@{host}:{port}/{}", db.name());
+    let blocker = Shadow::connect(&url, Role::Checks).await.unwrap();
+    let committed = |n: u8, outcome: Outcome| {
+        assert_eq!(outcome.commit_lsn, progress(n).commit_lsn, "{outcome:?}");
+        assert!(matches!(outcome.applied, Applied::Committed), "{outcome:?}");
+    };
+    assert!(writer.send(inserts(1, &[1]), progress(1)).await);
+    committed(1, writer.next().await.unwrap());
+
+    // While another session holds the table, the writer waits on transaction 2 and the
+    // others queue up behind it.
+    let hold = "BEGIN; LOCK TABLE public.accounts IN ACCESS EXCLUSIVE MODE";
+    blocker.rows(hold).await.unwrap();
+    for n in 2..=20 {
+        assert!(writer.send(inserts(n, &[u32::from(n)]), progress(n)).await);
+    }
+    blocker.rows("COMMIT").await.unwrap();
+    for n in 2..=20 {
+        committed(n, writer.next().await.unwrap());
+    }
+    assert_eq!(checks.progress().await.unwrap(), Some(progress(20)));
+    let transactions = checks
+        .rows("SELECT count(DISTINCT xmin::text) FROM public.accounts WHERE id BETWEEN 2 AND 20")
+        .await
+        .unwrap();
+    let transactions: u32 = transactions[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(
+        transactions <= 3,
+        "19 small transactions queued together took {transactions} SQL transactions"
+    );
+
+    // The same with transaction 25 inserting key 5 again.
+    blocker.rows(hold).await.unwrap();
+    for n in 21..=30 {
+        let ids = if n == 25 {
+            vec![25, 5]
+        } else {
+            vec![u32::from(n)]
+        };
+        assert!(writer.send(inserts(n, &ids), progress(n)).await);
+    }
+    blocker.rows("COMMIT").await.unwrap();
+    for n in 21..=24 {
+        committed(n, writer.next().await.unwrap());
+    }
+    let outcome = writer.next().await.unwrap();
+    assert_eq!(outcome.commit_lsn, progress(25).commit_lsn);
+    let Applied::Diverged(divergence) = outcome.applied else {
+        panic!("transaction 25 applied: {outcome:?}");
+    };
+    assert!(
+        divergence
+            .detail
+            .starts_with("insert of public.accounts (changes 0..=1): duplicate key"),
+        "{divergence}"
+    );
+    assert!(matches!(
+        writer.next().await,
+        Err(ValidateError::WriterStopped)
+    ));
+    assert_eq!(checks.progress().await.unwrap(), Some(progress(24)));
+    let ids = checks
+        .rows("SELECT id FROM public.accounts ORDER BY id")
+        .await
+        .unwrap();
+    let ids: Vec<u32> = ids
+        .iter()
+        .map(|row| row[0].as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=24).collect::<Vec<u32>>());
 }
