@@ -735,6 +735,19 @@ fn print_phase(phase: &Phase, args: &Args) {
             thousands(phase.backlog_at_end as f64),
             phase.backlog_at_end as f64 / achieved.max(1.0)
         )
+    } else if achieved < phase.rate as f64 * 0.9 {
+        // The load could not commit at the asked rate: no figure at that rate to judge.
+        format!(
+            "NOT MET at the asked rate: the load reached only {} transactions/s ({:.0}%); at that rate p99 is {} ({})",
+            thousands(achieved),
+            100.0 * achieved / phase.rate as f64,
+            duration(p99),
+            if p99 < P99_TARGET_SECONDS {
+                "under the target"
+            } else {
+                "over the target"
+            }
+        )
     } else if p99 < P99_TARGET_SECONDS {
         "MET".to_owned()
     } else {
