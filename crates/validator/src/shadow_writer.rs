@@ -220,12 +220,6 @@ async fn apply_in_order(
     mut queued: mpsc::Receiver<Queued>,
     reports: mpsc::UnboundedSender<Result<Outcome>>,
 ) {
-    let committed = |commit_lsn| {
-        Ok(Outcome {
-            commit_lsn,
-            applied: Applied::Committed,
-        })
-    };
     let plan = |transaction: Queued| -> Planned {
         let mut planner = lock(&planner);
         let Planner { replay, types } = &mut *planner;
@@ -247,15 +241,12 @@ async fn apply_in_order(
             None => match queued.try_recv() {
                 Ok(next) => Some(plan(next)),
                 Err(_) => {
-                    let outcome = shadow.commit().await;
-                    let stop = outcome.is_err();
-                    if let Err(err) = outcome {
+                    if let Err(err) = shadow.commit().await {
                         let _ = reports.send(Err(err));
+                        return;
                     }
-                    for lsn in open.drain(..) {
-                        if stop || reports.send(committed(lsn)).is_err() {
-                            return;
-                        }
+                    if !report_committed(&reports, &mut open) {
+                        return;
                     }
                     continue;
                 }
@@ -301,10 +292,8 @@ async fn apply_in_order(
                     }
                 };
                 // `stage_group` came back: the transactions left open before it are committed.
-                for lsn in open.drain(..) {
-                    if reports.send(committed(lsn)).is_err() {
-                        return;
-                    }
+                if !report_committed(&reports, &mut open) {
+                    return;
                 }
                 if all {
                     open.extend(group.iter().map(|(t, _)| t.progress.commit_lsn));
@@ -349,10 +338,8 @@ async fn apply_in_order(
             }
         };
         // `stage` came back: the transactions left open before it are committed.
-        for lsn in open.drain(..) {
-            if reports.send(committed(lsn)).is_err() {
-                return;
-            }
+        if !report_committed(&reports, &mut open) {
+            return;
         }
         match staged {
             Staged::Open => open.push(commit_lsn),
@@ -365,4 +352,18 @@ async fn apply_in_order(
             }
         }
     }
+}
+
+/// Reports the transactions left `open` as committed (a round trip that came back committed
+/// them); false when no one reads the reports any more.
+fn report_committed(reports: &mpsc::UnboundedSender<Result<Outcome>>, open: &mut Vec<Lsn>) -> bool {
+    open.drain(..).all(|commit_lsn| {
+        let applied = Applied::Committed;
+        reports
+            .send(Ok(Outcome {
+                commit_lsn,
+                applied,
+            }))
+            .is_ok()
+    })
 }
