@@ -99,8 +99,8 @@ pub enum Command {
     /// Reads `<prefix>.ledger` from its first record (verifying the hash chain) and applies each
     /// whole transaction to the shadow database (--shadow-url; an empty database of its own:
     /// tables are created from the stream's relations and altered at each captured DDL) in one
-    /// SQL transaction with a progress row, so a restart resumes exactly after the last
-    /// transaction applied. Recomputes the Sparse Merkle Tree root of every commit LSN on its
+    /// SQL transaction with a progress row (small transactions queued together share one), so
+    /// a restart resumes exactly after the last transaction applied. Recomputes the Sparse Merkle Tree root of every commit LSN on its
     /// own, compares it with `<prefix>.roots`, and for each root that agrees publishes an
     /// EIP-712 root attestation signed with its secp256k1 key (--key-file or
     /// WALPROOF_VALIDATOR_KEY, hex) to `<prefix>.attestations`. Every --audit-interval-ms it
