@@ -5,8 +5,8 @@
 //! its first record, verifying the chain: every transaction goes through its own tree
 //! ([`CommitState`], in memory), and the transactions after the shadow's progress are also
 //! planned as SQL and queued for the [`ShadowWriter`], which applies them to the shadow
-//! database in order on a task of its own, each whole in one SQL transaction with the progress row —
-//! so the tree and the planning of the next transactions run while the shadow applies the
+//! database in order on a task of its own, each whole in one SQL transaction with the progress
+//! row — so the tree and the planning of the next transactions run while the shadow applies the
 //! previous ones. At the progress row's transaction the ledger's hash and the recomputed root
 //! must be those the row kept: the shadow was replayed from this ledger.
 //!

@@ -80,6 +80,23 @@ fn progress(n: u8) -> Progress {
     }
 }
 
+/// Asserts that transaction `n` did not apply, as a replay divergence naming its second
+/// insert's key, which an earlier transaction inserted.
+fn duplicate_key(n: u8, outcome: Outcome) {
+    assert_eq!(outcome.commit_lsn, progress(n).commit_lsn);
+    let Applied::Diverged(divergence) = outcome.applied else {
+        panic!("transaction {n} applied: {outcome:?}");
+    };
+    assert_eq!(divergence.kind, DivergenceKind::Replay);
+    assert_eq!(divergence.commit_lsn, Some(progress(n).commit_lsn));
+    assert!(
+        divergence
+            .detail
+            .starts_with("insert of public.accounts (changes 0..=1): duplicate key"),
+        "{divergence}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_apply() {
     let stack = Stack::load().unwrap();
@@ -99,19 +116,7 @@ async fn queued_transactions_apply_in_order_and_nothing_after_one_that_does_not_
     // Queued behind the one that will not apply; the writer may have stopped already.
     let _ = writer.send(inserts(4, &[4]), progress(4)).await;
     committed(2, writer.next().await.unwrap());
-    let outcome = writer.next().await.unwrap();
-    assert_eq!(outcome.commit_lsn, progress(3).commit_lsn);
-    let Applied::Diverged(divergence) = outcome.applied else {
-        panic!("transaction 3 applied: {outcome:?}");
-    };
-    assert_eq!(divergence.kind, DivergenceKind::Replay);
-    assert_eq!(divergence.commit_lsn, Some(progress(3).commit_lsn));
-    assert!(
-        divergence
-            .detail
-            .starts_with("insert of public.accounts (changes 0..=1): duplicate key"),
-        "{divergence}"
-    );
+    duplicate_key(3, writer.next().await.unwrap());
     // Nothing more is reported, nor applied: the shadow holds transactions 1 and 2.
     assert!(matches!(
         writer.next().await,
@@ -214,17 +219,7 @@ async fn small_transactions_queued_together_share_a_sql_transaction_and_one_that
     for n in 21..=24 {
         committed(n, writer.next().await.unwrap());
     }
-    let outcome = writer.next().await.unwrap();
-    assert_eq!(outcome.commit_lsn, progress(25).commit_lsn);
-    let Applied::Diverged(divergence) = outcome.applied else {
-        panic!("transaction 25 applied: {outcome:?}");
-    };
-    assert!(
-        divergence
-            .detail
-            .starts_with("insert of public.accounts (changes 0..=1): duplicate key"),
-        "{divergence}"
-    );
+    duplicate_key(25, writer.next().await.unwrap());
     assert!(matches!(
         writer.next().await,
         Err(ValidateError::WriterStopped)

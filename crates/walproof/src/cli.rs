@@ -100,11 +100,12 @@ pub enum Command {
     /// whole transaction to the shadow database (--shadow-url; an empty database of its own:
     /// tables are created from the stream's relations and altered at each captured DDL) in one
     /// SQL transaction with a progress row (small transactions queued together share one), so
-    /// a restart resumes exactly after the last transaction applied. Recomputes the Sparse Merkle Tree root of every commit LSN on its
-    /// own, compares it with `<prefix>.roots`, and for each root that agrees publishes an
-    /// EIP-712 root attestation signed with its secp256k1 key (--key-file or
-    /// WALPROOF_VALIDATOR_KEY, hex) to `<prefix>.attestations`. Every --audit-interval-ms it
-    /// reads --audit-rows rows of the shadow back and checks them against the tree.
+    /// a restart resumes exactly after the last transaction applied. Recomputes the Sparse
+    /// Merkle Tree root of every commit LSN on its own, compares it with `<prefix>.roots`, and
+    /// for each root that agrees publishes an EIP-712 root attestation signed with its
+    /// secp256k1 key (--key-file or WALPROOF_VALIDATOR_KEY, hex) to `<prefix>.attestations`.
+    /// Every --audit-interval-ms it reads --audit-rows rows of the shadow back and checks them
+    /// against the tree.
     ///
     /// A divergence (a broken chain, a change that does not apply, a published root that
     /// differs or is missing, a shadow row changed behind its back) is logged with its LSN,

@@ -447,7 +447,6 @@ pub async fn submit_registration(
         .with_to(registry)
         .with_input(call.abi_encode());
     let what = format!("KeyRegistry.register of key {} at {registry}", evidence.key);
-    wait_for_chain_clock(&provider, &request, &what).await;
     let receipt = simulate_and_send(&provider, request, &what, &note).await?;
     let hash = receipt.transaction_hash;
     let (active, info) = read_status(&provider, registry, evidence.key).await?;
@@ -546,8 +545,7 @@ async fn simulate_and_send(
     what: &str,
     note: &str,
 ) -> anyhow::Result<alloy::rpc::types::TransactionReceipt> {
-    provider
-        .call(request.clone())
+    simulate(provider, &request, what)
         .await
         .map_err(|err| revert_error(what, err, note))?;
     let pending = provider
@@ -572,25 +570,25 @@ async fn simulate_and_send(
 /// Most a registration waits for the chain's clock to reach a token's `iat` and `nbf`.
 const CHAIN_CLOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// Waits while simulating `request` reverts because the token is ahead of the chain's clock
-/// (issued a moment ago, on a chain whose block time lags), for at most [`CHAIN_CLOCK_WAIT`].
-/// Any other outcome is left to [`simulate_and_send`], which names it.
-async fn wait_for_chain_clock(
+/// Simulates `request` (`eth_call`). While it reverts because a token is ahead of the chain's
+/// clock (issued a moment ago, on a chain whose block time lags), waits for the chain, for at
+/// most [`CHAIN_CLOCK_WAIT`]; any other outcome is the simulation's.
+async fn simulate(
     provider: &impl alloy::providers::Provider,
     request: &TransactionRequest,
     what: &str,
-) {
+) -> Result<(), alloy::transports::TransportError> {
     let deadline = std::time::Instant::now() + CHAIN_CLOCK_WAIT;
-    while std::time::Instant::now() < deadline {
+    loop {
         let Err(err) = provider.call(request.clone()).await else {
-            return;
+            return Ok(());
         };
         let ahead = err
             .as_error_resp()
             .and_then(|payload| payload.as_revert_data())
             .and_then(|data| token_ahead_of_chain(&data));
-        let Some(ahead) = ahead else {
-            return;
+        let Some(ahead) = ahead.filter(|_| std::time::Instant::now() < deadline) else {
+            return Err(err);
         };
         tracing::info!(
             ahead_s = ahead,

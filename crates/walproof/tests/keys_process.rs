@@ -770,14 +770,25 @@ impl FakeLauncher {
     }
 }
 
+/// A Confidential Space set-up on a chain: its owner's key file, the key file of an account
+/// that sends registrations, the verifier and the registry.
+struct CsRegistry {
+    owner_file: String,
+    sender_file: String,
+    verifier: Address,
+    registry: Address,
+}
+
 /// A ConfidentialSpaceVerifier (audience "walproof") that pins the fake launcher's key and
-/// allows its image and project, and a KeyRegistry that accepts it, both owned by `owner`.
-async fn cs_registry(
-    chain: &Chain,
-    launcher: &FakeLauncher,
-    owner: (&str, Address),
-) -> (Address, Address) {
+/// allows its image and project, and a KeyRegistry that accepts it, both owned by a new
+/// account; a new account funded to send registrations.
+async fn cs_registry(chain: &Chain, launcher: &FakeLauncher) -> CsRegistry {
     use walproof_trust::registry::ConfidentialSpaceVerifier as Csv;
+    let (owner_file, owner) = chain.generate("owner");
+    let (sender_file, sender) = chain.generate("sender");
+    chain.fund(owner).await;
+    chain.fund(sender).await;
+    let owner = (owner_file.as_str(), owner);
     let verifier = chain
         .deploy(
             owner.0,
@@ -801,7 +812,12 @@ async fn cs_registry(
         projectId: launcher.project_id.clone(),
     };
     chain.send(owner.0, verifier, allow.abi_encode()).await;
-    (verifier, registry)
+    CsRegistry {
+        owner_file,
+        sender_file,
+        verifier,
+        registry,
+    }
 }
 
 /// `walproof keys attest --provider confidential-space` of a new key through `launcher`, for
@@ -843,12 +859,13 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
     use walproof_validator::attestation::{Domain, SignedAttestation};
 
     let chain = Chain::new("cs-validator").await;
-    let (owner_file, owner) = chain.generate("owner");
-    let (sender_file, sender) = chain.generate("sender");
-    chain.fund(owner).await;
-    chain.fund(sender).await;
     let launcher = FakeLauncher::start(&chain.dir.0);
-    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
+    let CsRegistry {
+        owner_file: _,
+        sender_file,
+        verifier,
+        registry,
+    } = cs_registry(&chain, &launcher).await;
 
     let (stack, _db, topics, sql, mut env) = common::source(
         "cs_validator",
@@ -1075,13 +1092,14 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
 async fn confidential_space_evidence_from_the_launcher_registers_through_the_verifier_contract() {
     use walproof_trust::registry::ConfidentialSpaceVerifier as Csv;
     let chain = Chain::new("confidential-space").await;
-    let (owner_file, owner) = chain.generate("owner");
-    let (sender_file, sender) = chain.generate("sender");
-    chain.fund(owner).await;
-    chain.fund(sender).await;
     let launcher = FakeLauncher::start(&chain.dir.0);
 
-    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
+    let CsRegistry {
+        owner_file,
+        sender_file,
+        verifier,
+        registry,
+    } = cs_registry(&chain, &launcher).await;
 
     let attest = |out: &str| cs_attest(&chain, &launcher, (verifier, registry), out);
     let evidence_file = chain.dir.path("cs-evidence.json");
@@ -1171,12 +1189,13 @@ async fn a_token_ahead_of_the_chains_clock_registers_once_the_chain_has_caught_u
     const LAG: u64 = 4;
     let anvil = LaggingAnvil::start(LAG).await;
     let chain = Chain::at("cs-lagging-chain", anvil.rpc_url.clone()).await;
-    let (owner_file, owner) = chain.generate("owner");
-    let (sender_file, sender) = chain.generate("sender");
-    chain.fund(owner).await;
-    chain.fund(sender).await;
     let launcher = FakeLauncher::start(&chain.dir.0);
-    let (verifier, registry) = cs_registry(&chain, &launcher, (&owner_file, owner)).await;
+    let CsRegistry {
+        owner_file: _,
+        sender_file,
+        verifier,
+        registry,
+    } = cs_registry(&chain, &launcher).await;
     let evidence_file = chain.dir.path("cs-evidence.json");
     cs_attest(&chain, &launcher, (verifier, registry), &evidence_file);
     let evidence: serde_json::Value =
