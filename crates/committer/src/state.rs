@@ -211,6 +211,97 @@ impl CommitState {
         Ok(state)
     }
 
+    /// Writes this state, kept in memory, as a store of its own at `dir` (which holds none
+    /// yet): its shapes, its rows and its tree, with the last transaction applied as the
+    /// store's one root, ending in the ledger at `ledger_offset` with hash `ledger_hash`.
+    /// [`CommitState::read_saved`] reads it back. The state stays as it was, in memory.
+    pub fn save(
+        &mut self,
+        dir: &std::path::Path,
+        ledger_hash: Digest,
+        ledger_offset: i64,
+    ) -> Result<KeptRoot> {
+        let saving = |problem: &str| CommitError::Store(format!("{}: {problem}", dir.display()));
+        if self.store.is_some() {
+            return Err(saving(
+                "a state kept in a store of its own is not saved elsewhere",
+            ));
+        }
+        let Some(commit_lsn) = self.last else {
+            return Err(saving("nothing was applied: there is no state to save"));
+        };
+        let store = Store::open(dir)?;
+        if store.roots() > 0 {
+            return Err(saving("it holds a store already"));
+        }
+        self.store = Some(store);
+        let saved = self.save_into_store(commit_lsn, ledger_hash, ledger_offset);
+        self.store = None;
+        self.kept_shapes.clear();
+        self.root_node = 0;
+        saved
+    }
+
+    fn save_into_store(
+        &mut self,
+        commit_lsn: Lsn,
+        ledger_hash: Digest,
+        ledger_offset: i64,
+    ) -> Result<KeptRoot> {
+        let shapes = std::mem::take(&mut self.shapes);
+        let ids: Vec<RelationId> = shapes.relations().map(|rel| rel.id).collect();
+        self.keep_shapes(&shapes, ids);
+        self.shapes = shapes;
+        for (key, leaf) in self.tree.pairs() {
+            let row = self.rows.get_mut(&key).ok_or_else(|| {
+                CommitError::Tree(format!("the tree holds key {key}, which has no row"))
+            })?;
+            row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
+        }
+        let Some(store) = &mut self.store else {
+            unreachable!("save() opened the store");
+        };
+        let rows = &self.rows;
+        let root_node = self
+            .tree
+            .write_all(&mut |_, bytes, children| keep_node(store, rows, bytes, children));
+        let root = self.tree.root();
+        store.push_root(KeptRoot {
+            commit_lsn,
+            root,
+            previous_root: root,
+            ledger_hash,
+            changes: 0,
+            root_node,
+            ledger_offset,
+        });
+        self.root_node = root_node;
+        self.sync()?;
+        Ok(self.last_kept().expect("a root was just kept"))
+    }
+
+    /// The state [`CommitState::save`] wrote at `dir`, read back as [`CommitState::open`]
+    /// reads a store (the tree checked against the root), held in memory from now on; with
+    /// the root it was saved at. `None` when `dir` holds no saved state.
+    pub fn read_saved(dir: &std::path::Path) -> Result<Option<(CommitState, KeptRoot)>> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let mut state = CommitState::open(dir)?;
+        let Some(saved) = state.last_kept() else {
+            return Ok(None);
+        };
+        state.store = None;
+        state.kept_shapes.clear();
+        state.root_node = 0;
+        Ok(Some((state, saved)))
+    }
+
+    /// The shapes of the relations the state follows.
+    pub fn relations(&self) -> impl Iterator<Item = &Relation> {
+        self.shapes.relations()
+    }
+
     /// From the next transaction on, records what each one supersedes, so that
     /// [`CommitState::prune`] need not walk old trees (call it when a retention is kept: the
     /// record grows until the next pruning).
@@ -563,16 +654,9 @@ impl CommitState {
             });
         if let Some(store) = &mut self.store {
             let rows = &self.rows;
-            let root_node = self.tree.end_with(&mut |_, bytes, children| {
-                let mut places = [0u64; 2];
-                for (place, child) in places.iter_mut().zip(children) {
-                    *place = match child {
-                        Kept::Leaf(key) => rows.get(*key).map_or(0, |row| row.place),
-                        Kept::Node(place) => *place,
-                    };
-                }
-                store.push_node(bytes, &places[..children.len()])
-            });
+            let root_node = self
+                .tree
+                .end_with(&mut |_, bytes, children| keep_node(store, rows, bytes, children));
             if let Some(root_node) = root_node {
                 let index = store.next_root_index();
                 let superseded = self
@@ -878,6 +962,23 @@ impl HashedRow {
 }
 
 /// Keeps a row's new version in the store; returns where (0 without a store).
+/// Keeps a node the tree hashed, its children by where the store keeps them; returns its place.
+fn keep_node(
+    store: &mut Store,
+    rows: &DigestMap<Box<StoredRow>>,
+    bytes: &[u8],
+    children: &[Kept<'_>],
+) -> u64 {
+    let mut places = [0u64; 2];
+    for (place, child) in places.iter_mut().zip(children) {
+        *place = match child {
+            Kept::Leaf(key) => rows.get(*key).map_or(0, |row| row.place),
+            Kept::Node(place) => *place,
+        };
+    }
+    store.push_node(bytes, &places[..children.len()])
+}
+
 fn keep_row(
     store: &mut Option<Store>,
     kept_shapes: &HashMap<RelationId, (Relation, u64)>,
@@ -1491,8 +1592,6 @@ mod tests {
         out
     }
 
-    /// A state kept in a store, synced at odd points and reopened, gives every root an
-    /// in-memory state gives, and after reopening goes on exactly like it.
     /// Rows hashed ahead (on another thread in a validator) give the state, roots and column
     /// hashes that rows hashed as they are applied give; hashes of another transaction are
     /// ignored, and a transaction with a schema change is not hashed ahead.
@@ -1557,6 +1656,8 @@ mod tests {
         assert!(RowHashes::of(&schema_change).rows.is_empty());
     }
 
+    /// A state kept in a store, synced at odd points and reopened, gives every root an
+    /// in-memory state gives, and after reopening goes on exactly like it.
     #[test]
     fn a_reopened_store_goes_on_exactly_like_the_state_in_memory() {
         let dir = store_dir("reopen");
@@ -1583,6 +1684,74 @@ mod tests {
         let kept = CommitState::open(&dir).unwrap();
         assert_eq!(kept.last_applied(), Some(Lsn::new(100 + 39)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A state held in memory, saved at any point of the history and read back, holds the same
+    /// rows, shapes and root, says where it was saved, and goes on exactly like the state that
+    /// was never saved (multiset counts, a truncate, unchanged values resolved from the
+    /// hashes it read back).
+    #[test]
+    fn a_saved_state_reads_back_and_goes_on_exactly_like_the_state_in_memory() {
+        let history = history();
+        assert!(
+            CommitState::default()
+                .save(&store_dir("save-empty"), Digest::ZERO, 0)
+                .is_err()
+        );
+        for at in [0, 12, 29, 30, 38] {
+            let dir = store_dir(&format!("save-{at}"));
+            let mut memory = CommitState::default();
+            for transaction in &history[..=at] {
+                memory.apply(transaction).unwrap();
+            }
+            let saved = memory
+                .save(&dir, Digest([at as u8; 32]), 1000 + at as i64)
+                .unwrap();
+            assert_eq!(
+                (
+                    saved.commit_lsn,
+                    saved.root,
+                    saved.ledger_hash,
+                    saved.ledger_offset
+                ),
+                (
+                    Lsn::new(100 + at as u64),
+                    memory.root(),
+                    Digest([at as u8; 32]),
+                    1000 + at as i64
+                )
+            );
+            // A store is written once: a second save into it is refused.
+            assert!(memory.save(&dir, Digest::ZERO, 0).is_err());
+            let (mut restored, kept) = CommitState::read_saved(&dir).unwrap().unwrap();
+            assert_eq!(kept, saved);
+            assert!(restored.store().is_none(), "held in memory from now on");
+            assert_eq!(restored.root(), memory.root());
+            assert_eq!(restored.last_applied(), memory.last_applied());
+            assert_eq!(restored.keys(), memory.keys());
+            assert_eq!(
+                restored.relations().collect::<Vec<_>>(),
+                memory.relations().collect::<Vec<_>>()
+            );
+            for table in [1, 2] {
+                assert_eq!(restored.table_keys(table), memory.table_keys(table), "{at}");
+            }
+            for (key, _) in memory.tree.pairs() {
+                assert_eq!(restored.column_hashes(&key), memory.column_hashes(&key));
+                assert_eq!(restored.row_count(&key), memory.row_count(&key));
+            }
+            for (n, transaction) in history.iter().enumerate().skip(at + 1) {
+                let expected = memory.apply(transaction).unwrap();
+                assert_eq!(restored.apply(transaction).unwrap(), expected, "{at}: {n}");
+            }
+            // Nothing was written to the saved store after it was read back.
+            let (again, kept) = CommitState::read_saved(&dir).unwrap().unwrap();
+            assert_eq!(
+                (kept, again.last_applied()),
+                (saved, Some(saved.commit_lsn))
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     /// Every earlier LSN's proofs, read from the store, verify against that LSN's root and

@@ -557,6 +557,35 @@ impl StateTree {
             .unwrap_or_default()
     }
 
+    /// Every key and its leaf, in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (Digest, Digest)> + '_ {
+        let mut below: Vec<Child> = self.top.into_iter().collect();
+        std::iter::from_fn(move || {
+            loop {
+                match below.pop()? {
+                    Child::Leaf(leaf) => {
+                        let Leaf { key, leaf } = self.leaves[leaf as usize];
+                        return Some((key, Digest(leaf)));
+                    }
+                    Child::Inner(inner) => below.extend(self.inners[inner as usize].children),
+                }
+            }
+        })
+    }
+
+    /// Hands every node of the tree to `written`, as [`StateTree::end_with`] hands those it
+    /// hashes (children before parents, the root node last; each node takes the place
+    /// `written` gives it), hashing each again; returns where the root node is kept. Writes a
+    /// whole tree into a store that has none of it.
+    pub fn write_all(&mut self, written: &mut NodeSink<'_>) -> u64 {
+        debug_assert!(self.pending.is_empty(), "write_all() before end()");
+        for inner in &mut self.inners {
+            inner.stale = true;
+        }
+        self.changed = true;
+        self.end_with(written).unwrap_or(0)
+    }
+
     /// Where the store keeps each inner node of the tree (after [`StateTree::end_with`]).
     pub fn stored_places(&self) -> impl Iterator<Item = u64> + '_ {
         let mut below: Vec<u32> = match self.top {
