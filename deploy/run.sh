@@ -221,7 +221,7 @@ RUST_LOG=warn "$BIN" keys register --rpc-url "$WALPROOF_ETH_RPC_URL" --evidence 
 
 PREFIX=demo_$(date -u +%Y%m%d_%H%M%S)
 CONFIG=$DEMO/walproof.toml
-rm -rf "$DEMO/committer" "$DEMO/archive" "$DEMO/proofs"
+rm -rf "$DEMO/committer" "$DEMO/validator" "$DEMO/archive" "$DEMO/proofs"
 mkdir -p "$DEMO/proofs"
 say "writing $CONFIG (topic prefix $PREFIX)"
 cat >"$CONFIG" <<EOF
@@ -252,6 +252,7 @@ shadow_url = "$SHADOW_URL"
 key_file = "$KEY"
 chain_id = $WALPROOF_ETH_CHAIN_ID
 audit_interval_ms = 15000
+state_dir = "$DEMO/validator"   # its snapshot, written when it stops
 http_addr = "$VALIDATOR"
 # bridge: from the deployment below
 

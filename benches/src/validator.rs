@@ -154,7 +154,8 @@ pub fn start_committer(
 }
 
 /// `walproof validate` into the shadow database at `shadow_url`, with [`TEST_KEY`] and its
-/// HTTP endpoint on a free address; deep audits at walproof's default interval.
+/// HTTP endpoint on a free address; deep audits at walproof's default interval; its state
+/// directory beside `log`.
 pub fn start_validator(
     binary: &Path,
     brokers: &str,
@@ -163,6 +164,9 @@ pub fn start_validator(
     log: &Path,
 ) -> anyhow::Result<Service> {
     let http = clients::free_address()?;
+    // Its snapshot (written when it stops) beside its log, none left from an earlier run.
+    let state_dir = log.with_extension("state");
+    let _ = std::fs::remove_dir_all(&state_dir);
     let args: Vec<String> = [
         "validate",
         "--brokers",
@@ -173,6 +177,8 @@ pub fn start_validator(
         shadow_url,
         "--http-addr",
         &http,
+        "--state-dir",
+        state_dir.to_str().context("a log path in UTF-8")?,
     ]
     .iter()
     .map(|arg| (*arg).to_owned())

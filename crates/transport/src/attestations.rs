@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use walproof_core::Lsn;
 
-use rdkafka::Message;
+use rdkafka::{Message, Offset};
 
 use crate::error::{Result, TransportError};
 use crate::kafka::{KafkaSettings, ReaderContext};
@@ -162,7 +162,12 @@ impl AttestationsFollower {
     ) -> Result<AttestationsFollower> {
         let topic = topic(settings);
         let consumer = topic
-            .follower(settings, "attestations-follower", timeout)
+            .follower(
+                settings,
+                "attestations-follower",
+                Offset::Beginning,
+                timeout,
+            )
             .await?;
         let topic = topic.name;
         Ok(AttestationsFollower { consumer, topic })

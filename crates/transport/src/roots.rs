@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use rdkafka::Message;
+use rdkafka::{Message, Offset};
 use walproof_core::{Digest, Lsn};
 
 use crate::error::{Result, TransportError};
@@ -184,13 +184,35 @@ impl std::fmt::Debug for RootsFollower {
 impl RootsFollower {
     /// A follower from the topic's first record (creating the topic if it does not exist).
     pub async fn from_start(settings: &KafkaSettings, timeout: Duration) -> Result<RootsFollower> {
+        RootsFollower::at(settings, Offset::Beginning, None, timeout).await
+    }
+
+    /// A follower from the record after `offset`, which was `last` (read and checked before):
+    /// the next record must follow it.
+    pub async fn after(
+        settings: &KafkaSettings,
+        offset: i64,
+        last: RootRecord,
+        timeout: Duration,
+    ) -> Result<RootsFollower> {
+        RootsFollower::at(settings, Offset::Offset(offset + 1), Some(last), timeout).await
+    }
+
+    async fn at(
+        settings: &KafkaSettings,
+        from: Offset,
+        last: Option<RootRecord>,
+        timeout: Duration,
+    ) -> Result<RootsFollower> {
         let topic = topic(settings);
-        let consumer = topic.follower(settings, "roots-follower", timeout).await?;
+        let consumer = topic
+            .follower(settings, "roots-follower", from, timeout)
+            .await?;
         let topic = topic.name;
         Ok(RootsFollower {
             consumer,
             topic,
-            last: None,
+            last,
         })
     }
 

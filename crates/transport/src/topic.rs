@@ -52,13 +52,14 @@ impl Topic {
         create_topic(&admin, &self.name, 1, timeout).await
     }
 
-    /// A consumer that follows the topic from its first record as records are published,
-    /// fetching with the followers' short wait; `group` names it (`<prefix>.<group>`), never
-    /// joined. Creates the topic if it does not exist.
+    /// A consumer that follows the topic from `from` (its first record: `Offset::Beginning`)
+    /// as records are published, fetching with the followers' short wait; `group` names it
+    /// (`<prefix>.<group>`), never joined. Creates the topic if it does not exist.
     pub(crate) async fn follower(
         &self,
         settings: &KafkaSettings,
         group: &str,
+        from: Offset,
         timeout: Duration,
     ) -> Result<rdkafka::consumer::StreamConsumer<ReaderContext>> {
         self.ensure(settings, timeout).await?;
@@ -72,7 +73,7 @@ impl Topic {
         let assigning = || TransportError::kafka(format!("assigning the {} topic", self.records));
         let mut partition = TopicPartitionList::new();
         partition
-            .add_partition_offset(&self.name, 0, Offset::Beginning)
+            .add_partition_offset(&self.name, 0, from)
             .map_err(assigning())?;
         consumer.assign(&partition).map_err(assigning())?;
         Ok(consumer)

@@ -29,6 +29,9 @@ pub enum ValidateError {
     /// The signing key failed.
     #[error("signing: {0}")]
     Sign(String),
+    /// Writing or reading the snapshot failed.
+    #[error("the snapshot: {0}")]
+    Snapshot(String),
 }
 
 impl ValidateError {

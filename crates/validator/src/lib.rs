@@ -16,6 +16,8 @@
 //!   transaction with the progress row (several small ones may share it).
 //! - [`shadow_writer`]: the task that applies planned transactions to the shadow, in order,
 //!   while the validator reads and plans the next ones.
+//! - [`snapshot`]: what the validator holds at a transaction, written on a clean shutdown so
+//!   that a restart resumes there instead of at the ledger's first record.
 //! - [`audit`]: the shadow's own rows read back and checked against the tree.
 //! - [`attestation`]: EIP-712 root attestations and the key interface that signs them.
 //! - [`withdrawal`]: rows of the outbound table, and the EIP-712 approvals a validator signs
@@ -30,6 +32,7 @@ pub mod replay;
 pub mod schema;
 pub mod shadow;
 pub mod shadow_writer;
+pub mod snapshot;
 pub mod withdrawal;
 
 pub use divergence::{Divergence, DivergenceKind};

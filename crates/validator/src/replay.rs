@@ -279,6 +279,22 @@ enum Rows<'t> {
 }
 
 impl Replay {
+    /// A replay resuming where an earlier one stood, between two transactions: the stream's
+    /// `shapes`, and the tables the shadow holds, each in its shape.
+    pub fn resume(
+        shapes: impl IntoIterator<Item = Relation>,
+        shadow: impl IntoIterator<Item = Relation>,
+    ) -> Replay {
+        let mut tables = ShadowTables::default();
+        for relation in shadow {
+            tables.insert(relation);
+        }
+        Replay {
+            shapes: Shapes::resume(shapes),
+            shadow: tables,
+        }
+    }
+
     /// The shadow's tables, each in its current shape.
     pub fn shadow(&self) -> &ShadowTables {
         &self.shadow

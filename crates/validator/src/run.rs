@@ -2,7 +2,10 @@
 //!
 //! On start it reads where the shadow database stands (its progress row) and the last root it
 //! attested (on `<prefix>.attestations`, under its own address). It then reads the ledger from
-//! its first record, verifying the chain: every transaction goes through its own tree
+//! its first record — or, when it has a snapshot it can use ([`crate::snapshot`], written on
+//! its last clean stop), from the snapshot's transaction on, with the tree, the replay and the
+//! roots not attested yet as the snapshot holds them — verifying the chain: every transaction
+//! goes through its own tree
 //! ([`CommitState`], in memory), and the transactions after the shadow's progress are also
 //! planned as SQL and queued for the [`ShadowWriter`], which applies them to the shadow
 //! database in order on a task of its own, each whole in one SQL transaction with the progress
@@ -46,6 +49,7 @@ use crate::schema::TypeNames;
 use crate::shadow::{Progress, Role, Shadow};
 use crate::shadow_writer::{Applied, Outcome, ShadowWriter};
 use crate::shadow_writer::{Planner, SharedPlanner, lock as lock_planner};
+use crate::snapshot::{Computed, Snapshot};
 use crate::withdrawal::{SignedApproval, Withdrawal, WithdrawalTable};
 
 /// How the validator runs.
@@ -64,7 +68,14 @@ pub struct ValidateOptions {
     /// The key is new at each start (a TEE workload key): roots the shadow already holds were
     /// signed by an earlier key, or are not this key's to sign; it signs from there on.
     pub ephemeral_key: bool,
+    /// Where a clean shutdown writes the validator's snapshot, which the next start resumes
+    /// from instead of the ledger's first record ([`crate::snapshot`]); `None`: no snapshot.
+    pub state_dir: Option<std::path::PathBuf>,
 }
+
+/// The longest a clean shutdown waits for the shadow to apply what is queued before it writes
+/// the snapshot; past it, no snapshot is written (the next start reads the whole ledger).
+pub const SNAPSHOT_SETTLE: Duration = Duration::from_secs(20);
 
 /// What the validator shows while it runs: metrics, the latest attestations, a divergence.
 #[derive(Debug, Default)]
@@ -81,15 +92,6 @@ pub struct ValidatorStatus {
 
 /// How many recent attestations [`ValidatorStatus`] keeps for relayers polling over HTTP.
 pub const KEPT_ATTESTATIONS: usize = 10_000;
-
-/// A root this validator computed and has not matched with a published one yet.
-#[derive(Debug, Clone, Copy)]
-struct Computed {
-    commit_lsn: Lsn,
-    root: Digest,
-    ledger_hash: Digest,
-    commit_time_us: i64,
-}
 
 /// A transaction queued for the shadow and not reported yet.
 #[derive(Debug, Clone, Copy)]
@@ -120,12 +122,19 @@ struct Validator<'a> {
     attested: Option<Lsn>,
     /// Roots computed, whose transaction the shadow holds, not matched yet.
     ours: VecDeque<Computed>,
-    /// Roots published, not matched yet.
-    theirs: VecDeque<RootRecord>,
+    /// Roots published, not matched yet, with their offsets.
+    theirs: VecDeque<(i64, RootRecord)>,
+    /// The last published root matched or passed over, with its offset: where a restart from
+    /// a snapshot reads the roots topic again.
+    roots_read: Option<(i64, RootRecord)>,
+    /// Where the tree's last transaction ends in the ledger: offset and hash.
+    last_read: Option<(i64, Digest)>,
     /// Withdrawals requested by transactions whose roots are not attested yet, by commit LSN.
     withdrawals: BTreeMap<Lsn, Vec<Withdrawal>>,
     publisher: AttestationsWriter,
     diverged: bool,
+    /// The ledger's topic, which a snapshot names.
+    ledger_topic: String,
 }
 
 /// Runs the validator until `shutdown` turns true or its means fail.
@@ -141,31 +150,77 @@ pub async fn run(
     // The checks' session sets the shadow's own tables up, before any other session.
     let shadow = Shadow::connect(&options.shadow_url, Role::Checks).await?;
     ensure_ledger_topic(settings, timeout).await?;
-    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
-    // and the planning; they start before the rest of the start-up, which goes side by side.
-    let mut ledger =
-        LedgerReader::from_start(settings)?.read_ahead_with(READ_AHEAD, wait, RowHashes::of);
     let address = signer.address().to_checksum(None);
-    let (writer_session, attested, mut roots) = tokio::try_join!(
+    let read_snapshot = async {
+        let Some(dir) = options.state_dir.clone() else {
+            return Ok(Ok(None));
+        };
+        tokio::task::spawn_blocking(move || Snapshot::read(&dir))
+            .await
+            .map_err(|err| ValidateError::Snapshot(err.to_string()))
+    };
+    let (writer_session, attested, progress, snapshot) = tokio::try_join!(
         Shadow::connect(&options.shadow_url, Role::Writer),
         async { Ok(last_attested(settings, &address, timeout).await?) },
-        async { Ok(RootsFollower::from_start(settings, timeout).await?) },
+        shadow.progress(),
+        read_snapshot,
     )?;
-    let progress = shadow.progress().await?;
     // A key new at this start has attested nothing: it resumes after what an earlier key of
     // this validator had attested, as the progress row recorded it.
-    let attested = if options.ephemeral_key {
+    let mut attested = if options.ephemeral_key {
         attested.max(progress.and_then(|p| p.attested))
     } else {
         attested
     };
-    tracing::info!(
-        validator = %address,
-        shadow_at = ?progress.map(|p| p.commit_lsn.to_string()),
-        attested = ?attested.map(|l| l.to_string()),
-        "validator starting: reading the ledger from its first record"
-    );
+    let snapshot = match snapshot {
+        Ok(Some(snapshot)) => match usable(
+            &snapshot,
+            &settings.ledger_topic(),
+            progress.as_ref(),
+            attested,
+            options,
+        ) {
+            Ok(()) => Some(snapshot),
+            Err(why) => {
+                tracing::warn!(
+                    "the snapshot is set aside, the ledger is read from its first record: {why}"
+                );
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(why) => {
+            tracing::warn!(
+                "the snapshot is set aside, the ledger is read from its first record: {why}"
+            );
+            None
+        }
+    };
+    // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
+    // and the planning.
+    let (ledger, snapshot) = match snapshot {
+        Some(snapshot) => {
+            let at = snapshot.at;
+            match LedgerReader::after(settings, at.ledger_offset, at.ledger_hash, timeout).await {
+                Ok(reader) => (reader, Some(snapshot)),
+                Err(err) => {
+                    tracing::warn!(%err, "the snapshot is set aside, the ledger is read from its first record");
+                    (LedgerReader::from_start(settings)?, None)
+                }
+            }
+        }
+        None => (LedgerReader::from_start(settings)?, None),
+    };
+    let mut ledger = ledger.read_ahead_with(READ_AHEAD, wait, RowHashes::of);
+    let mut roots = match snapshot.as_ref().and_then(|s| s.roots_read) {
+        Some((offset, last)) => RootsFollower::after(settings, offset, last, timeout).await?,
+        None => RootsFollower::from_start(settings, timeout).await?,
+    };
     let planner = SharedPlanner::default();
+    let mut snapshot = snapshot;
+    if let Some(snapshot) = &mut snapshot {
+        lock_planner(&planner).replay = std::mem::take(&mut snapshot.replay);
+    }
     let writer = ShadowWriter::start(writer_session, Arc::clone(&planner));
     let mut validator = Validator {
         options,
@@ -180,10 +235,37 @@ pub async fn run(
         attested,
         ours: VecDeque::new(),
         theirs: VecDeque::new(),
+        roots_read: None,
+        last_read: None,
         withdrawals: BTreeMap::new(),
         publisher: AttestationsWriter::new(settings)?,
         diverged: false,
+        ledger_topic: settings.ledger_topic(),
     };
+    match snapshot {
+        Some(snapshot) => {
+            if options.ephemeral_key {
+                attested = attested.max(snapshot.attested);
+                validator.attested = attested;
+            }
+            tracing::info!(
+                validator = %address,
+                shadow_at = ?progress.map(|p| p.commit_lsn.to_string()),
+                attested = ?attested.map(|l| l.to_string()),
+                snapshot_at = %snapshot.at.commit_lsn,
+                keys = snapshot.state.keys(),
+                "validator starting: resuming from its snapshot, reading the ledger after offset {}",
+                snapshot.at.ledger_offset
+            );
+            validator.resume(snapshot);
+        }
+        None => tracing::info!(
+            validator = %address,
+            shadow_at = ?progress.map(|p| p.commit_lsn.to_string()),
+            attested = ?attested.map(|l| l.to_string()),
+            "validator starting: reading the ledger from its first record"
+        ),
+    }
     if let Some(recorded) = validator.shadow.recorded_divergence().await? {
         tracing::error!(
             %recorded,
@@ -203,15 +285,7 @@ pub async fn run(
     let mut caught_up = false;
     loop {
         if *shutdown.borrow() {
-            // What the writer has queued is dropped: the progress row keeps where the shadow
-            // stands, and a restart replays the rest from the ledger.
-            validator.writer.stop();
-            validator.publisher.flush().await?;
-            tracing::info!(
-                applied = ?validator.state.last_applied().map(|l| l.to_string()),
-                "validator stopped"
-            );
-            return Ok(());
+            return validator.stop().await;
         }
         if validator.diverged {
             // Nothing more is applied; only roots verified before the divergence are still
@@ -223,7 +297,7 @@ pub async fn run(
             }
             tokio::select! {
                 root = roots.next(wait) => match root {
-                    Ok(Some((_, record))) => validator.theirs.push_back(record),
+                    Ok(Some(read)) => validator.theirs.push_back(read),
                     Ok(None) => {}
                     Err(err @ TransportError::InvalidRoot { .. }) => {
                         tracing::error!(%err, "the roots topic is not valid: nothing more is signed");
@@ -265,7 +339,7 @@ pub async fn run(
                 Err(err) => validator.ledger_failed(err).await?,
             },
             root = roots.next(wait) => match root {
-                Ok(Some((_, record))) => validator.theirs.push_back(record),
+                Ok(Some(read)) => validator.theirs.push_back(read),
                 Ok(None) => {}
                 Err(err @ TransportError::InvalidRoot { .. }) => {
                     validator
@@ -287,6 +361,28 @@ pub async fn run(
     }
 }
 
+/// Whether the validator can resume from `snapshot`, with its shadow at `progress` and its
+/// key's last attestation at `attested`; `Err` says why not.
+fn usable(
+    snapshot: &Snapshot,
+    ledger_topic: &str,
+    progress: Option<&Progress>,
+    attested: Option<Lsn>,
+    options: &ValidateOptions,
+) -> std::result::Result<(), String> {
+    snapshot.usable(progress, ledger_topic)?;
+    // The roots it had attested are on the topic (it was flushed before the snapshot was
+    // written); a key new at each start resumes after them instead.
+    if !options.ephemeral_key && snapshot.attested > attested {
+        return Err(format!(
+            "it had attested up to {}, the attestations topic holds this key's up to {}",
+            snapshot.attested.map_or("none".into(), |l| l.to_string()),
+            attested.map_or("none".into(), |l| l.to_string()),
+        ));
+    }
+    Ok(())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -294,6 +390,112 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Validator<'_> {
+    /// Takes the state `snapshot` holds (its replay is the planner's already): the tree, the
+    /// roots verified and the withdrawals not attested yet, where the roots topic was read.
+    fn resume(&mut self, snapshot: Snapshot) {
+        let attested = self.attested;
+        let unattested = |lsn: Lsn| attested.is_none_or(|attested| lsn > attested);
+        self.ours = snapshot
+            .verified
+            .into_iter()
+            .filter(|computed| unattested(computed.commit_lsn))
+            .collect();
+        for withdrawal in snapshot.withdrawals {
+            if unattested(withdrawal.commit_lsn) {
+                self.withdrawals
+                    .entry(withdrawal.commit_lsn)
+                    .or_default()
+                    .push(withdrawal);
+            }
+        }
+        self.roots_read = snapshot.roots_read;
+        self.last_read = Some((snapshot.at.ledger_offset, snapshot.at.ledger_hash));
+        self.state = snapshot.state;
+        if self
+            .progress
+            .is_some_and(|progress| progress.commit_lsn == snapshot.at.commit_lsn)
+        {
+            tracing::info!(at = %snapshot.at.commit_lsn, root = %snapshot.at.root, "the shadow database resumes after its last transaction");
+            self.progress = None;
+        }
+    }
+
+    /// A clean shutdown. With a state directory (and no divergence), the shadow first applies
+    /// what is queued, for at most [`SNAPSHOT_SETTLE`], the roots agreed so far are signed, and
+    /// then the snapshot is written. Without one, what the writer has queued is dropped: the
+    /// progress row keeps where the shadow stands, and a restart replays the rest from the
+    /// ledger.
+    async fn stop(&mut self) -> Result<()> {
+        let mut snapshot = self.options.state_dir.clone().filter(|_| !self.diverged);
+        if snapshot.is_some() {
+            match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
+                Ok(settled) => {
+                    if let Some(divergence) = settled? {
+                        self.record(divergence).await?;
+                    }
+                    self.attest_agreed().await?;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "the shadow database did not apply what was queued within {} s: no snapshot is written, the next start reads the ledger from its first record",
+                        SNAPSHOT_SETTLE.as_secs()
+                    );
+                    snapshot = None;
+                }
+            }
+        }
+        self.writer.stop();
+        self.publisher.flush().await?;
+        let applied = self.state.last_applied();
+        match (snapshot, self.last_read) {
+            (Some(dir), Some((ledger_offset, ledger_hash))) if !self.diverged => {
+                let started = std::time::Instant::now();
+                let mut state = std::mem::take(&mut self.state);
+                let replay = lock_planner(&self.planner).replay.clone();
+                let verified: Vec<Computed> = self.ours.iter().copied().collect();
+                let withdrawals: Vec<Withdrawal> =
+                    self.withdrawals.values().flatten().copied().collect();
+                let (roots_read, attested) = (self.roots_read, self.attested);
+                let ledger_topic = self.ledger_topic.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    Snapshot::write(
+                        &dir,
+                        &ledger_topic,
+                        &mut state,
+                        ledger_hash,
+                        ledger_offset,
+                        &replay,
+                        &verified,
+                        &withdrawals,
+                        roots_read,
+                        attested,
+                    )
+                    .map(|at| (at, state.keys(), dir))
+                })
+                .await
+                .map_err(|err| err.to_string())
+                .and_then(|written| written);
+                // A snapshot only saves time at the next start: one not written is no failure.
+                match written {
+                    Ok((at, keys, dir)) => tracing::info!(
+                        at = %at.commit_lsn,
+                        keys,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "snapshot written to {}: the next start reads the ledger after offset {}",
+                        crate::snapshot::path(&dir).display(),
+                        at.ledger_offset
+                    ),
+                    Err(err) => tracing::warn!(
+                        "no snapshot written, the next start reads the ledger from its first record: {err}"
+                    ),
+                }
+            }
+            _ => {}
+        }
+        tracing::info!(applied = ?applied.map(|l| l.to_string()), "validator stopped");
+        Ok(())
+    }
+
     /// A divergence found while reading, replaying or checking roots; see [`Validator::record`].
     ///
     /// A ledger or replay divergence lies after every transaction queued for the shadow: those
@@ -384,6 +586,7 @@ impl Validator<'_> {
             Ok(committed) => committed,
             Err(err) => return self.diverge(replay(err.to_string())).await,
         };
+        self.last_read = Some((offset, ledger_hash));
         if self.attested.is_none_or(|attested| lsn > attested) {
             self.requested_withdrawals(transaction);
         }
@@ -560,7 +763,7 @@ impl Validator<'_> {
     /// Matches computed and published roots, in LSN order: signs those that agree.
     async fn attest_agreed(&mut self) -> Result<()> {
         loop {
-            let (Some(ours), Some(theirs)) =
+            let (Some(ours), Some((_, theirs))) =
                 (self.ours.front().copied(), self.theirs.front().copied())
             else {
                 return Ok(());
@@ -569,7 +772,7 @@ impl Validator<'_> {
                 .attested
                 .is_some_and(|attested| theirs.commit_lsn <= attested)
             {
-                self.theirs.pop_front();
+                self.roots_read = self.theirs.pop_front();
                 continue;
             }
             let divergence = if theirs.commit_lsn < ours.commit_lsn {
@@ -601,7 +804,7 @@ impl Validator<'_> {
                 )
             } else {
                 self.ours.pop_front();
-                self.theirs.pop_front();
+                self.roots_read = self.theirs.pop_front();
                 self.attest(ours).await?;
                 continue;
             };

@@ -376,6 +376,15 @@ pub struct ValidateArgs {
     /// [default: 0x0000000000000000000000000000000000000000]
     #[arg(long, env = "WALPROOF_BRIDGE_ADDRESS", value_name = "0x…")]
     pub bridge: Option<String>,
+    /// Where a clean shutdown writes the validator's snapshot (its tree, rows and position,
+    /// at a transaction the shadow holds); the next start resumes from it instead of reading
+    /// the ledger from its first record. One directory per validator
+    /// [default: ./walproof-state/validator]
+    #[arg(long, env = "WALPROOF_VALIDATOR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write no snapshot and read none: every start reads the ledger from its first record.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub no_snapshot: bool,
     /// Milliseconds between two deep audits of the shadow database; 0 turns them off
     /// [default: 60000]
     #[arg(long, env = "WALPROOF_AUDIT_INTERVAL_MS", value_name = "MS")]

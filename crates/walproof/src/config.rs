@@ -57,6 +57,7 @@ use serde::Deserialize;
 /// bridge = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 /// audit_interval_ms = 60000
 /// audit_rows = 10000
+/// state_dir = "/var/lib/walproof/validator"   # its snapshot, written on a clean shutdown
 /// http_addr = "127.0.0.1:9189"
 /// withdrawals_table = "public.walproof_withdrawals"   # or "off"
 ///
@@ -139,6 +140,8 @@ pub struct ValidatorSection {
     pub audit_interval_ms: Option<u64>,
     /// Shadow rows one audit checks.
     pub audit_rows: Option<usize>,
+    /// Where the snapshot is written.
+    pub state_dir: Option<PathBuf>,
     /// The HTTP address, or "off".
     pub http_addr: Option<String>,
     /// The outbound withdrawal table (`schema.table`), or "off".

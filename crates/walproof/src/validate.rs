@@ -187,6 +187,11 @@ impl Validate {
                 audit_rows: pick(args.audit_rows, section.audit_rows, || 10_000),
                 withdrawals,
                 ephemeral_key: matches!(key, ValidatorKey::Workload { .. }),
+                state_dir: (!args.no_snapshot).then(|| {
+                    pick(args.state_dir.clone(), section.state_dir.clone(), || {
+                        "walproof-state/validator".into()
+                    })
+                }),
             },
             key,
             http_addr: (http_addr != "off").then_some(http_addr),

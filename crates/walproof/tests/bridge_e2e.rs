@@ -293,10 +293,17 @@ async fn roots_land_on_chain_and_withdrawals_are_paid_once_by_approvals_or_by_pr
             .port();
         let http = format!("127.0.0.1:{port}");
         endpoints.push(format!("http://{http}"));
+        let state = std::env::temp_dir().join(format!(
+            "walproof-validator-bridge-e2e-{i}-{}",
+            std::process::id()
+        ));
+        let state = state.to_str().unwrap().to_owned();
         validators.push(spawn_logged(
             &env,
             &[
                 "validate",
+                "--state-dir",
+                &state,
                 "--shadow-url",
                 &url,
                 "--key-file",

@@ -889,6 +889,7 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
     let bridge = Address::repeat_byte(0xb1);
     let (chain_id, bridge_text) = (chain.chain_id.to_string(), bridge.to_string());
     let (registry_text, verifier_text) = (registry.to_string(), verifier.to_string());
+    let state_dir = chain.dir.path("validator-state");
     let start = |evidence_file: &str, log: &str| {
         walproof(
             &env,
@@ -916,6 +917,8 @@ async fn a_validator_with_a_confidential_space_key_registers_it_and_signs_with_i
                 evidence_file,
                 "--register-from-key-file",
                 &sender_file,
+                "--state-dir",
+                &state_dir,
             ],
         )
         .env("RUST_LOG", "info")

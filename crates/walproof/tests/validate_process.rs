@@ -1,7 +1,8 @@
 //! `walproof validate` as an operator runs it, beside `walproof decode` and `walproof commit`,
-//! killed with SIGKILL at random points while a workload with DDL streams through, and
-//! restarted each time. Afterwards the shadow database equals the source table by table, and
-//! every root of the ledger was reproduced and signed exactly once.
+//! killed with SIGKILL at random points while a workload with DDL streams through, stopped
+//! cleanly now and then (it writes its snapshot), and restarted each time: from its snapshot,
+//! fresh or stale, once it has one. Afterwards the shadow database equals the source table by
+//! table, and every root of the ledger was reproduced and signed exactly once.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -19,6 +20,8 @@ use walproof_transport::roots::read_roots;
 use walproof_validator::attestation::{Domain, SignedAttestation};
 
 const KILLS: usize = 10;
+/// Rounds that end in a clean stop (SIGTERM) instead of a kill.
+const CLEAN_STOPS: [usize; 4] = [2, 5, 8, 11];
 const WAIT: Duration = Duration::from_secs(120);
 
 mod common;
@@ -137,6 +140,13 @@ async fn table_rows(
     (sides.pop().unwrap(), shadow)
 }
 
+/// A validator's own state directory (its snapshot), named after its shadow database.
+pub(crate) fn state_dir(shadow_url: &str) -> String {
+    let name = shadow_url.rsplit('/').next().unwrap();
+    let dir = std::env::temp_dir().join(format!("walproof-validator-{name}"));
+    dir.to_str().unwrap().to_owned()
+}
+
 /// `walproof validate` with the test key, its log in `log`.
 pub(crate) fn validate(
     env: &[(&str, String)],
@@ -155,7 +165,9 @@ fn validate_with(
     extra: &[&str],
     log: std::fs::File,
 ) -> Child {
+    let state = state_dir(shadow_url);
     let mut args = vec!["validate", "--shadow-url", shadow_url, "--http-addr", "off"];
+    args.extend_from_slice(&["--state-dir", &state]);
     args.extend_from_slice(extra);
     walproof(env, &args)
         .env("WALPROOF_VALIDATOR_KEY", key)
@@ -170,6 +182,7 @@ fn validate_with(
 async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once() {
     let (stack, _db, topics, sql, env) = source("validate_crash", SCHEMA).await;
     let (_shadow_db, shadow_url, shadow) = shadow_database(&stack, "validate_crash_shadow").await;
+    let _ = std::fs::remove_dir_all(state_dir(&shadow_url));
     let slot = env[1].1.clone();
     let mut decoder = setup_and_decode(&env);
     let mut committer = walproof(&env, &["commit", "--in-memory", "--proof-addr", "off"])
@@ -189,6 +202,7 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     // A second validator, never killed, with its own shadow database and key.
     let (_second_db, second_url, second_shadow) =
         shadow_database(&stack, "validate_crash_second_shadow").await;
+    let _ = std::fs::remove_dir_all(state_dir(&second_url));
     let mut second = validate_with(
         &env,
         &second_url,
@@ -199,7 +213,8 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
 
     let mut random = xorshift(u64::from(std::process::id()));
     let mut applied_before = None;
-    for round in 0..KILLS {
+    let rounds = KILLS + CLEAN_STOPS.len();
+    for round in 0..rounds {
         for i in 0..4 {
             let n = round * 4 + i;
             sql.batch_execute(&format!(
@@ -259,8 +274,12 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         .await
         .unwrap();
         tokio::time::sleep(Duration::from_millis(random(300))).await;
-        validator.kill().unwrap();
-        validator.wait().unwrap();
+        if CLEAN_STOPS.contains(&round) {
+            sigterm(&mut validator);
+        } else {
+            validator.kill().unwrap();
+            validator.wait().unwrap();
+        }
         applied_before = shadow_progress(&shadow).await;
         validator = start();
     }
@@ -292,6 +311,41 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     .unwrap();
     sigterm(&mut validator);
     sigterm(&mut second);
+
+    // A damaged snapshot is set aside: the ledger is read from its first record, and the
+    // validator catches up with no divergence and nothing signed twice (checked below).
+    let snapshot = std::path::Path::new(&state_dir(&shadow_url)).join("snapshot");
+    let nodes = std::fs::read_dir(&snapshot)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_str().unwrap().contains("nodes."))
+        .expect("the last clean stop wrote a snapshot");
+    let mut bytes = std::fs::read(&nodes).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&nodes, bytes).unwrap();
+    let damaged = rounds + 2;
+    validator = start();
+    let log = dir.join(format!("start-{damaged}.log"));
+    wait_until(
+        "the validator to catch up after its snapshot was damaged",
+        WAIT,
+        || async {
+            no_divergence(&shadow).await;
+            Ok(std::fs::read_to_string(&log)
+                .unwrap()
+                .contains("validator caught up with the ledger"))
+        },
+    )
+    .await
+    .unwrap();
+    sigterm(&mut validator);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("the snapshot is set aside")
+            && log.contains("reading the ledger from its first record"),
+        "{log}"
+    );
     sigterm(&mut committer);
     sigterm(&mut decoder);
 
@@ -337,10 +391,28 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         }
     }
     no_divergence(&shadow).await;
-    let resumed = restarts_logging(&dir, KILLS, "resumes after its last transaction");
+    let resumed = restarts_logging(&dir, rounds, "resumes after its last transaction");
     assert!(
-        resumed >= KILLS / 2,
+        resumed >= rounds / 2,
         "only {resumed} restarts resumed from the shadow's progress"
     );
+    // Each clean stop wrote a snapshot; every start after the first one resumed from a
+    // snapshot, the last written (after a kill, one older than the shadow).
+    for round in CLEAN_STOPS {
+        let stopped =
+            std::fs::read_to_string(dir.join(format!("start-{}.log", round + 1))).unwrap();
+        assert!(
+            stopped.contains("snapshot written"),
+            "round {round}: {stopped}"
+        );
+    }
+    let from_snapshot = restarts_logging(&dir, rounds, "resuming from its snapshot");
+    assert_eq!(
+        from_snapshot,
+        rounds - CLEAN_STOPS[0],
+        "starts that resumed from a snapshot"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(state_dir(&shadow_url));
+    let _ = std::fs::remove_dir_all(state_dir(&second_url));
 }

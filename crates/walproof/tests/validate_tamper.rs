@@ -213,7 +213,10 @@ fn validate(
             .unwrap()
             .as_nanos()
     ));
+    let state = std::env::temp_dir().join(format!("walproof-validator-{}", shadow.name()));
+    let state = state.to_str().unwrap();
     let mut args = vec!["validate", "--shadow-url", &url, "--http-addr", "off"];
+    args.extend_from_slice(&["--state-dir", state]);
     args.extend_from_slice(extra);
     let env = [
         ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.clone()),
