@@ -172,30 +172,26 @@ pub async fn run(
     } else {
         attested
     };
-    let snapshot = match snapshot {
-        Ok(Some(snapshot)) => match usable(
-            &snapshot,
-            &settings.ledger_topic(),
-            progress.as_ref(),
-            attested,
-            options,
-        ) {
-            Ok(()) => Some(snapshot),
-            Err(why) => {
-                tracing::warn!(
-                    "the snapshot is set aside, the ledger is read from its first record: {why}"
-                );
-                None
-            }
-        },
-        Ok(None) => None,
-        Err(why) => {
-            tracing::warn!(
-                "the snapshot is set aside, the ledger is read from its first record: {why}"
-            );
-            None
+    let snapshot = snapshot.and_then(|snapshot| match snapshot {
+        Some(snapshot) => {
+            let ledger_topic = settings.ledger_topic();
+            usable(
+                &snapshot,
+                &ledger_topic,
+                progress.as_ref(),
+                attested,
+                options,
+            )?;
+            Ok(Some(snapshot))
         }
-    };
+        None => Ok(None),
+    });
+    let snapshot = snapshot.unwrap_or_else(|why| {
+        tracing::warn!(
+            "the snapshot is set aside, the ledger is read from its first record: {why}"
+        );
+        None
+    });
     // Reading, verifying and decoding the ledger, and hashing its rows, run beside the tree
     // and the planning.
     let (ledger, snapshot) = match snapshot {
