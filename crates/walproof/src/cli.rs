@@ -263,16 +263,30 @@ pub struct KafkaArgs {
 impl KafkaArgs {
     /// The settings, flags first, then the config file, then defaults.
     pub fn settings(self, file: &crate::config::FileConfig) -> walproof_transport::KafkaSettings {
-        use crate::config::pick;
-        walproof_transport::KafkaSettings::new(
-            pick(self.brokers, file.kafka.brokers.clone(), || {
-                "127.0.0.1:9092".into()
-            }),
-            pick(self.topic_prefix, file.kafka.topic_prefix.clone(), || {
-                "walproof".into()
-            }),
-        )
+        kafka_settings(self.brokers, self.topic_prefix, &file.kafka)
     }
+}
+
+/// Brokers and topic prefix (flags first, then the config file's `[kafka]`, then defaults),
+/// with the file's `[kafka.properties]`, which every Kafka client of every command applies.
+pub fn kafka_settings(
+    brokers: Option<String>,
+    topic_prefix: Option<String>,
+    file: &crate::config::KafkaSection,
+) -> walproof_transport::KafkaSettings {
+    use crate::config::pick;
+    let mut settings = walproof_transport::KafkaSettings::new(
+        pick(brokers, file.brokers.clone(), || "127.0.0.1:9092".into()),
+        pick(topic_prefix, file.topic_prefix.clone(), || {
+            "walproof".into()
+        }),
+    );
+    settings.properties = file
+        .properties
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    settings
 }
 
 /// `walproof commit`.

@@ -14,7 +14,6 @@ use walproof_source::decoder::DecoderConfig;
 use walproof_source::metrics::DecoderMetrics;
 use walproof_source::pending::SpillOptions;
 use walproof_source::snapshot::SnapshotOptions;
-use walproof_transport::KafkaSettings;
 use walproof_transport::debezium::DebeziumOptions;
 use walproof_transport::ledger::WriterOptions;
 use walproof_transport::publisher::run_publisher;
@@ -36,12 +35,7 @@ pub async fn run(
         .or(file.source.url)
         .context("no source URL: pass --source-url, set WALPROOF_SOURCE_URL, or [source] url in the config file")?;
     let d = file.decoder;
-    let mut kafka = KafkaSettings::new(
-        pick(args.brokers, file.kafka.brokers, || "127.0.0.1:9092".into()),
-        pick(args.topic_prefix, file.kafka.topic_prefix, || {
-            "walproof".into()
-        }),
-    );
+    let kafka = crate::cli::kafka_settings(args.brokers, args.topic_prefix, &file.kafka);
     let defaults = WriterOptions::default();
     let writer = WriterOptions {
         linger: Duration::from_millis(pick(args.linger_ms, file.kafka.linger_ms, || {
@@ -55,7 +49,6 @@ pub async fn run(
         }),
         ..defaults
     };
-    kafka.properties = file.kafka.properties.into_iter().collect();
     let config = DecoderConfig {
         source: url.parse()?,
         slot: pick(args.source.slot, file.source.slot, || "walproof".into()),

@@ -47,3 +47,58 @@ pub mod roots;
 pub mod run;
 pub mod setup;
 pub mod validate;
+
+/// `err` and its causes on one line, `outer: cause: …`, each cause named once: the stage
+/// crates' errors already end with their cause's text (so that a log line showing only the
+/// outer error is complete), and `{err:#}` would print that text twice.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// An error that shows its cause in its own text and also returns it as its source.
+    #[derive(Debug)]
+    struct Inlined {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Inlined {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "reading the ledger failed: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Inlined {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        let inlined = anyhow::Error::new(Inlined {
+            source: std::io::Error::other("broker gone"),
+        })
+        .context("walproof commit");
+        assert_eq!(
+            error_chain(&inlined),
+            "walproof commit: reading the ledger failed: broker gone"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing the snapshot");
+        assert_eq!(error_chain(&plain), "writing the snapshot: disk full");
+    }
+}

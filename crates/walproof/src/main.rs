@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", walproof::error_chain(&err));
             ExitCode::FAILURE
         }
     }

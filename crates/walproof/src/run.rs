@@ -223,7 +223,10 @@ impl Plan {
             None
         } else {
             let resolved = Validate::resolve(&validate, file).map_err(|err| {
-                anyhow!("validator: {err:#} (or run without a validator: --no-validator)")
+                anyhow!(
+                    "validator: {} (or run without a validator: --no-validator)",
+                    crate::error_chain(&err)
+                )
             })?;
             Some(Validator {
                 validate: resolved,
@@ -237,7 +240,10 @@ impl Plan {
         } else {
             Some(RelayerStage {
                 relayer: Relayer::resolve(&relayer, file).map_err(|err| {
-                    anyhow!("relayer: {err:#} (or run without a relayer: --no-relayer)")
+                    anyhow!(
+                        "relayer: {} (or run without a relayer: --no-relayer)",
+                        crate::error_chain(&err)
+                    )
                 })?,
                 settings: relayer.kafka.settings(file),
             })
@@ -454,7 +460,10 @@ pub async fn run(
                 tracing::warn!("{stage} ended on its own: stopping the {running} other stages");
             }
             Err(err) => {
-                tracing::error!("{stage} failed: {err:#}; stopping the {running} other stages");
+                tracing::error!(
+                    "{stage} failed: {}; stopping the {running} other stages",
+                    crate::error_chain(&err)
+                );
                 first_failure.get_or_insert(err.context(format!("{stage} failed")));
             }
         }
