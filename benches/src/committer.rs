@@ -32,6 +32,9 @@ pub enum Phase {
     /// The same with a retention: the trees of the last [`RETAIN_ROOTS`] roots kept, the store
     /// compacted by the service's policy.
     Pruned,
+    /// The validator's snapshot of the state in memory, after the apply path: the copy it
+    /// takes while running, then that copy saved as a store of its own.
+    Snapshot,
 }
 
 /// The retention of the pruned phase, in roots.
@@ -47,6 +50,7 @@ impl Phase {
             Phase::Memory => "memory",
             Phase::Durable => "durable",
             Phase::Pruned => "pruned",
+            Phase::Snapshot => "snapshot",
         }
     }
 
@@ -57,6 +61,9 @@ impl Phase {
             Phase::Memory => "(c) the committer's apply path in memory",
             Phase::Durable => "(c) the committer's apply path with its durable store",
             Phase::Pruned => "(c) the same, pruned to the last 1,000 roots",
+            Phase::Snapshot => {
+                "(d) the validator's snapshot: the state in memory copied, the copy saved"
+            }
         }
     }
 }
@@ -106,6 +113,12 @@ pub struct Measured {
     pub compaction_walk_s: f64,
     /// See `compaction_walk_s`.
     pub compaction_copy_s: f64,
+    /// Snapshot phase: seconds to copy the state (what a running validator pauses for).
+    pub snapshot_copy_s: Option<f64>,
+    /// Snapshot phase: seconds to save the copy as a store (synced), and its bytes.
+    pub snapshot_save_s: Option<f64>,
+    /// See `snapshot_save_s`.
+    pub snapshot_bytes: u64,
 }
 
 const TABLE: RelationId = 16_384;
@@ -280,6 +293,14 @@ pub fn run_phase(
     let measured = match phase {
         Phase::Monotree => monotree_phase(keys, &transactions)?,
         Phase::Memory => memory_phase(keys, &transactions)?,
+        Phase::Snapshot => {
+            let dir = std::env::temp_dir()
+                .join(format!("walproof-bench-snapshot-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let measured = snapshot_phase(keys, &transactions, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            measured?
+        }
         Phase::Durable | Phase::Pruned => {
             let retention =
                 (phase == Phase::Pruned).then(|| Retention::new(RETAIN_ROOTS, COMPACT_AT_BYTES));
@@ -471,6 +492,35 @@ fn durable_phase(
         compaction_walk_s: compactions.3,
         compaction_copy_s: compactions.4,
         ..measured
+    })
+}
+
+/// The apply path in memory, then the snapshot: the state copied and the copy saved at `dir`.
+fn snapshot_phase(keys: u64, transactions: &[Vec<Step>], dir: &Path) -> anyhow::Result<Measured> {
+    let mut state = CommitState::default();
+    let (fill_s, prepared, _) = fill_and_prepare(&mut state, keys, transactions, |_| Ok(()))?;
+    let started = Instant::now();
+    for transaction in &prepared {
+        state.apply(transaction)?;
+    }
+    let measured_s = started.elapsed().as_secs_f64();
+    drop(prepared);
+    let started = Instant::now();
+    let mut copy = state.in_memory_copy();
+    let copy_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let saved = copy.save(dir, Digest::ZERO, 0)?;
+    let save_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(saved.root == state.root(), "the copy saved another root");
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        bytes += entry?.metadata()?.len();
+    }
+    Ok(Measured {
+        snapshot_copy_s: Some(copy_s),
+        snapshot_save_s: Some(save_s),
+        snapshot_bytes: bytes,
+        ..finish(keys, fill_s, transactions, measured_s)
     })
 }
 

@@ -33,6 +33,10 @@ struct Args {
     /// written, about 4.5 GB per million keys filled.
     #[arg(long, default_value_t = 1_000_000)]
     monotree_max_keys: u64,
+    /// Largest tree the validator's snapshot is measured at (it holds the state twice, and
+    /// writes it to the temporary directory).
+    #[arg(long, default_value_t = 1_000_000)]
+    snapshot_max_keys: u64,
     /// Internal: run one measurement and print it as JSON.
     #[arg(long, hide = true)]
     phase: Option<Phase>,
@@ -60,6 +64,9 @@ fn main() -> anyhow::Result<()> {
         let mut phases = vec![Phase::Memory, Phase::Durable, Phase::Pruned];
         if keys <= args.monotree_max_keys {
             phases.insert(0, Phase::Monotree);
+        }
+        if keys <= args.snapshot_max_keys {
+            phases.push(Phase::Snapshot);
         }
         for phase in phases {
             step(&format!(
@@ -106,6 +113,15 @@ fn main() -> anyhow::Result<()> {
                 durable.store_bytes_per_update.unwrap_or(0.0),
                 durable.reopen_s.unwrap_or(0.0)
             );
+            if let Some(snapshot) = get(Phase::Snapshot) {
+                println!(
+                    "    {} keys: the validator's snapshot: the state copied in {:.2} s (the pause while running), the copy saved in {:.2} s ({:.0} MiB)",
+                    thousands(keys as f64),
+                    snapshot.snapshot_copy_s.unwrap_or(0.0),
+                    snapshot.snapshot_save_s.unwrap_or(0.0),
+                    mib(snapshot.snapshot_bytes)
+                );
+            }
             if let Some(pruned) = get(Phase::Pruned) {
                 println!(
                     "    {} keys: pruned to the last {} roots {} updates/s ({:.2} × durable), store {:.0} MiB vs {:.0} MiB unpruned ({:.2}×), {} compactions, longest {:.2} s",
@@ -204,6 +220,12 @@ fn print_measured(m: &Measured, bound: f64) {
             m.compaction_copy_s,
             m.longest_compaction_s,
             m.reopen_s.unwrap_or(0.0)
+        );
+    }
+    if let (Some(copy_s), Some(save_s)) = (m.snapshot_copy_s, m.snapshot_save_s) {
+        println!(
+            "    snapshot: the state copied in {copy_s:.2} s, the copy saved as a store in {save_s:.2} s ({:.1} MiB, synced)",
+            mib(m.snapshot_bytes)
         );
     }
     println!("    peak RSS {:.0} MiB", mib(m.peak_rss));

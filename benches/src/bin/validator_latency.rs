@@ -716,6 +716,9 @@ fn print_phase(phase: &Phase, args: &Args) {
         "      cpu during the load: {}",
         cpu_line(&phase.cpu, phase.machine_busy, phase.seconds)
     );
+    if committed > 0 {
+        println!("      {}", cpu_per_transaction(phase, committed));
+    }
     // More than a second of the load still waiting for its attestation when the load stopped:
     // the pipeline fell behind, and the percentiles grow with the load's length.
     let behind = phase.backlog_at_end as f64 > achieved * P99_TARGET_SECONDS;
@@ -758,4 +761,32 @@ fn print_phase(phase: &Phase, args: &Args) {
         thousands(phase.rate as f64),
         duration(p99)
     );
+}
+
+/// What each tracked process, and the whole machine, spent per committed transaction, and how
+/// many cores the asked rate would take at the whole machine's cost: when the load could not
+/// reach the rate, this says whether the machine could have carried it. Per-transaction costs
+/// fall somewhat as the rate rises (more per batch, fewer wake-ups), so it is an estimate.
+fn cpu_per_transaction(phase: &Phase, committed: u64) -> String {
+    let per_tx = |seconds: f64| seconds * 1e6 / committed as f64;
+    let parts: Vec<String> = phase
+        .cpu
+        .iter()
+        .map(|(label, used)| {
+            let name = label.split(" (").next().unwrap_or(label);
+            format!("{name} {:.0} µs", per_tx(used.total()))
+        })
+        .collect();
+    let ours: f64 = phase.cpu.iter().map(|(_, used)| used.total()).sum();
+    let whole = per_tx(phase.machine_busy);
+    format!(
+        "cpu per committed transaction: {}, everything else (the load's sessions, other Postgres \
+         processes) {:.0} µs; the whole machine {whole:.0} µs, so {} transactions/s would take {:.1} \
+         cores at this cost (this machine has {:.0})",
+        parts.join(", "),
+        per_tx((phase.machine_busy - ours).max(0.0)),
+        thousands(phase.rate as f64),
+        whole * phase.rate as f64 / 1e6,
+        cores()
+    )
 }

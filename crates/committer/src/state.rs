@@ -22,6 +22,7 @@
 //! that applies; rows it has no hashes for are hashed as they are applied.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use walproof_core::leaf::{column_hash, multiset_key, multiset_leaf, row_key, row_leaf};
 use walproof_core::schema_change::{
@@ -143,9 +144,11 @@ struct StoredRow {
 #[derive(Debug, Default)]
 pub struct CommitState {
     tree: StateTree,
-    /// Each key's row, boxed: the map's entries stay small (40 bytes), so growing it moves and
-    /// touches less memory.
-    rows: DigestMap<Box<StoredRow>>,
+    /// Each key's row, behind a pointer: the map's entries stay small (40 bytes), so growing
+    /// it moves and touches less memory. Shared with the copies [`CommitState::in_memory_copy`]
+    /// makes, so a copy takes no row's text or hashes; a row changed while a copy holds it is
+    /// copied then (`Arc::make_mut`).
+    rows: DigestMap<Arc<StoredRow>>,
     tables: HashMap<RelationId, DigestSet>,
     shapes: Shapes,
     last: Option<Lsn>,
@@ -193,7 +196,7 @@ impl CommitState {
                         count: row.count,
                         place,
                     };
-                    rows.insert(row.key, Box::new(held));
+                    rows.insert(row.key, Arc::new(held));
                 }
                 Ok(stored)
             })
@@ -252,19 +255,24 @@ impl CommitState {
         let ids: Vec<RelationId> = shapes.relations().map(|rel| rel.id).collect();
         self.keep_shapes(&shapes, ids);
         self.shapes = shapes;
+        // Where each row is kept, apart from the rows themselves, which a running state may
+        // share with this one (a copy being saved).
+        let mut places: DigestMap<u64> = DigestMap::default();
+        places.reserve(self.rows.len());
         for (key, leaf) in self.tree.pairs() {
-            let row = self.rows.get_mut(&key).ok_or_else(|| {
+            let row = self.rows.get(&key).ok_or_else(|| {
                 CommitError::Tree(format!("the tree holds key {key}, which has no row"))
             })?;
-            row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
+            let place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, row);
+            places.insert(key, place);
         }
         let Some(store) = &mut self.store else {
             unreachable!("save() opened the store");
         };
-        let rows = &self.rows;
+        let place_of = |key: &Digest| places.get(key).copied().unwrap_or(0);
         let root_node = self
             .tree
-            .write_all(&mut |_, bytes, children| keep_node(store, rows, bytes, children));
+            .write_all(&mut |_, bytes, children| keep_node(store, &place_of, bytes, children));
         let root = self.tree.root();
         store.push_root(KeptRoot {
             commit_lsn,
@@ -278,6 +286,22 @@ impl CommitState {
         self.root_node = root_node;
         self.sync()?;
         Ok(self.last_kept().expect("a root was just kept"))
+    }
+
+    /// A copy of the tree, the rows and the shapes, held in memory only (no store, nothing
+    /// tracked for pruning): what a snapshot is written from on another thread while this
+    /// state goes on. It costs a copy of every row.
+    pub fn in_memory_copy(&self) -> CommitState {
+        let mut tree = self.tree.clone();
+        tree.forget_superseded();
+        CommitState {
+            tree,
+            rows: self.rows.clone(),
+            tables: self.tables.clone(),
+            shapes: self.shapes.clone(),
+            last: self.last,
+            ..CommitState::default()
+        }
     }
 
     /// The state [`CommitState::save`] wrote at `dir`, read back as [`CommitState::open`]
@@ -426,6 +450,7 @@ impl CommitState {
         let moved = |old: u64| relocation.place(old);
         self.tree.relocate(&moved)?;
         for row in self.rows.values_mut() {
+            let row = Arc::make_mut(row);
             row.place = moved(row.place).ok_or_else(|| {
                 CommitError::Store(format!("the row kept at {} was not moved", row.place))
             })?;
@@ -654,9 +679,14 @@ impl CommitState {
             });
         if let Some(store) = &mut self.store {
             let rows = &self.rows;
-            let root_node = self
-                .tree
-                .end_with(&mut |_, bytes, children| keep_node(store, rows, bytes, children));
+            let root_node = self.tree.end_with(&mut |_, bytes, children| {
+                keep_node(
+                    store,
+                    &|key| rows.get(key).map_or(0, |row| row.place),
+                    bytes,
+                    children,
+                )
+            });
             if let Some(root_node) = root_node {
                 let index = store.next_root_index();
                 let superseded = self
@@ -836,7 +866,7 @@ impl CommitState {
             place: 0,
         };
         row.place = keep_row(&mut self.store, &self.kept_shapes, &key, &leaf, &row);
-        if let Some(old) = self.rows.insert(key, Box::new(row)) {
+        if let Some(old) = self.rows.insert(key, Arc::new(row)) {
             self.rows_superseded.push(old.place);
         }
         Ok(())
@@ -848,6 +878,7 @@ impl CommitState {
         let Some(row) = self.rows.get_mut(&new.key) else {
             return Ok(false);
         };
+        let row = Arc::make_mut(row);
         self.tree.set(&new.key, &new.leaf)?;
         row.hashes = new.hashes;
         self.rows_superseded.push(row.place);
@@ -858,7 +889,7 @@ impl CommitState {
     fn put_multiset(&mut self, rel: &Relation, hashes: Vec<Digest>, count: u64) -> Result<()> {
         let key = multiset_key(&rel.schema, &rel.name, &hashes);
         let row = self.rows.entry(key).or_insert_with(|| {
-            Box::new(StoredRow {
+            Arc::new(StoredRow {
                 table: rel.id,
                 key_values: Vec::new(),
                 hashes,
@@ -866,6 +897,7 @@ impl CommitState {
                 place: 0,
             })
         });
+        let row = Arc::make_mut(row);
         row.count += count;
         let leaf = multiset_leaf(row.count, names(rel).zip(&row.hashes));
         self.tree.set(&key, &leaf)?;
@@ -883,6 +915,7 @@ impl CommitState {
                 rel.schema, rel.name
             ));
         };
+        let row = Arc::make_mut(row);
         row.count -= 1;
         self.rows_superseded.push(row.place);
         let outcome = if row.count == 0 {
@@ -918,7 +951,7 @@ impl CommitState {
         for key in keys {
             if let Some(row) = self.rows.remove(&key) {
                 self.rows_superseded.push(row.place);
-                rows.push(*row);
+                rows.push(Arc::unwrap_or_clone(row));
             }
             self.tree.remove(&key)?;
         }
@@ -965,14 +998,14 @@ impl HashedRow {
 /// Keeps a node the tree hashed, its children by where the store keeps them; returns its place.
 fn keep_node(
     store: &mut Store,
-    rows: &DigestMap<Box<StoredRow>>,
+    row_place: &dyn Fn(&Digest) -> u64,
     bytes: &[u8],
     children: &[Kept<'_>],
 ) -> u64 {
     let mut places = [0u64; 2];
     for (place, child) in places.iter_mut().zip(children) {
         *place = match child {
-            Kept::Leaf(key) => rows.get(*key).map_or(0, |row| row.place),
+            Kept::Leaf(key) => row_place(key),
             Kept::Node(place) => *place,
         };
     }
@@ -1690,6 +1723,36 @@ mod tests {
     /// rows, shapes and root, says where it was saved, and goes on exactly like the state that
     /// was never saved (multiset counts, a truncate, unchanged values resolved from the
     /// hashes it read back).
+    #[test]
+    fn a_copy_in_memory_saves_the_state_it_was_taken_at_while_the_original_goes_on() {
+        let history = history();
+        for at in [12, 30] {
+            let dir = store_dir(&format!("copy-{at}"));
+            let mut memory = CommitState::default();
+            for transaction in &history[..=at] {
+                memory.apply(transaction).unwrap();
+            }
+            let root_then = memory.root();
+            let mut copy = memory.in_memory_copy();
+            // The original goes on while the copy is saved.
+            let later: Vec<Committed> = history[at + 1..]
+                .iter()
+                .map(|transaction| memory.apply(transaction).unwrap())
+                .collect();
+            let saved = copy.save(&dir, Digest([7; 32]), 7).unwrap();
+            assert_eq!(
+                (saved.commit_lsn, saved.root),
+                (Lsn::new(100 + at as u64), root_then)
+            );
+            let (mut restored, _) = CommitState::read_saved(&dir).unwrap().unwrap();
+            for (transaction, expected) in history[at + 1..].iter().zip(&later) {
+                assert_eq!(&restored.apply(transaction).unwrap(), expected, "{at}");
+            }
+            assert_eq!(restored.root(), memory.root());
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
     #[test]
     fn a_saved_state_reads_back_and_goes_on_exactly_like_the_state_in_memory() {
         let history = history();

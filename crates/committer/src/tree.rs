@@ -106,7 +106,7 @@ enum Slot {
 }
 
 /// A tree of `key → leaf`, its root, and the nodes written since the last root.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct StateTree {
     leaves: Vec<Leaf>,
     free_leaves: Vec<u32>,
@@ -547,6 +547,11 @@ impl StateTree {
     /// From now on, collect where the store kept each node the tree stops having.
     pub fn track_superseded(&mut self) {
         self.superseded.get_or_insert_with(Vec::new);
+    }
+
+    /// Stops collecting superseded places, dropping those collected.
+    pub(crate) fn forget_superseded(&mut self) {
+        self.superseded = None;
     }
 
     /// The places collected since the last call (see [`StateTree::track_superseded`]).

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
+use walproof_committer::store::KeptRoot;
 use walproof_committer::{CommitState, RowHashes};
 use walproof_core::{Digest, Lsn, Reassembled, Transaction};
 use walproof_transport::attestations::{AttestationsWriter, last_attested};
@@ -68,9 +69,12 @@ pub struct ValidateOptions {
     /// The key is new at each start (a TEE workload key): roots the shadow already holds were
     /// signed by an earlier key, or are not this key's to sign; it signs from there on.
     pub ephemeral_key: bool,
-    /// Where a clean shutdown writes the validator's snapshot, which the next start resumes
-    /// from instead of the ledger's first record ([`crate::snapshot`]); `None`: no snapshot.
+    /// Where the validator writes its snapshot, which the next start resumes from instead of
+    /// the ledger's first record ([`crate::snapshot`]); `None`: no snapshot.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Time between two snapshots while running (written only when the ledger moved on);
+    /// zero: only on a clean shutdown.
+    pub snapshot_interval: Duration,
 }
 
 /// The longest a clean shutdown waits for the shadow to apply what is queued before it writes
@@ -135,6 +139,18 @@ struct Validator<'a> {
     diverged: bool,
     /// The ledger's topic, which a snapshot names.
     ledger_topic: String,
+    /// The snapshot being written on a blocking thread, if one is.
+    writing: Option<SnapshotWrite>,
+    /// Where in the ledger the last snapshot written (or resumed from) stands: a snapshot is
+    /// written again only once the validator has read past it.
+    snapshot_offset: Option<i64>,
+}
+
+/// A snapshot being written beside the running validator.
+struct SnapshotWrite {
+    task: tokio::task::JoinHandle<std::result::Result<(KeptRoot, usize), String>>,
+    dir: std::path::PathBuf,
+    started: std::time::Instant,
 }
 
 /// Runs the validator until `shutdown` turns true or its means fail.
@@ -237,6 +253,8 @@ pub async fn run(
         publisher: AttestationsWriter::new(settings)?,
         diverged: false,
         ledger_topic: settings.ledger_topic(),
+        writing: None,
+        snapshot_offset: None,
     };
     match snapshot {
         Some(snapshot) => {
@@ -278,6 +296,15 @@ pub async fn run(
         options.audit_interval
     });
     audit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let periodic_snapshots = options.state_dir.is_some() && !options.snapshot_interval.is_zero();
+    let snapshot_every = if periodic_snapshots {
+        options.snapshot_interval
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut snapshot_timer =
+        tokio::time::interval_at(tokio::time::Instant::now() + snapshot_every, snapshot_every);
+    snapshot_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut caught_up = false;
     loop {
         if *shutdown.borrow() {
@@ -350,10 +377,20 @@ pub async fn run(
             _ = audit_timer.tick(), if !options.audit_interval.is_zero() && validator.progress.is_none() => {
                 validator.audit(&mut audit).await?;
             }
+            _ = snapshot_timer.tick(), if periodic_snapshots => {
+                validator.snapshot_while_running().await?;
+            }
             _ = shutdown.changed() => {}
         }
         validator.applied_so_far().await?;
         validator.attest_agreed().await?;
+        if validator
+            .writing
+            .as_ref()
+            .is_some_and(|writing| writing.task.is_finished())
+        {
+            validator.snapshot_written().await;
+        }
     }
 }
 
@@ -406,6 +443,7 @@ impl Validator<'_> {
         }
         self.roots_read = snapshot.roots_read;
         self.last_read = Some((snapshot.at.ledger_offset, snapshot.at.ledger_hash));
+        self.snapshot_offset = Some(snapshot.at.ledger_offset);
         self.state = snapshot.state;
         if self
             .progress
@@ -418,10 +456,12 @@ impl Validator<'_> {
 
     /// A clean shutdown. With a state directory (and no divergence), the shadow first applies
     /// what is queued, for at most [`SNAPSHOT_SETTLE`], the roots agreed so far are signed, and
-    /// then the snapshot is written. Without one, what the writer has queued is dropped: the
-    /// progress row keeps where the shadow stands, and a restart replays the rest from the
-    /// ledger.
+    /// then the snapshot is written (unless the last one stands where the validator does).
+    /// Without one, what the writer has queued is dropped: the progress row keeps where the
+    /// shadow stands, and a restart replays the rest from the ledger.
     async fn stop(&mut self) -> Result<()> {
+        // A snapshot being written while running is finished first: one writer at a time.
+        self.snapshot_written().await;
         let mut snapshot = self.options.state_dir.clone().filter(|_| !self.diverged);
         if snapshot.is_some() {
             match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
@@ -443,53 +483,124 @@ impl Validator<'_> {
         self.writer.stop();
         self.publisher.flush().await?;
         let applied = self.state.last_applied();
-        match (snapshot, self.last_read) {
-            (Some(dir), Some((ledger_offset, ledger_hash))) if !self.diverged => {
-                let started = std::time::Instant::now();
-                let mut state = std::mem::take(&mut self.state);
-                let replay = lock_planner(&self.planner).replay.clone();
-                let verified: Vec<Computed> = self.ours.iter().copied().collect();
-                let withdrawals: Vec<Withdrawal> =
-                    self.withdrawals.values().flatten().copied().collect();
-                let (roots_read, attested) = (self.roots_read, self.attested);
-                let ledger_topic = self.ledger_topic.clone();
-                let written = tokio::task::spawn_blocking(move || {
-                    Snapshot::write(
-                        &dir,
-                        &ledger_topic,
-                        &mut state,
-                        ledger_hash,
-                        ledger_offset,
-                        &replay,
-                        &verified,
-                        &withdrawals,
-                        roots_read,
-                        attested,
-                    )
-                    .map(|at| (at, state.keys(), dir))
-                })
-                .await
-                .map_err(|err| err.to_string())
-                .and_then(|written| written);
-                // A snapshot only saves time at the next start: one not written is no failure.
-                match written {
-                    Ok((at, keys, dir)) => tracing::info!(
-                        at = %at.commit_lsn,
-                        keys,
-                        seconds = started.elapsed().as_secs_f64(),
-                        "snapshot written to {}: the next start reads the ledger after offset {}",
-                        crate::snapshot::path(&dir).display(),
-                        at.ledger_offset
-                    ),
-                    Err(err) => tracing::warn!(
-                        "no snapshot written, the next start reads the ledger from its first record: {err}"
-                    ),
-                }
+        if let Some(dir) = snapshot.filter(|_| !self.diverged) {
+            if self.snapshot_offset.is_some()
+                && self.last_read.map(|(offset, _)| offset) == self.snapshot_offset
+            {
+                tracing::info!(
+                    "the snapshot stands where the validator stopped: it is not written again"
+                );
+            } else {
+                let state = std::mem::take(&mut self.state);
+                self.write_snapshot(dir, state);
+                self.snapshot_written().await;
             }
-            _ => {}
         }
         tracing::info!(applied = ?applied.map(|l| l.to_string()), "validator stopped");
         Ok(())
+    }
+
+    /// A snapshot while running, once the validator has read past the last one: the shadow
+    /// applies what is queued (so the snapshot is not ahead of it), the roots agreed so far are
+    /// signed, and a copy of the tree is written on a blocking thread while the validator
+    /// goes on. Skipped while the last one is still being written.
+    async fn snapshot_while_running(&mut self) -> Result<()> {
+        let Some(dir) = self.options.state_dir.clone() else {
+            return Ok(());
+        };
+        if self.diverged
+            || self.writing.is_some()
+            || self.last_read.map(|(offset, _)| offset) == self.snapshot_offset
+        {
+            return Ok(());
+        }
+        match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
+            Ok(settled) => {
+                if let Some(divergence) = settled? {
+                    return self.record(divergence).await;
+                }
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the shadow database did not apply what was queued within {} s: no snapshot this time",
+                    SNAPSHOT_SETTLE.as_secs()
+                );
+                return Ok(());
+            }
+        }
+        self.attest_agreed().await?;
+        let copying = std::time::Instant::now();
+        let state = self.state.in_memory_copy();
+        tracing::debug!(
+            seconds = copying.elapsed().as_secs_f64(),
+            keys = state.keys(),
+            "the tree copied for a snapshot"
+        );
+        self.write_snapshot(dir, state);
+        Ok(())
+    }
+
+    /// Starts writing the snapshot of where the validator stands, with `state` (its tree,
+    /// taken or copied), on a blocking thread; [`Validator::snapshot_written`] waits for it.
+    fn write_snapshot(&mut self, dir: std::path::PathBuf, mut state: CommitState) {
+        let Some((ledger_offset, ledger_hash)) = self.last_read else {
+            return;
+        };
+        let replay = lock_planner(&self.planner).replay.clone();
+        let verified: Vec<Computed> = self.ours.iter().copied().collect();
+        let withdrawals: Vec<Withdrawal> = self.withdrawals.values().flatten().copied().collect();
+        let (roots_read, attested) = (self.roots_read, self.attested);
+        let ledger_topic = self.ledger_topic.clone();
+        let into = dir.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            Snapshot::write(
+                &into,
+                &ledger_topic,
+                &mut state,
+                ledger_hash,
+                ledger_offset,
+                &replay,
+                &verified,
+                &withdrawals,
+                roots_read,
+                attested,
+            )
+            .map(|at| (at, state.keys()))
+        });
+        self.writing = Some(SnapshotWrite {
+            task,
+            dir,
+            started: std::time::Instant::now(),
+        });
+    }
+
+    /// Waits for the snapshot being written, if one is, and logs how it went. A snapshot only
+    /// saves time at the next start: one not written is no failure.
+    async fn snapshot_written(&mut self) {
+        let Some(writing) = self.writing.take() else {
+            return;
+        };
+        let written = writing
+            .task
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|written| written);
+        match written {
+            Ok((at, keys)) => {
+                self.snapshot_offset = Some(at.ledger_offset);
+                tracing::info!(
+                    at = %at.commit_lsn,
+                    keys,
+                    seconds = writing.started.elapsed().as_secs_f64(),
+                    "snapshot written to {}: the next start reads the ledger after offset {}",
+                    crate::snapshot::path(&writing.dir).display(),
+                    at.ledger_offset
+                );
+            }
+            Err(err) => tracing::warn!(
+                "no snapshot written, the next start reads the ledger from the last snapshot or its first record: {err}"
+            ),
+        }
     }
 
     /// A divergence found while reading, replaying or checking roots; see [`Validator::record`].

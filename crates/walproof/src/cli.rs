@@ -41,6 +41,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare a source database: check it, create the publication, DDL capture and the slot.
@@ -390,15 +392,24 @@ pub struct ValidateArgs {
     /// [default: 0x0000000000000000000000000000000000000000]
     #[arg(long, env = "WALPROOF_BRIDGE_ADDRESS", value_name = "0x…")]
     pub bridge: Option<String>,
-    /// Where a clean shutdown writes the validator's snapshot (its tree, rows and position,
-    /// at a transaction the shadow holds); the next start resumes from it instead of reading
-    /// the ledger from its first record. One directory per validator
-    /// [default: ./walproof-state/validator]
+    /// Where the validator writes its snapshot (its tree, rows and position, at a transaction
+    /// the shadow holds), every --snapshot-interval-ms and on a clean shutdown; the next start
+    /// resumes from it instead of reading the ledger from its first record. One directory per
+    /// validator [default: ./walproof-state/validator]
     #[arg(long, env = "WALPROOF_VALIDATOR_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Write no snapshot and read none: every start reads the ledger from its first record.
-    #[arg(long, conflicts_with = "state_dir")]
+    #[arg(long, conflicts_with_all = ["state_dir", "snapshot_interval_ms"])]
     pub no_snapshot: bool,
+    /// Milliseconds between two snapshots while running (one is written only when the ledger
+    /// moved on; the tree is copied, then written beside the running validator); 0: only on
+    /// a clean shutdown. Bounds what a start after a crash reads again [default: 300000]
+    #[arg(
+        long,
+        env = "WALPROOF_VALIDATOR_SNAPSHOT_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub snapshot_interval_ms: Option<u64>,
     /// Milliseconds between two deep audits of the shadow database; 0 turns them off
     /// [default: 60000]
     #[arg(long, env = "WALPROOF_AUDIT_INTERVAL_MS", value_name = "MS")]

@@ -58,6 +58,7 @@ use serde::Deserialize;
 /// audit_interval_ms = 60000
 /// audit_rows = 10000
 /// state_dir = "/var/lib/walproof/validator"   # its snapshot, written on a clean shutdown
+/// snapshot_interval_ms = 300000         # and every 5 minutes while running; 0: only on shutdown
 /// http_addr = "127.0.0.1:9189"
 /// withdrawals_table = "public.walproof_withdrawals"   # or "off"
 ///
@@ -142,6 +143,8 @@ pub struct ValidatorSection {
     pub audit_rows: Option<usize>,
     /// Where the snapshot is written.
     pub state_dir: Option<PathBuf>,
+    /// Milliseconds between two snapshots while running; 0: only on a clean shutdown.
+    pub snapshot_interval_ms: Option<u64>,
     /// The HTTP address, or "off".
     pub http_addr: Option<String>,
     /// The outbound withdrawal table (`schema.table`), or "off".

@@ -192,6 +192,11 @@ impl Validate {
                         "walproof-state/validator".into()
                     })
                 }),
+                snapshot_interval: std::time::Duration::from_millis(pick(
+                    args.snapshot_interval_ms,
+                    section.snapshot_interval_ms,
+                    || 300_000,
+                )),
             },
             key,
             http_addr: (http_addr != "off").then_some(http_addr),

@@ -199,17 +199,21 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         validate(&env, &shadow_url, &["--audit-interval-ms", "200"], log)
     };
     let mut validator = start();
-    // A second validator, never killed, with its own shadow database and key.
+    // A second validator with its own shadow database and key, writing a snapshot every
+    // half second while it runs; killed only at the end.
     let (_second_db, second_url, second_shadow) =
         shadow_database(&stack, "validate_crash_second_shadow").await;
     let _ = std::fs::remove_dir_all(state_dir(&second_url));
-    let mut second = validate_with(
-        &env,
-        &second_url,
-        SECOND_KEY,
-        &[],
-        std::fs::File::create(dir.join("second.log")).unwrap(),
-    );
+    let start_second = |log: &str| {
+        validate_with(
+            &env,
+            &second_url,
+            SECOND_KEY,
+            &["--snapshot-interval-ms", "500"],
+            std::fs::File::create(dir.join(log)).unwrap(),
+        )
+    };
+    let mut second = start_second("second.log");
 
     let mut random = xorshift(u64::from(std::process::id()));
     let mut applied_before = None;
@@ -310,7 +314,31 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     .await
     .unwrap();
     sigterm(&mut validator);
+    // The second validator, killed after the load, resumes from a snapshot it wrote while
+    // running.
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let written = std::fs::read_to_string(dir.join("second.log"))
+        .unwrap()
+        .matches("snapshot written")
+        .count();
+    assert!(written >= 2, "{written} snapshots written while running");
+    second = start_second("second-2.log");
+    wait_until(
+        "the second validator to catch up from its snapshot",
+        WAIT,
+        || async {
+            no_divergence(&second_shadow).await;
+            Ok(std::fs::read_to_string(dir.join("second-2.log"))
+                .unwrap()
+                .contains("validator caught up with the ledger"))
+        },
+    )
+    .await
+    .unwrap();
     sigterm(&mut second);
+    let log = std::fs::read_to_string(dir.join("second-2.log")).unwrap();
+    assert!(log.contains("resuming from its snapshot"), "{log}");
 
     // A damaged snapshot is set aside: the ledger is read from its first record, and the
     // validator catches up with no divergence and nothing signed twice (checked below).
