@@ -701,6 +701,8 @@ impl CommitState {
                 self.root_node = root_node;
             }
         } else {
+            // Without a store there is nothing to prune: what was superseded is forgotten.
+            self.rows_superseded.clear();
             self.tree.end();
         }
         shapes.end();
@@ -1749,6 +1751,8 @@ mod tests {
                 assert_eq!(&restored.apply(transaction).unwrap(), expected, "{at}");
             }
             assert_eq!(restored.root(), memory.root());
+            // A state without a store keeps nothing for pruning, however long it runs.
+            assert!(memory.rows_superseded.is_empty() && restored.rows_superseded.is_empty());
             std::fs::remove_dir_all(&dir).unwrap();
         }
     }

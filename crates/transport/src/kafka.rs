@@ -20,7 +20,9 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Topic name prefix; topics are `<prefix>.ledger`, `<prefix>.<schema>.<table>`, ….
     pub topic_prefix: String,
-    /// Extra librdkafka properties (security, tuning), applied last.
+    /// Extra librdkafka properties (security, tuning), applied first: the settings each client
+    /// needs for its guarantees (`acks`, idempotence, `enable.auto.commit`, …) are set after
+    /// them and win.
     pub properties: Vec<(String, String)>,
 }
 

@@ -529,6 +529,11 @@ impl Validator<'_> {
             }
         }
         self.attest_agreed().await?;
+        if self.diverged {
+            return Ok(());
+        }
+        // What the snapshot says was attested has reached the broker (a restart trusts it).
+        self.publisher.flush().await?;
         let copying = std::time::Instant::now();
         let state = self.state.in_memory_copy();
         tracing::debug!(

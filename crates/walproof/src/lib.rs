@@ -55,7 +55,7 @@ pub fn error_chain(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if line.ends_with(&text) {
+        if line == text || line.ends_with(&format!(": {text}")) {
             continue;
         }
         if !line.is_empty() {
@@ -100,5 +100,8 @@ mod tests {
         );
         let plain = anyhow::anyhow!("disk full").context("writing the snapshot");
         assert_eq!(error_chain(&plain), "writing the snapshot: disk full");
+        // A cause that only ends like the text before it is its own.
+        let suffix = anyhow::anyhow!("timed out").context("connect timed out");
+        assert_eq!(error_chain(&suffix), "connect timed out: timed out");
     }
 }
