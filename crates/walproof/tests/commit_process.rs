@@ -187,7 +187,7 @@ fn every_command_applies_the_config_files_kafka_properties() {
     let state_dir = dir.join("committer").display().to_string();
     let archive_dir = dir.join("archive").display().to_string();
     for args in [
-        vec!["commit", "--state-dir", &state_dir],
+        vec!["commit", "--state-dir", &state_dir, "--proof-addr", "off"],
         vec!["archive", "--dir", &archive_dir],
         vec!["roots"],
     ] {
