@@ -14,9 +14,10 @@
 //!                                  store's files. A second line holds the SHA-256 of the first.
 //! ```
 //!
-//! A snapshot is written aside (`snapshot.new`), synced, and renamed into place; the one it
-//! replaces is removed first, so a crash leaves the old snapshot, none, or the new one — any
-//! of them a state the validator really held.
+//! A snapshot is written aside (`snapshot.new`) and synced; the one it replaces is renamed to
+//! `snapshot.old`, the new one into place, and only then is the old one removed. A crash
+//! leaves the old snapshot (in place, or as `snapshot.old`, which [`Snapshot::read`] falls
+//! back to) or the new one — either a state the validator really held.
 //!
 //! **What a restart checks before it uses one** ([`Snapshot::usable`]): its transaction is at
 //! or before the shadow's progress row — the shadow has applied it, and a validator never
@@ -120,6 +121,11 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("snapshot")
 }
 
+/// Where the snapshot being replaced waits until its successor is in place.
+fn previous(state_dir: &Path) -> PathBuf {
+    state_dir.join("snapshot.old")
+}
+
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
     let what = format!("{what} {}", path.display());
     move |err| format!("{what}: {err}")
@@ -213,24 +219,33 @@ impl Snapshot {
         std::io::Write::write_all(&mut out, &bytes).map_err(io("writing", &json))?;
         out.sync_all().map_err(io("syncing", &json))?;
         let current = path(state_dir);
+        let old = previous(state_dir);
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io("removing", &old))?;
+        }
         if current.exists() {
-            std::fs::remove_dir_all(&current).map_err(io("removing", &current))?;
+            std::fs::rename(&current, &old).map_err(io("renaming", &current))?;
         }
         std::fs::rename(&aside, &current).map_err(io("renaming", &aside))?;
         std::fs::File::open(state_dir)
             .and_then(|dir| dir.sync_all())
             .map_err(io("syncing", state_dir))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io("removing", &old))?;
+        }
         Ok(at)
     }
 
-    /// The snapshot in `state_dir`; `Ok(None)` when there is none. An error names what is
-    /// wrong with it.
+    /// The snapshot in `state_dir` (or the one a crash left as `snapshot.old` while it was
+    /// being replaced); `Ok(None)` when there is none. An error names what is wrong with it.
     pub fn read(state_dir: &Path) -> Result<Option<Snapshot>, String> {
-        let dir = path(state_dir);
-        let json = dir.join(JSON);
-        if !json.exists() {
+        let Some(dir) = [path(state_dir), previous(state_dir)]
+            .into_iter()
+            .find(|dir| dir.join(JSON).exists())
+        else {
             return Ok(None);
-        }
+        };
+        let json = dir.join(JSON);
         let bytes = std::fs::read(&json).map_err(io("reading", &json))?;
         let text = String::from_utf8_lossy(&bytes);
         let mut lines = text.lines();
@@ -504,6 +519,15 @@ mod tests {
         assert_eq!(snapshot.roots_read, Some((5, read)));
         assert_eq!(snapshot.attested, Some(Lsn::new(100)));
         assert_eq!(snapshot.replay.shadow().get(7), Some(&accounts()));
+        assert!(!dir.join("snapshot.old").exists());
+        // A crash between moving the old snapshot aside and renaming the new one into place
+        // leaves the old one as snapshot.old: it is read from there.
+        std::fs::rename(dir.join("snapshot"), dir.join("snapshot.old")).unwrap();
+        let snapshot = Snapshot::read(&dir).unwrap().unwrap();
+        assert_eq!(snapshot.state.root(), root);
+        // The next write replaces it as well.
+        written(&dir);
+        assert!(!dir.join("snapshot.old").exists() && dir.join("snapshot").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
