@@ -464,20 +464,10 @@ impl Validator<'_> {
         self.snapshot_written().await;
         let mut snapshot = self.options.state_dir.clone().filter(|_| !self.diverged);
         if snapshot.is_some() {
-            match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
-                Ok(settled) => {
-                    if let Some(divergence) = settled? {
-                        self.record(divergence).await?;
-                    }
-                    self.attest_agreed().await?;
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        "the shadow database did not apply what was queued within {} s: no snapshot is written, the next start reads the ledger from its first record",
-                        SNAPSHOT_SETTLE.as_secs()
-                    );
-                    snapshot = None;
-                }
+            if self.settle_for_snapshot().await? {
+                self.attest_agreed().await?;
+            } else {
+                snapshot = None;
             }
         }
         self.writer.stop();
@@ -514,19 +504,8 @@ impl Validator<'_> {
         {
             return Ok(());
         }
-        match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
-            Ok(settled) => {
-                if let Some(divergence) = settled? {
-                    return self.record(divergence).await;
-                }
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "the shadow database did not apply what was queued within {} s: no snapshot this time",
-                    SNAPSHOT_SETTLE.as_secs()
-                );
-                return Ok(());
-            }
+        if !self.settle_for_snapshot().await? || self.diverged {
+            return Ok(());
         }
         self.attest_agreed().await?;
         if self.diverged {
@@ -543,6 +522,27 @@ impl Validator<'_> {
         );
         self.write_snapshot(dir, state);
         Ok(())
+    }
+
+    /// Lets the shadow apply what is queued, for at most [`SNAPSHOT_SETTLE`], so that a snapshot
+    /// is not ahead of it; a queued transaction that does not apply is recorded as the
+    /// divergence. False when the shadow did not settle in time: no snapshot then.
+    async fn settle_for_snapshot(&mut self) -> Result<bool> {
+        match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
+            Ok(settled) => {
+                if let Some(divergence) = settled? {
+                    self.record(divergence).await?;
+                }
+                Ok(true)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the shadow database did not apply what was queued within {} s: no snapshot is written now",
+                    SNAPSHOT_SETTLE.as_secs()
+                );
+                Ok(false)
+            }
+        }
     }
 
     /// Starts writing the snapshot of where the validator stands, with `state` (its tree,

@@ -140,6 +140,19 @@ async fn table_rows(
     (sides.pop().unwrap(), shadow)
 }
 
+/// Waits until the validator logging to `log` has caught up with the ledger, its `shadow`
+/// recording no divergence meanwhile.
+async fn caught_up(what: &str, shadow: &tokio_postgres::Client, log: &std::path::Path) {
+    wait_until(what, WAIT, || async {
+        no_divergence(shadow).await;
+        Ok(std::fs::read_to_string(log)
+            .unwrap()
+            .contains("validator caught up with the ledger"))
+    })
+    .await
+    .unwrap();
+}
+
 /// A validator's own state directory (its snapshot), named after its shadow database.
 pub(crate) fn state_dir(shadow_url: &str) -> String {
     let name = shadow_url.rsplit('/').next().unwrap();
@@ -324,18 +337,12 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         .count();
     assert!(written >= 2, "{written} snapshots written while running");
     second = start_second("second-2.log");
-    wait_until(
+    caught_up(
         "the second validator to catch up from its snapshot",
-        WAIT,
-        || async {
-            no_divergence(&second_shadow).await;
-            Ok(std::fs::read_to_string(dir.join("second-2.log"))
-                .unwrap()
-                .contains("validator caught up with the ledger"))
-        },
+        &second_shadow,
+        &dir.join("second-2.log"),
     )
-    .await
-    .unwrap();
+    .await;
     sigterm(&mut second);
     let log = std::fs::read_to_string(dir.join("second-2.log")).unwrap();
     assert!(log.contains("resuming from its snapshot"), "{log}");
@@ -355,18 +362,12 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     let damaged = rounds + 2;
     validator = start();
     let log = dir.join(format!("start-{damaged}.log"));
-    wait_until(
+    caught_up(
         "the validator to catch up after its snapshot was damaged",
-        WAIT,
-        || async {
-            no_divergence(&shadow).await;
-            Ok(std::fs::read_to_string(&log)
-                .unwrap()
-                .contains("validator caught up with the ledger"))
-        },
+        &shadow,
+        &log,
     )
-    .await
-    .unwrap();
+    .await;
     sigterm(&mut validator);
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(
