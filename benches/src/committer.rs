@@ -543,7 +543,11 @@ fn memory_phase(keys: u64, transactions: &[Vec<Step>]) -> anyhow::Result<Measure
     let mut compact_max = 0u64;
     for _ in 0..1000 {
         let id = rng.next() % (next_new + next_new / 10);
-        let proof = state.prove_row("bench", "accounts", &[id.to_string()])?;
+        let proof = state.prove_row(
+            "bench",
+            "accounts",
+            &walproof_committer::proof::RowSubject::Key(vec![id.to_string()]),
+        )?;
         proofs += 1;
         proof_bytes += proof.path.nodes.iter().map(|n| n.len() as u64).sum::<u64>();
         let compact = proof.path.compact(&proof.key())?.len() as u64;

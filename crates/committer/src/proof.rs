@@ -393,7 +393,29 @@ pub struct ProvedColumn {
     pub hash: Digest,
 }
 
-/// A row of a keyed table at a root: present with its column hashes, or absent.
+/// Which row a proof is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowSubject {
+    /// A keyed table's row, by its key columns' text in attribute order.
+    Key(Vec<String>),
+    /// A multiset table's row (no key), by every column's value: column name and text, `None`
+    /// for NULL.
+    Values(Vec<(String, Option<String>)>),
+}
+
+impl RowSubject {
+    /// The key columns' text a proof names (none for a multiset row).
+    pub fn key_values(&self) -> Vec<String> {
+        match self {
+            RowSubject::Key(key_values) => key_values.clone(),
+            RowSubject::Values(_) => Vec::new(),
+        }
+    }
+}
+
+/// A row at a root: present with its column hashes, or absent. A keyed table's row is found by
+/// its key columns; a multiset table's row (REPLICA IDENTITY FULL, no key) by all its values,
+/// whose hashes the proof holds either way, with how many identical rows there are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProof {
     /// The commit LSN of the root.
@@ -404,10 +426,13 @@ pub struct RowProof {
     pub schema: String,
     /// Table name.
     pub table: String,
-    /// The key columns' text, in attribute order.
+    /// The key columns' text, in attribute order (empty for a multiset).
     pub key_values: Vec<String>,
-    /// The row's columns (empty when absent).
+    /// The row's columns (a keyed row's: empty when absent).
     pub columns: Vec<ProvedColumn>,
+    /// A multiset table's row: how many identical rows the tree holds (0 when absent).
+    /// `None` for a keyed table's row.
+    pub multiset: Option<u64>,
     /// Whether the row exists.
     pub present: bool,
     /// The path down the key.
@@ -417,16 +442,40 @@ pub struct RowProof {
 impl RowProof {
     /// The tree key the proof is about.
     pub fn key(&self) -> Digest {
-        walproof_core::leaf::row_key(
-            &self.schema,
-            &self.table,
-            self.key_values.iter().map(String::as_str),
-        )
+        match self.multiset {
+            None => walproof_core::leaf::row_key(
+                &self.schema,
+                &self.table,
+                self.key_values.iter().map(String::as_str),
+            ),
+            Some(_) => walproof_core::leaf::multiset_key(
+                &self.schema,
+                &self.table,
+                self.columns.iter().map(|c| &c.hash),
+            ),
+        }
     }
 
-    /// The leaf the columns commit to.
+    /// The leaf the columns (and a multiset row's count) commit to.
     pub fn leaf(&self) -> Digest {
-        walproof_core::leaf::row_leaf(self.columns.iter().map(|c| (c.name.as_str(), &c.hash)))
+        let columns = self.columns.iter().map(|c| (c.name.as_str(), &c.hash));
+        match self.multiset {
+            None => walproof_core::leaf::row_leaf(columns),
+            Some(count) => walproof_core::leaf::multiset_leaf(count, columns),
+        }
+    }
+
+    /// How the row is named in messages.
+    fn describe(&self) -> String {
+        match self.multiset {
+            None => format!("{}.{} {:?}", self.schema, self.table, self.key_values),
+            Some(_) => format!(
+                "{}.{} (a multiset; its values' key {})",
+                self.schema,
+                self.table,
+                self.key()
+            ),
+        }
     }
 
     /// Checks the proof against a trusted `root`; with `values` (column name → text, `None`
@@ -446,7 +495,17 @@ impl RowProof {
             .path
             .verify(root, &self.key())
             .map_err(|err| err.to_string())?;
-        let row = format!("{}.{} {:?}", self.schema, self.table, self.key_values);
+        let row = self.describe();
+        if self
+            .multiset
+            .is_some_and(|count| (count > 0) != self.present)
+        {
+            return Err(format!(
+                "row {row}: the proof says present {} with {} identical rows",
+                self.present,
+                self.multiset.unwrap_or_default()
+            ));
+        }
         match (shown, self.present) {
             (Some(leaf), true) if leaf == self.leaf() => {}
             (Some(leaf), true) => {
@@ -481,10 +540,14 @@ impl RowProof {
                 }
             }
         }
-        Ok(format!(
-            "row {row} exists with leaf {} at root {root}",
-            self.leaf()
-        ))
+        Ok(match self.multiset {
+            None => format!("row {row} exists with leaf {} at root {root}", self.leaf()),
+            Some(count) => format!(
+                "row {row} exists {count} time{} with leaf {} at root {root}",
+                if count == 1 { "" } else { "s" },
+                self.leaf()
+            ),
+        })
     }
 
     /// The JSON form (version 1), every digest and node in hex.
@@ -510,6 +573,8 @@ impl RowProof {
             "key": self.key().to_string(),
             "present": self.present,
             "leaf": self.present.then(|| self.leaf().to_string()),
+            "multiset": self.multiset.is_some(),
+            "count": self.multiset,
             "columns": self.columns.iter().map(|c| serde_json::json!({
                 "name": c.name, "type_oid": c.type_oid, "hash": c.hash.to_string()
             })).collect::<Vec<_>>(),
@@ -571,6 +636,11 @@ impl RowProof {
                         .ok_or("key_values holds a non-string")
                 })
                 .collect::<Result<_, _>>()?,
+            multiset: match v["multiset"].as_bool() {
+                // Proofs written before multisets were provable have no such field.
+                None | Some(false) => None,
+                Some(true) => Some(v["count"].as_u64().ok_or("count is missing")?),
+            },
             present: v["present"].as_bool().ok_or("present is missing")?,
             columns: list("columns")?
                 .iter()

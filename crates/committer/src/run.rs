@@ -26,7 +26,7 @@ use walproof_transport::ledger::{LedgerReader, ensure_ledger_topic};
 use walproof_transport::roots::{RootRecord, RootsWriter, read_roots};
 
 use crate::error::{CommitError, Result};
-use crate::proof::RowProof;
+use crate::proof::{RowProof, RowSubject};
 use crate::retention::Retention;
 use crate::state::CommitState;
 use crate::store::KeptRoot;
@@ -34,14 +34,14 @@ use crate::store::KeptRoot;
 /// A question to the running committer (its proof API), answered between two transactions.
 #[derive(Debug)]
 pub enum Query {
-    /// A keyed row's proof at the root of `at` (the latest when `None`).
+    /// A row's proof at the root of `at` (the latest when `None`).
     Prove {
         /// Schema name.
         schema: String,
         /// Table name.
         table: String,
-        /// The key columns' text, in attribute order.
-        key_values: Vec<String>,
+        /// The row: by its key columns, or a multiset's by its values.
+        row: RowSubject,
         /// The LSN to prove at.
         at: Option<Lsn>,
         /// Where the answer goes.
@@ -59,11 +59,11 @@ fn answer(state: &mut CommitState, query: Query) {
         Query::Prove {
             schema,
             table,
-            key_values,
+            row,
             at,
             reply,
         } => {
-            let _ = reply.send(state.prove_row_at(&schema, &table, &key_values, at));
+            let _ = reply.send(state.prove_row_at(&schema, &table, &row, at));
         }
         Query::Latest { reply } => {
             let _ = reply.send(

@@ -21,6 +21,7 @@
 //! [`CommitState::apply_hashed`] takes them, leaving the tree and the row map to the thread
 //! that applies; rows it has no hashes for are hashed as they are applied.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -33,7 +34,8 @@ use walproof_core::{
 };
 
 use crate::error::{CommitError, Result};
-use crate::store::{Checkpoint, KeptRoot, PRUNED, Places, RowVersion, Store};
+use crate::proof::{RowProof, RowSubject};
+use crate::store::{Checkpoint, KeptRoot, KeptRow, PRUNED, Places, RowVersion, Store};
 use crate::tree::{Kept, StateTree, prove_stored};
 
 /// One transaction's place in the chain of roots.
@@ -185,9 +187,21 @@ impl CommitState {
             state.shapes = Shapes::resume(relations);
             let last = checkpoint.last;
             let (rows, tables) = (&mut state.rows, &mut state.tables);
+            // The shapes rows were kept under, by place (most rows share their table's last).
+            let mut row_shapes: HashMap<u64, Relation> = state
+                .kept_shapes
+                .values()
+                .map(|(shape, place)| (*place, shape.clone()))
+                .collect();
             state.tree = StateTree::load(&last.root, last.root_node, &mut |place| {
                 let (stored, row) = store.read_tree(place)?;
                 if let Some(row) = row {
+                    let shape = match row_shapes.entry(row.shape) {
+                        Entry::Occupied(known) => known.into_mut(),
+                        Entry::Vacant(new) => new.insert(store.shape(row.shape)?),
+                    };
+                    check_kept_row(shape, &row)
+                        .map_err(|problem| CommitError::Tree(format!("the row kept at {place} {problem}")))?;
                     tables.entry(row.table).or_default().insert(row.key);
                     let held = StoredRow {
                         table: row.table,
@@ -531,20 +545,23 @@ impl CommitState {
         self.rows.get(key).map(|row| row.count)
     }
 
-    /// The proof of a keyed table's row at the root of `at` — the last transaction at or
-    /// before that LSN — or at the current root (`None`, or `at` not before the last LSN).
-    /// Earlier roots are read from the store; without one only the current root is provable.
+    /// The proof of a row at the root of `at` — the last transaction at or before that LSN —
+    /// or at the current root (`None`, or `at` not before the last LSN). Earlier roots are
+    /// read from the store; without one only the current root is provable.
     pub fn prove_row_at(
         &mut self,
         schema: &str,
         table: &str,
-        key_values: &[String],
+        row: &RowSubject,
         at: Option<Lsn>,
-    ) -> Result<crate::proof::RowProof> {
+    ) -> Result<RowProof> {
         let Some(at) = at.filter(|at| self.last.is_some_and(|last| *at < last)) else {
-            return self.prove_row(schema, table, key_values);
+            return self.prove_row(schema, table, row);
         };
-        let key = self.subject(schema, table, key_values)?.1;
+        let (key, by_value) = {
+            let subject = self.subject(schema, table, row)?;
+            (subject.key, subject.by_value)
+        };
         self.sync()?;
         let Some(store) = &self.store else {
             return Err(CommitError::NoProof(format!(
@@ -565,74 +582,120 @@ impl CommitState {
         let (path, leaf) = prove_stored(&kept.root, kept.root_node, &key, &mut |place| {
             Ok(store.read_tree(place)?.0)
         })?;
-        let columns = match leaf {
-            None => Vec::new(),
+        let kept_row = match leaf {
+            None => None,
             Some(place) => {
-                let (_, Some(row)) = store.read_tree(place)? else {
+                let (_, Some(kept_row)) = store.read_tree(place)? else {
                     return Err(CommitError::Store(format!(
                         "the leaf at {place} is not a row"
                     )));
                 };
-                proved_columns(&store.shape(row.shape)?, &row.hashes)
+                Some(kept_row)
             }
         };
-        Ok(crate::proof::RowProof {
+        let (columns, multiset) = match (kept_row, by_value) {
+            (None, None) => (Vec::new(), None),
+            (Some(kept_row), None) => (
+                proved_columns(&store.shape(kept_row.shape)?, &kept_row.hashes),
+                None,
+            ),
+            (kept_row, Some(columns)) => (columns, Some(kept_row.map_or(0, |r| r.count))),
+        };
+        Ok(RowProof {
             commit_lsn: Some(kept.commit_lsn),
             root: kept.root,
             schema: schema.to_owned(),
             table: table.to_owned(),
-            key_values: key_values.to_vec(),
+            key_values: row.key_values(),
             columns,
+            multiset,
             present: leaf.is_some(),
             path,
         })
     }
 
-    /// The keyed table `schema.table` and the tree key of its row `key_values`.
-    fn subject(
-        &self,
-        schema: &str,
-        table: &str,
-        key_values: &[String],
-    ) -> Result<(&Relation, Digest)> {
+    /// The table `schema.table` and the tree key of `row` in it: by its key columns in a keyed
+    /// table, by all its values in a multiset (whose columns are returned too).
+    fn subject(&self, schema: &str, table: &str, row: &RowSubject) -> Result<Subject<'_>> {
         let missing = CommitError::NoProof;
         let rel = self
             .shapes
             .relations()
             .find(|r| r.schema == schema && r.name == table)
             .ok_or_else(|| missing(format!("no table {schema}.{table} is committed")))?;
-        if !rel.has_key() {
-            return Err(missing(format!(
-                "{schema}.{table} has no key (a multiset): its rows are proved by value"
-            )));
+        match row {
+            RowSubject::Key(_) if !rel.has_key() => Err(missing(format!(
+                "{schema}.{table} has no key (a multiset): its rows are proved by their values"
+            ))),
+            RowSubject::Key(key_values) => {
+                let wanted = rel.columns.iter().filter(|c| c.key).count();
+                if key_values.len() != wanted {
+                    return Err(missing(format!(
+                        "{schema}.{table} has {wanted} key columns, {} values were given",
+                        key_values.len()
+                    )));
+                }
+                Ok(Subject {
+                    rel,
+                    key: table_key(rel, key_values),
+                    by_value: None,
+                })
+            }
+            RowSubject::Values(_) if rel.has_key() => Err(missing(format!(
+                "{schema}.{table} is keyed: its rows are proved by their key columns"
+            ))),
+            RowSubject::Values(values) => {
+                if let Some((name, _)) = values
+                    .iter()
+                    .find(|(name, _)| !rel.columns.iter().any(|c| &c.name == name))
+                {
+                    return Err(missing(format!("{schema}.{table} has no column {name}")));
+                }
+                let mut columns = Vec::with_capacity(rel.columns.len());
+                for column in &rel.columns {
+                    let mut given = values.iter().filter(|(name, _)| *name == column.name);
+                    let (Some((_, value)), None) = (given.next(), given.next()) else {
+                        return Err(missing(format!(
+                            "a row of {schema}.{table} (a multiset) is proved by every column's value, once: give column {} exactly once (null for NULL)",
+                            column.name
+                        )));
+                    };
+                    columns.push(crate::proof::ProvedColumn {
+                        name: column.name.clone(),
+                        type_oid: column.type_oid,
+                        hash: column_hash(column.type_oid, value.as_deref()),
+                    });
+                }
+                let key = multiset_key(&rel.schema, &rel.name, columns.iter().map(|c| &c.hash));
+                Ok(Subject {
+                    rel,
+                    key,
+                    by_value: Some(columns),
+                })
+            }
         }
-        let wanted = rel.columns.iter().filter(|c| c.key).count();
-        if key_values.len() != wanted {
-            return Err(missing(format!(
-                "{schema}.{table} has {wanted} key columns, {} values were given",
-                key_values.len()
-            )));
-        }
-        Ok((rel, table_key(rel, key_values)))
     }
 
-    /// The proof of a keyed table's row (by its key columns' text) at the current root.
-    pub fn prove_row(
-        &self,
-        schema: &str,
-        table: &str,
-        key_values: &[String],
-    ) -> Result<crate::proof::RowProof> {
-        let (rel, key) = self.subject(schema, table, key_values)?;
-        let row = self.rows.get(&key);
-        Ok(crate::proof::RowProof {
+    /// The proof of a row at the current root.
+    pub fn prove_row(&self, schema: &str, table: &str, row: &RowSubject) -> Result<RowProof> {
+        let Subject { rel, key, by_value } = self.subject(schema, table, row)?;
+        let held = self.rows.get(&key);
+        let (columns, multiset) = match by_value {
+            None => (
+                held.map_or_else(Vec::new, |held| proved_columns(rel, &held.hashes)),
+                None,
+            ),
+            Some(columns) => (columns, Some(held.map_or(0, |held| held.count))),
+        };
+        Ok(RowProof {
             commit_lsn: self.last,
             root: self.root(),
             schema: schema.to_owned(),
             table: table.to_owned(),
-            key_values: key_values.to_vec(),
-            columns: row.map_or_else(Vec::new, |row| proved_columns(rel, &row.hashes)),
-            present: row.is_some(),
+            key_values: row.key_values(),
+            columns,
+            multiset,
+            present: held.is_some(),
             path: self.tree.prove(&key)?,
         })
     }
@@ -1046,6 +1109,53 @@ fn proved_columns(rel: &Relation, hashes: &[Digest]) -> Vec<crate::proof::Proved
             hash: *hash,
         })
         .collect()
+}
+
+/// Whether a row read back from the store is the row its leaf and key were hashed from: its
+/// column hashes and key columns hash again, under the shape it was kept with, to the key and
+/// leaf the tree holds (the tree itself is checked against its root). Otherwise, what is wrong.
+fn check_kept_row(rel: &Relation, row: &KeptRow) -> std::result::Result<(), String> {
+    let table = format!("{}.{}", rel.schema, rel.name);
+    if row.table != rel.id || row.hashes.len() != rel.columns.len() {
+        return Err(format!(
+            "(of {table}) holds {} column hashes of table {}, its shape {} columns of table {}",
+            row.hashes.len(),
+            row.table,
+            rel.columns.len(),
+            rel.id
+        ));
+    }
+    let (key, leaf) = if rel.has_key() {
+        (
+            table_key(rel, &row.key_values),
+            row_leaf(names(rel).zip(&row.hashes)),
+        )
+    } else {
+        (
+            multiset_key(&rel.schema, &rel.name, &row.hashes),
+            multiset_leaf(row.count, names(rel).zip(&row.hashes)),
+        )
+    };
+    if key != row.key {
+        return Err(format!(
+            "(of {table}) has key columns that hash to {key}, not to its key {}",
+            row.key
+        ));
+    }
+    if leaf != row.leaf {
+        return Err(format!(
+            "(of {table}) has column hashes that hash to {leaf}, not to its leaf {}",
+            row.leaf
+        ));
+    }
+    Ok(())
+}
+
+/// The table a proof is about, the tree key of its row, and a multiset row's columns.
+struct Subject<'a> {
+    rel: &'a Relation,
+    key: Digest,
+    by_value: Option<Vec<crate::proof::ProvedColumn>>,
 }
 
 fn names(rel: &Relation) -> impl Iterator<Item = &str> {
@@ -1498,7 +1608,7 @@ mod tests {
             .unwrap();
         let root = state.root();
         let proof = state
-            .prove_row("public", "accounts", &["2".into()])
+            .prove_row("public", "accounts", &RowSubject::Key(vec!["2".into()]))
             .unwrap();
         let compact =
             crate::proof::RowProof::from_json(proof.to_compact_json().unwrap().as_bytes()).unwrap();
@@ -1542,7 +1652,7 @@ mod tests {
         );
 
         let absent = state
-            .prove_row("public", "accounts", &["3".into()])
+            .prove_row("public", "accounts", &RowSubject::Key(vec!["3".into()]))
             .unwrap();
         assert!(!absent.present);
         assert!(
@@ -1557,7 +1667,138 @@ mod tests {
             lying.verify(&root, None).is_err(),
             "key 1 exists: not provably absent"
         );
-        assert!(state.prove_row("public", "nope", &["1".into()]).is_err());
+        assert!(
+            state
+                .prove_row("public", "nope", &RowSubject::Key(vec!["1".into()]))
+                .is_err()
+        );
+    }
+
+    /// A row of a table without a key is proved by all its values: the proof says how many
+    /// identical rows the tree holds, survives JSON, and a forged count or value fails; the
+    /// same proof is read from a store at an earlier root; a keyed table refuses values and a
+    /// multiset refuses a key, naming what to give.
+    #[test]
+    fn a_multiset_row_is_proved_by_its_values_with_its_count() {
+        let (a, e) = (accounts(), events());
+        let dir = store_dir("multiset-proof");
+        let mut kept = CommitState::open(&dir).unwrap();
+        let tick = |n: &str| insert(&e, &[Some("tick"), Some(n)]);
+        let first = transaction(
+            10,
+            &[e.clone(), a.clone()],
+            vec![
+                tick("1"),
+                tick("1"),
+                tick("2"),
+                insert(&a, &[Some("1"), None, None]),
+            ],
+        );
+        let second = transaction(
+            11,
+            &[e.clone()],
+            vec![tick("1"), insert(&e, &[None, Some("3")])],
+        );
+        let committed = kept.apply(&first).unwrap();
+        kept.keep(&committed, Digest::ZERO, 0);
+        let first_root = kept.root();
+        let committed = kept.apply(&second).unwrap();
+        kept.keep(&committed, Digest::ZERO, 1);
+        let root = kept.root();
+        let row = |kind: Option<&str>, n: &str| {
+            RowSubject::Values(vec![
+                ("n".to_owned(), Some(n.to_owned())),
+                ("kind".to_owned(), kind.map(str::to_owned)),
+            ])
+        };
+
+        let proof = kept
+            .prove_row("public", "events", &row(Some("tick"), "1"))
+            .unwrap();
+        assert_eq!((proof.present, proof.multiset), (true, Some(3)));
+        let shown = proof.verify(&root, None).unwrap();
+        assert!(shown.contains("exists 3 times"), "{shown}");
+        for json in [proof.to_json(), proof.to_compact_json().unwrap()] {
+            assert_eq!(RowProof::from_json(json.as_bytes()).unwrap(), proof);
+        }
+        let values = vec![("kind".to_owned(), Some("tock".to_owned()))];
+        let wrong = proof.verify(&root, Some(&values)).unwrap_err();
+        assert!(
+            wrong.contains("column kind does not hold \"tock\""),
+            "{wrong}"
+        );
+        let mut forged = proof.clone();
+        forged.multiset = Some(2);
+        let err = forged.verify(&root, None).unwrap_err();
+        assert!(err.contains("the columns give"), "{err}");
+        forged.multiset = Some(0);
+        assert!(forged.verify(&root, None).is_err(), "present with no rows");
+
+        let null = kept.prove_row("public", "events", &row(None, "3")).unwrap();
+        assert!(null.verify(&root, None).unwrap().contains("exists 1 time "));
+        let absent = kept
+            .prove_row("public", "events", &row(Some("tick"), "9"))
+            .unwrap();
+        assert_eq!((absent.present, absent.multiset), (false, Some(0)));
+        assert!(
+            absent
+                .verify(&root, None)
+                .unwrap()
+                .contains("does not exist")
+        );
+        let mut lying = absent.clone();
+        lying.columns = proof.columns.clone();
+        assert!(
+            lying.verify(&root, None).is_err(),
+            "tick 1 exists: not provably absent"
+        );
+
+        // At the first root, from the store: two of them then.
+        let earlier = kept
+            .prove_row_at(
+                "public",
+                "events",
+                &row(Some("tick"), "1"),
+                Some(Lsn::new(10)),
+            )
+            .unwrap();
+        assert_eq!((earlier.root, earlier.multiset), (first_root, Some(2)));
+        assert!(
+            earlier
+                .verify(&first_root, None)
+                .unwrap()
+                .contains("exists 2 times")
+        );
+        let gone = kept
+            .prove_row_at("public", "events", &row(None, "3"), Some(Lsn::new(10)))
+            .unwrap();
+        assert!(
+            gone.verify(&first_root, None)
+                .unwrap()
+                .contains("does not exist")
+        );
+
+        let refused = |table: &str, row: &RowSubject| {
+            kept.prove_row("public", table, row)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("events", &RowSubject::Key(vec!["1".into()]));
+        assert!(err.contains("proved by their values"), "{err}");
+        let err = refused(
+            "events",
+            &RowSubject::Values(vec![("n".into(), Some("1".into()))]),
+        );
+        assert!(err.contains("give column kind exactly once"), "{err}");
+        let mut extra = vec![("colour".to_owned(), None)];
+        if let RowSubject::Values(values) = row(Some("tick"), "1") {
+            extra.extend(values);
+        }
+        let err = refused("events", &RowSubject::Values(extra));
+        assert!(err.contains("has no column colour"), "{err}");
+        let err = refused("accounts", &row(Some("tick"), "1"));
+        assert!(err.contains("is keyed"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1837,7 +2078,7 @@ mod tests {
             let now: Vec<_> = (100..145)
                 .map(|id| {
                     memory
-                        .prove_row("public", "accounts", &[id.to_string()])
+                        .prove_row("public", "accounts", &RowSubject::Key(vec![id.to_string()]))
                         .unwrap()
                 })
                 .collect();
@@ -1852,7 +2093,7 @@ mod tests {
                     .prove_row_at(
                         "public",
                         "accounts",
-                        &expected.key_values,
+                        &RowSubject::Key(expected.key_values.clone()),
                         Some(committed.commit_lsn),
                     )
                     .unwrap();
@@ -1862,7 +2103,12 @@ mod tests {
         }
         // Before the first root: nothing is kept.
         let err = kept
-            .prove_row_at("public", "accounts", &["100".into()], Some(Lsn::new(5)))
+            .prove_row_at(
+                "public",
+                "accounts",
+                &RowSubject::Key(vec!["100".into()]),
+                Some(Lsn::new(5)),
+            )
             .unwrap_err();
         assert!(
             err.to_string().contains("no root at or before 0/5"),
@@ -1920,6 +2166,60 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A row whose kept column hashes or key columns were changed in the store no longer
+    /// hashes to the leaf and key the tree holds: the store is refused, naming the row and its
+    /// table, for a keyed and for a multiset table.
+    #[test]
+    fn a_kept_row_that_does_not_hash_to_its_leaf_is_refused() {
+        let dir = store_dir("row-hashes");
+        let mut kept = CommitState::open(&dir).unwrap();
+        for (n, transaction) in history()[..12].iter().enumerate() {
+            let committed = kept.apply(transaction).unwrap();
+            kept.keep(&committed, Digest::ZERO, n as i64);
+        }
+        kept.sync().unwrap();
+        drop(kept);
+        let path = dir.join("nodes.0.log");
+        let intact = std::fs::read(&path).unwrap();
+        let (a, e) = (accounts(), events());
+        // The last row version kept holding each: account 111's note, the last event's kind,
+        // account 111's key column text.
+        let note = column_hash(a.columns[2].type_oid, Some("note"));
+        let tick = column_hash(e.columns[0].type_oid, Some("tick"));
+        for (what, needle, table) in [
+            (
+                "a keyed row's column hash",
+                note.0.to_vec(),
+                "public.accounts",
+            ),
+            (
+                "a multiset row's column hash",
+                tick.0.to_vec(),
+                "public.events",
+            ),
+            (
+                "a keyed row's key column",
+                b"111".to_vec(),
+                "public.accounts",
+            ),
+        ] {
+            let at = intact
+                .windows(needle.len())
+                .rposition(|w| w == needle.as_slice())
+                .unwrap_or_else(|| panic!("{what} is in the store"));
+            let mut bytes = intact.clone();
+            bytes[at] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            let err = CommitState::open(&dir).unwrap_err().to_string();
+            assert!(err.contains("the row kept at"), "{what}: {err}");
+            assert!(err.contains(table), "{what}: {err}");
+            assert!(err.contains("the store is damaged"), "{what}: {err}");
+        }
+        std::fs::write(&path, &intact).unwrap();
+        CommitState::open(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Pruning keeps the trees of the last roots only: their proofs are unchanged, older ones
     /// are refused naming the horizon, the store shrinks, and the state goes on, reopens and
     /// prunes again exactly like a state never pruned. A compaction that stopped before its
@@ -1947,7 +2247,11 @@ mod tests {
             }
             let proofs: Vec<_> = ids
                 .iter()
-                .map(|key| memory.prove_row("public", "accounts", key).unwrap())
+                .map(|key| {
+                    memory
+                        .prove_row("public", "accounts", &RowSubject::Key(key.clone()))
+                        .unwrap()
+                })
                 .collect();
             expected.push((committed.commit_lsn, proofs));
             if n % 4 == 3 {
@@ -1960,7 +2264,12 @@ mod tests {
                 for (lsn, proofs) in &expected[provable.clone()] {
                     for proof in proofs {
                         let at = kept
-                            .prove_row_at("public", "accounts", &proof.key_values, Some(*lsn))
+                            .prove_row_at(
+                                "public",
+                                "accounts",
+                                &RowSubject::Key(proof.key_values.clone()),
+                                Some(*lsn),
+                            )
                             .unwrap();
                         assert_eq!(&at, proof, "at {lsn}");
                     }
@@ -1969,7 +2278,12 @@ mod tests {
                 if provable.start > 0 {
                     let before = expected[provable.start - 1].0;
                     let err = kept
-                        .prove_row_at("public", "accounts", &ids[0], Some(before))
+                        .prove_row_at(
+                            "public",
+                            "accounts",
+                            &RowSubject::Key(ids[0].clone()),
+                            Some(before),
+                        )
                         .unwrap_err()
                         .to_string();
                     assert!(

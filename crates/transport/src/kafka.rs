@@ -20,10 +20,17 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Topic name prefix; topics are `<prefix>.ledger`, `<prefix>.<schema>.<table>`, ….
     pub topic_prefix: String,
-    /// Extra librdkafka properties (security, tuning), applied first: the settings each client
-    /// needs for its guarantees (`acks`, idempotence, `enable.auto.commit`, …) are set after
-    /// them and win.
+    /// Extra librdkafka properties of every client (security, tuning), applied first: the
+    /// settings each client needs for its guarantees (`acks`, idempotence,
+    /// `enable.auto.commit`, …) are set after them and win.
     pub properties: Vec<(String, String)>,
+    /// Extra properties of the producers only, applied after [`KafkaSettings::properties`]
+    /// (`compression.type`, …: a producer property given to a consumer draws a librdkafka
+    /// warning).
+    pub producer_properties: Vec<(String, String)>,
+    /// Extra properties of the consumers only, applied after [`KafkaSettings::properties`]
+    /// (`fetch.max.bytes`, …).
+    pub consumer_properties: Vec<(String, String)>,
 }
 
 impl KafkaSettings {
@@ -33,6 +40,8 @@ impl KafkaSettings {
             brokers: brokers.into(),
             topic_prefix: topic_prefix.into(),
             properties: Vec::new(),
+            producer_properties: Vec::new(),
+            consumer_properties: Vec::new(),
         }
     }
 
@@ -41,7 +50,8 @@ impl KafkaSettings {
         format!("{}.ledger", self.topic_prefix)
     }
 
-    /// A librdkafka config with the brokers and the extra properties.
+    /// A librdkafka config with the brokers and every client's extra properties (an admin
+    /// client's).
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
@@ -51,11 +61,25 @@ impl KafkaSettings {
         config
     }
 
-    /// The configuration of a reader: `group` as its group id (librdkafka wants one even when
-    /// the partition is assigned), offsets committed only explicitly, and fetches with the
-    /// followers' short wait ([`FOLLOWER_FETCH_WAIT_MS`]).
+    /// The configuration a producer starts from: [`KafkaSettings::client_config`] and the
+    /// producers' extra properties. The producer sets its own delivery settings after them.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        for (key, value) in &self.producer_properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// The configuration of a reader: [`KafkaSettings::client_config`], the consumers' extra
+    /// properties, `group` as its group id (librdkafka wants one even when the partition is
+    /// assigned), offsets committed only explicitly, and fetches with the followers' short wait
+    /// ([`FOLLOWER_FETCH_WAIT_MS`]).
     pub fn reader_config(&self, group: &str) -> ClientConfig {
         let mut config = self.client_config();
+        for (key, value) in &self.consumer_properties {
+            config.set(key, value);
+        }
         config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -139,4 +163,55 @@ pub(crate) async fn delivered(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KafkaSettings {
+        let mut settings = KafkaSettings::new("kafka:9092", "shop");
+        settings.properties = vec![
+            ("security.protocol".into(), "SASL_SSL".into()),
+            ("fetch.wait.max.ms".into(), "99".into()),
+        ];
+        settings.producer_properties = vec![("compression.type".into(), "zstd".into())];
+        settings.consumer_properties = vec![("fetch.max.bytes".into(), "1048576".into())];
+        settings
+    }
+
+    #[test]
+    fn producers_and_readers_each_get_their_own_properties_and_every_clients() {
+        let settings = settings();
+        let admin = settings.client_config();
+        assert_eq!(admin.get("bootstrap.servers"), Some("kafka:9092"));
+        assert_eq!(admin.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(admin.get("compression.type"), None);
+        assert_eq!(admin.get("fetch.max.bytes"), None);
+
+        let producer = settings.producer_config();
+        assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(producer.get("compression.type"), Some("zstd"));
+        assert_eq!(producer.get("fetch.max.bytes"), None);
+
+        let reader = settings.reader_config("shop.committer");
+        assert_eq!(reader.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(reader.get("fetch.max.bytes"), Some("1048576"));
+        assert_eq!(reader.get("compression.type"), None);
+        assert_eq!(reader.get("group.id"), Some("shop.committer"));
+    }
+
+    #[test]
+    fn a_readers_own_settings_win_over_the_extra_properties() {
+        let mut settings = settings();
+        settings
+            .consumer_properties
+            .push(("enable.auto.commit".into(), "true".into()));
+        let reader = settings.reader_config("shop.committer");
+        assert_eq!(reader.get("enable.auto.commit"), Some("false"));
+        assert_eq!(
+            reader.get("fetch.wait.max.ms"),
+            Some(FOLLOWER_FETCH_WAIT_MS)
+        );
+    }
 }

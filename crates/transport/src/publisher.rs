@@ -34,7 +34,7 @@ pub async fn run_publisher(
     crate::ledger::ensure_ledger_topic(settings, timeout).await?;
     let mut reader = LedgerReader::for_group(settings, &group, timeout).await?;
     let producer: FutureProducer = settings
-        .client_config()
+        .producer_config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

@@ -244,7 +244,7 @@ impl TopicWriter {
     /// A writer for `topic`.
     pub(crate) fn new(settings: &KafkaSettings, topic: Topic) -> Result<TopicWriter> {
         let producer = settings
-            .client_config()
+            .producer_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")

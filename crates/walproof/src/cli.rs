@@ -270,7 +270,9 @@ impl KafkaArgs {
 }
 
 /// Brokers and topic prefix (flags first, then the config file's `[kafka]`, then defaults),
-/// with the file's `[kafka.properties]`, which every Kafka client of every command applies.
+/// with the file's `[kafka.properties]`, which every Kafka client of every command applies, and
+/// its `[kafka.producer_properties]` and `[kafka.consumer_properties]`, which only producers or
+/// only consumers apply.
 pub fn kafka_settings(
     brokers: Option<String>,
     topic_prefix: Option<String>,
@@ -283,11 +285,15 @@ pub fn kafka_settings(
             "walproof".into()
         }),
     );
-    settings.properties = file
-        .properties
-        .iter()
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
+    let pairs = |properties: &std::collections::BTreeMap<String, String>| {
+        properties
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    settings.properties = pairs(&file.properties);
+    settings.producer_properties = pairs(&file.producer_properties);
+    settings.consumer_properties = pairs(&file.consumer_properties);
     settings
 }
 
@@ -510,9 +516,18 @@ pub struct ProveArgs {
     /// The table, `schema.table`.
     #[arg(long)]
     pub table: String,
-    /// A key column's text, once per key column in attribute order.
-    #[arg(long = "key", required = true)]
+    /// A key column's text, once per key column in attribute order (a keyed table).
+    #[arg(
+        long = "key",
+        required_unless_present = "values",
+        conflicts_with = "values"
+    )]
     pub key: Vec<String>,
+    /// A row of a table without a key (a multiset, REPLICA IDENTITY FULL), by every column's
+    /// value: a JSON object of column name to text or null, e.g. '{"kind":"tick","n":"3"}'.
+    /// The proof says how many identical rows there are.
+    #[arg(long, value_name = "JSON")]
+    pub values: Option<String>,
     /// Prove at this commit LSN (default: the latest).
     #[arg(long)]
     pub at: Option<String>,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use walproof_committer::CommitError;
+use walproof_committer::proof::RowSubject;
 use walproof_committer::run::{CommitOptions, Query};
 use walproof_transport::KafkaSettings;
 
@@ -70,12 +71,21 @@ async fn respond(queries: &mpsc::Sender<Query>, target: &str) -> Response {
                 .filter(|(n, _)| n == "key")
                 .map(|(_, v)| v.clone())
                 .collect();
-            if key_values.is_empty() {
-                return json_error(
-                    "400 Bad Request",
-                    "key=<text> is required, once per key column",
-                );
-            }
+            let row = match (param("values"), key_values.is_empty()) {
+                (None, false) => RowSubject::Key(key_values),
+                (Some(values), true) => match crate::proofs::parse_values(values) {
+                    Ok(values) => RowSubject::Values(values),
+                    Err(err) => {
+                        return json_error("400 Bad Request", &format!("values: {err:#}"));
+                    }
+                },
+                _ => {
+                    return json_error(
+                        "400 Bad Request",
+                        "key=<text> is required, once per key column (or, for a table without a key, values=<JSON object of column to text or null>, not both)",
+                    );
+                }
+            };
             let at = match param("at").map(str::parse) {
                 None => None,
                 Some(Ok(at)) => Some(at),
@@ -86,7 +96,7 @@ async fn respond(queries: &mpsc::Sender<Query>, target: &str) -> Response {
             let query = Query::Prove {
                 schema: schema.to_owned(),
                 table: table.to_owned(),
-                key_values,
+                row,
                 at,
                 reply,
             };

@@ -21,8 +21,12 @@ use serde::Deserialize;
 /// linger_ms = 5                 # producer batches: time, count and bytes bounds
 /// batch_records = 10000
 /// batch_bytes = 1000000
-/// [kafka.properties]            # any librdkafka property
+/// [kafka.properties]            # any librdkafka property, for every client
 /// "security.protocol" = "SASL_SSL"
+/// [kafka.producer_properties]   # for the producers only
+/// "compression.type" = "zstd"
+/// [kafka.consumer_properties]   # for the consumers only
+/// "fetch.max.bytes" = "52428800"
 ///
 /// [decoder]
 /// max_entry_bytes = 524288
@@ -229,9 +233,15 @@ pub struct KafkaSection {
     pub batch_records: Option<u32>,
     /// Most bytes per producer batch.
     pub batch_bytes: Option<u32>,
-    /// Extra librdkafka properties.
+    /// Extra librdkafka properties of every client.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// Extra librdkafka properties of the producers only.
+    #[serde(default)]
+    pub producer_properties: BTreeMap<String, String>,
+    /// Extra librdkafka properties of the consumers only.
+    #[serde(default)]
+    pub consumer_properties: BTreeMap<String, String>,
 }
 
 /// `[decoder]` of the config file.

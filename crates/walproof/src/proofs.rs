@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use walproof_committer::proof::RowProof;
+use walproof_committer::proof::{RowProof, RowSubject};
 use walproof_committer::rebuild::rebuild;
 use walproof_core::{Digest, Lsn};
 
@@ -34,7 +34,11 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
             );
         }
     }
-    let proof = state.prove_row(schema, table, &args.key)?;
+    let row = match &args.values {
+        Some(values) => RowSubject::Values(parse_values(values).context("--values")?),
+        None => RowSubject::Key(args.key),
+    };
+    let proof = state.prove_row(schema, table, &row)?;
     Ok(if args.compact {
         proof.to_compact_json()?
     } else {
@@ -56,21 +60,25 @@ pub fn verify(root: &str, values: Option<&str>, proof: &std::path::Path) -> anyh
     };
     let proof = RowProof::from_json(&bytes)
         .map_err(|err| anyhow::anyhow!("{} is not a walproof row proof: {err}", "the proof"))?;
-    let values: Option<Vec<(String, Option<String>)>> = values
-        .map(|text| -> anyhow::Result<_> {
-            let object: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(text).context("--values must be a JSON object")?;
-            object
-                .into_iter()
-                .map(|(name, value)| match value {
-                    serde_json::Value::Null => Ok((name, None)),
-                    serde_json::Value::String(text) => Ok((name, Some(text))),
-                    other => bail!("--values: column {name} must be text or null, not {other}"),
-                })
-                .collect()
-        })
+    let values = values
+        .map(|text| parse_values(text).context("--values"))
         .transpose()?;
     proof
         .verify(&root, values.as_deref())
         .map_err(|reason| anyhow::anyhow!("the proof does not hold: {reason}"))
+}
+
+/// A row's values given as a JSON object of column name to text or null
+/// (`{"kind":"tick","n":null}`).
+pub fn parse_values(text: &str) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).context("not a JSON object of column name to text or null")?;
+    object
+        .into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::Null => Ok((name, None)),
+            serde_json::Value::String(text) => Ok((name, Some(text))),
+            other => bail!("column {name} must be text or null, not {other}"),
+        })
+        .collect()
 }

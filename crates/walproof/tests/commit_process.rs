@@ -170,42 +170,55 @@ fn roots_of_a_prefix_without_a_ledger_is_an_error_naming_the_topic() {
     );
 }
 
-/// `[kafka.properties]` reaches the Kafka clients of every command, not only the decoder's:
-/// a property librdkafka does not know stops each command with an error naming it, once.
+/// `[kafka.properties]` reaches the Kafka clients of every command, not only the decoder's, and
+/// `[kafka.producer_properties]` / `[kafka.consumer_properties]` reach only producers / only
+/// consumers: a property librdkafka does not know stops a command that has such a client with
+/// an error naming it, once, and leaves a command without one running.
 #[test]
 fn every_command_applies_the_config_files_kafka_properties() {
     let stack = Stack::load().unwrap_or_else(|err| panic!("{err:#}"));
     let prefix = walproof_testkit::names::unique_name("kafkaprops");
     let dir = std::env::temp_dir().join(format!("walproof-kafka-props-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("walproof.toml");
-    std::fs::write(
-        &config,
-        "[kafka.properties]\n\"walproof.test.no.such.property\" = \"1\"\n",
-    )
-    .unwrap();
     let state_dir = dir.join("committer").display().to_string();
     let archive_dir = dir.join("archive").display().to_string();
-    for args in [
-        vec!["commit", "--state-dir", &state_dir, "--proof-addr", "off"],
-        vec!["archive", "--dir", &archive_dir],
-        vec!["roots"],
-    ] {
+    let commit = vec!["commit", "--state-dir", &state_dir, "--proof-addr", "off"];
+    // `archive` has consumers only (it reads the ledger and writes files).
+    let archive = vec!["archive", "--dir", &archive_dir];
+    let roots = vec!["roots"];
+    let cases = [
+        ("properties", &commit, true),
+        ("properties", &archive, true),
+        ("properties", &roots, true),
+        ("producer_properties", &commit, true),
+        ("producer_properties", &archive, false),
+        ("consumer_properties", &commit, true),
+        ("consumer_properties", &archive, true),
+    ];
+    for (section, args, fails) in cases {
+        let config = dir.join(format!("{section}.toml"));
+        std::fs::write(
+            &config,
+            format!("[kafka.{section}]\n\"walproof.test.no.such.property\" = \"1\"\n"),
+        )
+        .unwrap();
         let mut child = walproof(
             &[
                 ("WALPROOF_KAFKA_BROKERS", stack.kafka_brokers.clone()),
                 ("WALPROOF_TOPIC_PREFIX", prefix.clone()),
                 ("WALPROOF_CONFIG", config.display().to_string()),
             ],
-            &args,
+            args,
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-        // A command that ignored the property would run on: it gets 30 s to fail.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // A command that ignored the property would run on: it gets 30 s to fail. One that
+        // must not fail (an unknown property fails within a second) is stopped after 10 s.
+        let wait = Duration::from_secs(if fails { 30 } else { 10 });
+        let deadline = std::time::Instant::now() + wait;
         while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -215,18 +228,27 @@ fn every_command_applies_the_config_files_kafka_properties() {
         }
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
+        let case = format!("[kafka.{section}] with {args:?}");
+        if !fails {
+            assert!(!stopped, "{case} stops: {stderr}");
+            assert!(
+                !stderr.contains("walproof.test.no.such.property"),
+                "{case}: {stderr}"
+            );
+            continue;
+        }
         assert!(
             stopped && !out.status.success(),
-            "{args:?} runs on or succeeds: {stderr}"
+            "{case} runs on or succeeds: {stderr}"
         );
         assert_eq!(
             stderr.matches("No such configuration property").count(),
             1,
-            "{args:?} names the property once: {stderr}"
+            "{case} names the property once: {stderr}"
         );
         assert!(
             stderr.contains("walproof.test.no.such.property"),
-            "{args:?}: {stderr}"
+            "{case}: {stderr}"
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();

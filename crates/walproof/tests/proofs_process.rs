@@ -33,7 +33,10 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
     let (stack, db, topics, sql, env) = source(
         "proofs",
         "CREATE TABLE accounts (id int PRIMARY KEY, name text, note text);
-         INSERT INTO accounts SELECT g, 'acct ' || g, NULL FROM generate_series(1, 100) g;",
+         INSERT INTO accounts SELECT g, 'acct ' || g, NULL FROM generate_series(1, 100) g;
+         CREATE TABLE events (kind text, n int);
+         ALTER TABLE events REPLICA IDENTITY FULL;
+         INSERT INTO events VALUES ('tick', 1), ('tick', 1), ('tock', NULL);",
     )
     .await;
     let slot = env[1].1.clone();
@@ -60,6 +63,9 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
         .await
         .unwrap();
     sql.batch_execute("DELETE FROM accounts WHERE id = 8")
+        .await
+        .unwrap();
+    sql.batch_execute("INSERT INTO events VALUES ('tick', 1)")
         .await
         .unwrap();
     let target = current_wal_lsn(&sql).await.unwrap();
@@ -118,6 +124,39 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
         &["verify", "--root", latest, &save("eight.json", &proof)],
     ));
     assert!(ok.contains("does not exist"), "{ok}");
+
+    // A row of a table without a key (a multiset), by its values: three identical rows.
+    let tick = r#"{"kind": "tick", "n": "1"}"#;
+    let proof = stdout(&run(
+        &env,
+        &["prove", "--table", "public.events", "--values", tick],
+    ));
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", latest, &save("tick.json", &proof)],
+    ));
+    assert!(ok.contains("exists 3 times"), "{ok}");
+    let proof = stdout(&run(
+        &env,
+        &[
+            "prove",
+            "--table",
+            "public.events",
+            "--values",
+            r#"{"kind": "tock", "n": "1"}"#,
+        ],
+    ));
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", latest, &save("tock-1.json", &proof)],
+    ));
+    assert!(ok.contains("does not exist"), "{ok}");
+    let keyed = run(&env, &["prove", "--table", "public.events", "--key", "1"]);
+    assert!(
+        String::from_utf8_lossy(&keyed.stderr).contains("proved by their values"),
+        "{}",
+        String::from_utf8_lossy(&keyed.stderr)
+    );
 
     // At an earlier LSN (the snapshot's): the row before the update, under that root.
     let (first_lsn, first) = (&roots[0][0], &roots[0][1]);
@@ -211,6 +250,25 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
         &["verify", "--root", first, "--values", values, &file],
     ));
     assert!(ok.contains("exists"), "{ok}");
+    // A multiset row from the HTTP API: values= is the JSON object, URL-encoded.
+    let (status, proof) = get(
+        port,
+        "/proof?table=public.events&values=%7B%22kind%22%3A%22tock%22%2C%22n%22%3Anull%7D",
+    );
+    assert!(status.contains("200"), "{status} {proof}");
+    let ok = stdout(&run(
+        &[],
+        &["verify", "--root", latest, &save("tock-http.json", &proof)],
+    ));
+    assert!(ok.contains("exists 1 time "), "{ok}");
+    let (status, body) = get(
+        port,
+        "/proof?table=public.events&values=%7B%22kind%22%3A1%7D",
+    );
+    assert!(
+        status.contains("400") && body.contains("column kind must be text or null"),
+        "{status} {body}"
+    );
     let (status, body) = get(port, "/proof?table=public.nope&key=1");
     assert!(
         status.contains("404") && body.contains("no table public.nope"),

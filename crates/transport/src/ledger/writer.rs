@@ -102,7 +102,7 @@ impl LedgerWriter {
         let topic = ensure_ledger_topic(settings, options.startup_timeout).await?;
         let tail = read_tail(settings, options.startup_timeout).await?;
         let producer: FutureProducer = settings
-            .client_config()
+            .producer_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             // A failed batch must fail the producer rather than leave a gap in the chain.
