@@ -470,20 +470,40 @@ impl RowProof {
         match self.multiset {
             None => format!("{}.{} {:?}", self.schema, self.table, self.key_values),
             Some(_) => format!(
-                "{}.{} (a multiset; its values' key {})",
+                "{}.{} ({}) (a multiset row, key {})",
                 self.schema,
                 self.table,
+                self.column_names().join(", "),
                 self.key()
             ),
         }
     }
 
+    fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
     /// Checks the proof against a trusted `root`; with `values` (column name → text, `None`
     /// for NULL) also that the row holds exactly those values. Returns what it shows.
+    ///
+    /// A multiset row's absence is shown for its values in the order of the proof's columns
+    /// (its key hashes the values only): with `values`, that needs the table's columns in
+    /// attribute order, which [`RowProof::verify_in_order`] takes.
     pub fn verify(
         &self,
         root: &Digest,
         values: Option<&[(String, Option<String>)]>,
+    ) -> Result<String, String> {
+        self.verify_in_order(root, values, None)
+    }
+
+    /// [`RowProof::verify`], with the table's column names in attribute order (`columns`),
+    /// which the proof's columns must match.
+    pub fn verify_in_order(
+        &self,
+        root: &Digest,
+        values: Option<&[(String, Option<String>)]>,
+        columns: Option<&[String]>,
     ) -> Result<String, String> {
         if self.root != *root {
             return Err(format!(
@@ -506,6 +526,39 @@ impl RowProof {
                 self.multiset.unwrap_or_default()
             ));
         }
+        if let Some(columns) = columns
+            && !self.columns.is_empty()
+            && self.column_names() != columns
+        {
+            return Err(format!(
+                "row {row}: the proof's columns are not the table's ({}) in that order",
+                columns.join(", ")
+            ));
+        }
+        if let Some(values) = values
+            && self.multiset.is_some()
+        {
+            // The values name a multiset row: checked whether it is present or not, and all
+            // of them when it is absent (a present row's leaf names its columns).
+            if let Some(column) = self
+                .columns
+                .iter()
+                .find(|c| !values.iter().any(|(name, _)| *name == c.name))
+                .filter(|_| !self.present)
+            {
+                return Err(format!(
+                    "row {row}: a multiset row is named by all its values; {} is not given",
+                    column.name
+                ));
+            }
+            self.check_values(&row, values)?;
+            if !self.present && columns.is_none() {
+                return Err(format!(
+                    "row {row}: a multiset row's absence holds for its values in the proof's column order; confirm that it is the table's (--columns {})",
+                    self.column_names().join(",")
+                ));
+            }
+        }
         match (shown, self.present) {
             (Some(leaf), true) if leaf == self.leaf() => {}
             (Some(leaf), true) => {
@@ -523,22 +576,7 @@ impl RowProof {
             }
         }
         if let Some(values) = values {
-            for (name, value) in values {
-                let column = self
-                    .columns
-                    .iter()
-                    .find(|c| &c.name == name)
-                    .ok_or_else(|| format!("row {row} has no column {name}"))?;
-                let hash = walproof_core::leaf::column_hash(column.type_oid, value.as_deref());
-                if hash != column.hash {
-                    return Err(format!(
-                        "row {row}: column {name} does not hold {}",
-                        value
-                            .as_deref()
-                            .map_or("NULL".to_owned(), |v| format!("{v:?}"))
-                    ));
-                }
-            }
+            self.check_values(&row, values)?;
         }
         Ok(match self.multiset {
             None => format!("row {row} exists with leaf {} at root {root}", self.leaf()),
@@ -548,6 +586,27 @@ impl RowProof {
                 self.leaf()
             ),
         })
+    }
+
+    /// Whether each of `values` is what its column holds.
+    fn check_values(&self, row: &str, values: &[(String, Option<String>)]) -> Result<(), String> {
+        for (name, value) in values {
+            let column = self
+                .columns
+                .iter()
+                .find(|c| &c.name == name)
+                .ok_or_else(|| format!("row {row} has no column {name}"))?;
+            let hash = walproof_core::leaf::column_hash(column.type_oid, value.as_deref());
+            if hash != column.hash {
+                return Err(format!(
+                    "row {row}: column {name} does not hold {}",
+                    value
+                        .as_deref()
+                        .map_or("NULL".to_owned(), |v| format!("{v:?}"))
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The JSON form (version 1), every digest and node in hex.
@@ -636,10 +695,13 @@ impl RowProof {
                         .ok_or("key_values holds a non-string")
                 })
                 .collect::<Result<_, _>>()?,
-            multiset: match v["multiset"].as_bool() {
+            multiset: match &v["multiset"] {
                 // Proofs written before multisets were provable have no such field.
-                None | Some(false) => None,
-                Some(true) => Some(v["count"].as_u64().ok_or("count is missing")?),
+                serde_json::Value::Null | serde_json::Value::Bool(false) => None,
+                serde_json::Value::Bool(true) => {
+                    Some(v["count"].as_u64().ok_or("count is missing")?)
+                }
+                other => return Err(format!("multiset must be true or false, not {other}")),
             },
             present: v["present"].as_bool().ok_or("present is missing")?,
             columns: list("columns")?

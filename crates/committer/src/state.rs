@@ -593,13 +593,17 @@ impl CommitState {
                 Some(kept_row)
             }
         };
+        // A row found shows its columns as they were named then (a column renamed since
+        // keeps a multiset row's key, not its leaf).
         let (columns, multiset) = match (kept_row, by_value) {
-            (None, None) => (Vec::new(), None),
-            (Some(kept_row), None) => (
+            (None, by_value) => {
+                let multiset = by_value.as_ref().map(|_| 0);
+                (by_value.unwrap_or_default(), multiset)
+            }
+            (Some(kept_row), by_value) => (
                 proved_columns(&store.shape(kept_row.shape)?, &kept_row.hashes),
-                None,
+                by_value.map(|_| kept_row.count),
             ),
-            (kept_row, Some(columns)) => (columns, Some(kept_row.map_or(0, |r| r.count))),
         };
         Ok(RowProof {
             commit_lsn: Some(kept.commit_lsn),
@@ -1115,10 +1119,11 @@ fn proved_columns(rel: &Relation, hashes: &[Digest]) -> Vec<crate::proof::Proved
 /// column hashes and key columns hash again, under the shape it was kept with, to the key and
 /// leaf the tree holds (the tree itself is checked against its root). Otherwise, what is wrong.
 fn check_kept_row(rel: &Relation, row: &KeptRow) -> std::result::Result<(), String> {
-    let table = format!("{}.{}", rel.schema, rel.name);
+    let table = || format!("{}.{}", rel.schema, rel.name);
     if row.table != rel.id || row.hashes.len() != rel.columns.len() {
         return Err(format!(
-            "(of {table}) holds {} column hashes of table {}, its shape {} columns of table {}",
+            "(of {}) holds {} column hashes of table {}, its shape {} columns of table {}",
+            table(),
             row.hashes.len(),
             row.table,
             rel.columns.len(),
@@ -1138,13 +1143,15 @@ fn check_kept_row(rel: &Relation, row: &KeptRow) -> std::result::Result<(), Stri
     };
     if key != row.key {
         return Err(format!(
-            "(of {table}) has key columns that hash to {key}, not to its key {}",
+            "(of {}) has key columns that hash to {key}, not to its key {}",
+            table(),
             row.key
         ));
     }
     if leaf != row.leaf {
         return Err(format!(
-            "(of {table}) has column hashes that hash to {leaf}, not to its leaf {}",
+            "(of {}) has column hashes that hash to {leaf}, not to its leaf {}",
+            table(),
             row.leaf
         ));
     }
@@ -1752,6 +1759,53 @@ mod tests {
             lying.verify(&root, None).is_err(),
             "tick 1 exists: not provably absent"
         );
+        // An absence is checked against the values asked about, in the table's column order.
+        let order = ["kind".to_owned(), "n".to_owned()];
+        let asked = |kind: &str, n: &str| {
+            vec![
+                ("kind".to_owned(), Some(kind.to_owned())),
+                ("n".to_owned(), Some(n.to_owned())),
+            ]
+        };
+        let shown = absent
+            .verify_in_order(&root, Some(&asked("tick", "9")), Some(&order))
+            .unwrap();
+        assert!(shown.contains("does not exist"), "{shown}");
+        let err = absent
+            .verify_in_order(&root, Some(&asked("tick", "1")), Some(&order))
+            .unwrap_err();
+        assert!(err.contains("column n does not hold \"1\""), "{err}");
+        let err = absent.verify(&root, Some(&asked("tick", "9"))).unwrap_err();
+        assert!(err.contains("--columns kind,n"), "{err}");
+        let err = absent
+            .verify_in_order(&root, Some(&asked("tick", "9")[..1]), Some(&order))
+            .unwrap_err();
+        assert!(err.contains("n is not given"), "{err}");
+        // The absent row ("1", "tick") with its columns' names swapped would pass for
+        // ("tick", "1"), which exists, if the column order were not checked.
+        let mut swapped = kept
+            .prove_row("public", "events", &row(Some("1"), "tick"))
+            .unwrap();
+        assert!(!swapped.present);
+        swapped.columns[0].name = "n".into();
+        swapped.columns[1].name = "kind".into();
+        let err = swapped
+            .verify_in_order(&root, Some(&asked("tick", "1")), Some(&order))
+            .unwrap_err();
+        assert!(err.contains("not the table's (kind, n)"), "{err}");
+        assert!(swapped.verify(&root, Some(&asked("tick", "1"))).is_err());
+        // A keyed proof passed off as a multiset one, and a flag that is not a flag.
+        let account = kept
+            .prove_row("public", "accounts", &RowSubject::Key(vec!["1".into()]))
+            .unwrap();
+        let mut flipped = account.clone();
+        flipped.multiset = Some(1);
+        assert!(flipped.verify(&root, None).is_err());
+        let json = account
+            .to_json()
+            .replace("\"multiset\":false", "\"multiset\":\"yes\"");
+        let err = RowProof::from_json(json.as_bytes()).unwrap_err();
+        assert!(err.contains("multiset must be true or false"), "{err}");
 
         // At the first root, from the store: two of them then.
         let earlier = kept
@@ -1778,6 +1832,54 @@ mod tests {
                 .contains("does not exist")
         );
 
+        // n renamed to num: the row keeps its key, and at an earlier root it is shown with the
+        // column names it had then (its leaf there hashes them).
+        let column = |name: &str, was: u32| ColumnChange {
+            name: name.into(),
+            type_oid: e.columns[0].type_oid,
+            type_modifier: -1,
+            key: false,
+            was: Some(was),
+        };
+        let rename = SchemaChange {
+            publication: "p".into(),
+            tag: "ALTER TABLE".into(),
+            statement: "ALTER TABLE events RENAME n TO num".into(),
+            tables: vec![TableChange {
+                oid: e.id,
+                schema: "public".into(),
+                name: "events".into(),
+                change: TableChangeKind::Altered,
+                replica_identity: "f".into(),
+                columns: vec![column("kind", 0), column("num", 1)],
+                rows_follow: false,
+            }],
+        };
+        let message = Op::Message {
+            prefix: SCHEMA_CHANGE_PREFIX.into(),
+            content: serde_json_bytes(&rename),
+        };
+        let committed = kept.apply(&transaction(12, &[], vec![message])).unwrap();
+        kept.keep(&committed, Digest::ZERO, 2);
+        let renamed = RowSubject::Values(vec![
+            ("kind".to_owned(), Some("tick".to_owned())),
+            ("num".to_owned(), Some("1".to_owned())),
+        ]);
+        let now = kept.prove_row("public", "events", &renamed).unwrap();
+        assert!(
+            now.verify(&kept.root(), None)
+                .unwrap()
+                .contains("(kind, num)")
+        );
+        let then = kept
+            .prove_row_at("public", "events", &renamed, Some(Lsn::new(11)))
+            .unwrap();
+        let shown = then.verify(&root, None).unwrap();
+        assert!(
+            shown.contains("(kind, n)") && shown.contains("exists 3 times"),
+            "{shown}"
+        );
+
         let refused = |table: &str, row: &RowSubject| {
             kept.prove_row("public", table, row)
                 .unwrap_err()
@@ -1787,17 +1889,23 @@ mod tests {
         assert!(err.contains("proved by their values"), "{err}");
         let err = refused(
             "events",
-            &RowSubject::Values(vec![("n".into(), Some("1".into()))]),
+            &RowSubject::Values(vec![("num".into(), Some("1".into()))]),
         );
         assert!(err.contains("give column kind exactly once"), "{err}");
         let mut extra = vec![("colour".to_owned(), None)];
-        if let RowSubject::Values(values) = row(Some("tick"), "1") {
+        if let RowSubject::Values(values) = renamed {
             extra.extend(values);
         }
         let err = refused("events", &RowSubject::Values(extra));
         assert!(err.contains("has no column colour"), "{err}");
+        let err = refused("events", &row(Some("tick"), "1"));
+        assert!(err.contains("has no column n"), "{err}");
         let err = refused("accounts", &row(Some("tick"), "1"));
         assert!(err.contains("is keyed"), "{err}");
+        // Reopened after the rename, every row checks out under the shape it was kept with.
+        let latest = kept.root();
+        drop(kept);
+        assert_eq!(CommitState::open(&dir).unwrap().root(), latest);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -194,8 +194,10 @@ pub enum Command {
     /// Print the proof of a row at the latest root (or at --at), recomputed from the ledger.
     ///
     /// For a keyed table, by its key columns' text (--key, once per key column, in attribute
-    /// order): whether the row exists, its column hashes and the path of tree nodes from the
-    /// root down the row's key. Prints the proof as JSON; check it with `walproof verify`.
+    /// order); for a table without a key (a multiset), by every column's value (--values), with
+    /// how many identical rows there are: whether the row exists, its column hashes and the
+    /// path of tree nodes from the root down the row's key. Prints the proof as JSON; check it
+    /// with `walproof verify`.
     Prove(ProveArgs),
 
     /// Check a row proof offline against a root you trust.
@@ -204,6 +206,10 @@ pub enum Command {
     /// says whether the row exists. With --values (a JSON object of column name to text or
     /// null) it also checks the row holds exactly those values. Exits 1, saying why, when the
     /// proof does not hold.
+    ///
+    /// A row of a table without a key (a multiset) is named by all its values, and its key
+    /// hashes them in the table's column order: to check that such a row is absent, give
+    /// --values and --columns.
     Verify {
         /// The trusted root, 64 hex digits.
         #[arg(long)]
@@ -211,6 +217,9 @@ pub enum Command {
         /// The row's values to check, e.g. '{"id": "7", "name": "ann", "note": null}'.
         #[arg(long)]
         values: Option<String>,
+        /// The table's columns in attribute order, e.g. `kind,n`: the proof's must be these.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
         /// The proof file (`-` reads standard input).
         proof: PathBuf,
     },

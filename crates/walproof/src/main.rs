@@ -145,11 +145,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify {
             root,
             values,
+            columns,
             proof,
         } => {
+            let columns = (!columns.is_empty()).then_some(columns.as_slice());
             println!(
                 "{}",
-                walproof::proofs::verify(&root, values.as_deref(), &proof)?
+                walproof::proofs::verify(&root, values.as_deref(), columns, &proof)?
             );
             Ok(ExitCode::SUCCESS)
         }

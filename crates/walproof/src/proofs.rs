@@ -22,6 +22,10 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
         .map(str::parse)
         .transpose()
         .map_err(|err| anyhow::anyhow!("--at: {err}"))?;
+    let row = match &args.values {
+        Some(values) => RowSubject::Values(parse_values(values).context("--values")?),
+        None => RowSubject::Key(args.key),
+    };
     let settings = args.kafka.settings(file);
     let state = rebuild(&settings, Duration::from_secs(30), at, |_, _| {}).await?;
     if let Some(at) = at {
@@ -34,10 +38,6 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
             );
         }
     }
-    let row = match &args.values {
-        Some(values) => RowSubject::Values(parse_values(values).context("--values")?),
-        None => RowSubject::Key(args.key),
-    };
     let proof = state.prove_row(schema, table, &row)?;
     Ok(if args.compact {
         proof.to_compact_json()?
@@ -47,7 +47,12 @@ pub async fn prove(args: ProveArgs, file: &FileConfig) -> anyhow::Result<String>
 }
 
 /// What the proof shows, or an error saying why it does not hold.
-pub fn verify(root: &str, values: Option<&str>, proof: &std::path::Path) -> anyhow::Result<String> {
+pub fn verify(
+    root: &str,
+    values: Option<&str>,
+    columns: Option<&[String]>,
+    proof: &std::path::Path,
+) -> anyhow::Result<String> {
     let root: Digest = root
         .parse()
         .map_err(|err| anyhow::anyhow!("--root: {err}"))?;
@@ -64,7 +69,7 @@ pub fn verify(root: &str, values: Option<&str>, proof: &std::path::Path) -> anyh
         .map(|text| parse_values(text).context("--values"))
         .transpose()?;
     proof
-        .verify(&root, values.as_deref())
+        .verify_in_order(&root, values.as_deref(), columns)
         .map_err(|reason| anyhow::anyhow!("the proof does not hold: {reason}"))
 }
 

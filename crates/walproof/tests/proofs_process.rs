@@ -146,11 +146,46 @@ async fn a_row_proof_verifies_offline_and_a_tampered_one_does_not() {
             r#"{"kind": "tock", "n": "1"}"#,
         ],
     ));
+    let file = save("tock-1.json", &proof);
+    let ok = stdout(&run(&[], &["verify", "--root", latest, &file]));
+    assert!(ok.contains("does not exist"), "{ok}");
+    // Its absence, for the values asked about, in the table's column order.
+    let tock = r#"{"kind": "tock", "n": "1"}"#;
     let ok = stdout(&run(
         &[],
-        &["verify", "--root", latest, &save("tock-1.json", &proof)],
+        &[
+            "verify",
+            "--root",
+            latest,
+            "--values",
+            tock,
+            "--columns",
+            "kind,n",
+            &file,
+        ],
     ));
     assert!(ok.contains("does not exist"), "{ok}");
+    let unordered = run(&[], &["verify", "--root", latest, "--values", tock, &file]);
+    assert!(
+        !unordered.status.success()
+            && String::from_utf8_lossy(&unordered.stderr).contains("--columns kind,n"),
+        "{}",
+        String::from_utf8_lossy(&unordered.stderr)
+    );
+    let present = run(
+        &[],
+        &[
+            "verify",
+            "--root",
+            latest,
+            "--values",
+            tick,
+            "--columns",
+            "kind,n",
+            &file,
+        ],
+    );
+    assert!(!present.status.success(), "tick 1 exists");
     let keyed = run(&env, &["prove", "--table", "public.events", "--key", "1"]);
     assert!(
         String::from_utf8_lossy(&keyed.stderr).contains("proved by their values"),
