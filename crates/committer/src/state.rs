@@ -1130,7 +1130,16 @@ fn check_kept_row(rel: &Relation, row: &KeptRow) -> std::result::Result<(), Stri
             rel.id
         ));
     }
-    let (key, leaf) = if rel.has_key() {
+    let keyed = rel.has_key();
+    if (keyed && row.count != 1) || row.count == 0 {
+        return Err(format!(
+            "(of {}) counts {} identical rows, which a {} row cannot",
+            table(),
+            row.count,
+            if keyed { "keyed" } else { "multiset" }
+        ));
+    }
+    let (key, leaf) = if keyed {
         (
             table_key(rel, &row.key_values),
             row_leaf(names(rel).zip(&row.hashes)),
