@@ -575,7 +575,10 @@ impl RowProof {
                 ));
             }
         }
-        if let Some(values) = values {
+        // A multiset row's values were checked above.
+        if let Some(values) = values
+            && self.multiset.is_none()
+        {
             self.check_values(&row, values)?;
         }
         Ok(match self.multiset {

@@ -304,7 +304,8 @@ impl CommitState {
 
     /// A copy of the tree, the rows and the shapes, held in memory only (no store, nothing
     /// tracked for pruning): what a snapshot is written from on another thread while this
-    /// state goes on. It costs a copy of every row.
+    /// state goes on. The rows are shared, not copied: it costs a copy of the tree's nodes and
+    /// of the maps' pointers.
     pub fn in_memory_copy(&self) -> CommitState {
         let mut tree = self.tree.clone();
         tree.forget_superseded();
@@ -655,7 +656,7 @@ impl CommitState {
                 {
                     return Err(missing(format!("{schema}.{table} has no column {name}")));
                 }
-                let mut columns = Vec::with_capacity(rel.columns.len());
+                let mut hashes = Vec::with_capacity(rel.columns.len());
                 for column in &rel.columns {
                     let mut given = values.iter().filter(|(name, _)| *name == column.name);
                     let (Some((_, value)), None) = (given.next(), given.next()) else {
@@ -664,17 +665,12 @@ impl CommitState {
                             column.name
                         )));
                     };
-                    columns.push(crate::proof::ProvedColumn {
-                        name: column.name.clone(),
-                        type_oid: column.type_oid,
-                        hash: column_hash(column.type_oid, value.as_deref()),
-                    });
+                    hashes.push(column_hash(column.type_oid, value.as_deref()));
                 }
-                let key = multiset_key(&rel.schema, &rel.name, columns.iter().map(|c| &c.hash));
                 Ok(Subject {
                     rel,
-                    key,
-                    by_value: Some(columns),
+                    key: multiset_key(&rel.schema, &rel.name, &hashes),
+                    by_value: Some(proved_columns(rel, &hashes)),
                 })
             }
         }

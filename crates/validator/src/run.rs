@@ -149,7 +149,6 @@ struct Validator<'a> {
 /// A snapshot being written beside the running validator.
 struct SnapshotWrite {
     task: tokio::task::JoinHandle<std::result::Result<(KeptRoot, usize), String>>,
-    dir: std::path::PathBuf,
     started: std::time::Instant,
 }
 
@@ -462,27 +461,23 @@ impl Validator<'_> {
     async fn stop(&mut self) -> Result<()> {
         // A snapshot being written while running is finished first: one writer at a time.
         self.snapshot_written().await;
-        let mut snapshot = self.options.state_dir.clone().filter(|_| !self.diverged);
-        if snapshot.is_some() {
-            if self.settle_for_snapshot().await? {
-                self.attest_agreed().await?;
-            } else {
-                snapshot = None;
-            }
+        let snapshot = self.options.state_dir.is_some()
+            && !self.diverged
+            && self.settle_for_snapshot().await?;
+        if snapshot {
+            self.attest_agreed().await?;
         }
         self.writer.stop();
         self.publisher.flush().await?;
         let applied = self.state.last_applied();
-        if let Some(dir) = snapshot.filter(|_| !self.diverged) {
-            if self.snapshot_offset.is_some()
-                && self.last_read.map(|(offset, _)| offset) == self.snapshot_offset
-            {
+        if snapshot && !self.diverged {
+            if self.snapshot_current() {
                 tracing::info!(
                     "the snapshot stands where the validator stopped: it is not written again"
                 );
             } else {
                 let state = std::mem::take(&mut self.state);
-                self.write_snapshot(dir, state);
+                self.write_snapshot(state);
                 self.snapshot_written().await;
             }
         }
@@ -495,16 +490,10 @@ impl Validator<'_> {
     /// signed, and a copy of the tree is written on a blocking thread while the validator
     /// goes on. Skipped while the last one is still being written.
     async fn snapshot_while_running(&mut self) -> Result<()> {
-        let Some(dir) = self.options.state_dir.clone() else {
-            return Ok(());
-        };
-        if self.diverged
-            || self.writing.is_some()
-            || self.last_read.map(|(offset, _)| offset) == self.snapshot_offset
-        {
+        if self.options.state_dir.is_none() || self.writing.is_some() || self.snapshot_current() {
             return Ok(());
         }
-        if !self.settle_for_snapshot().await? || self.diverged {
+        if !self.settle_for_snapshot().await? {
             return Ok(());
         }
         self.attest_agreed().await?;
@@ -520,21 +509,28 @@ impl Validator<'_> {
             keys = state.keys(),
             "the tree copied for a snapshot"
         );
-        self.write_snapshot(dir, state);
+        self.write_snapshot(state);
         Ok(())
+    }
+
+    /// Whether the last snapshot written (or resumed from) stands where the validator has read.
+    fn snapshot_current(&self) -> bool {
+        self.snapshot_offset.is_some()
+            && self.last_read.map(|(offset, _)| offset) == self.snapshot_offset
     }
 
     /// Lets the shadow apply what is queued, for at most [`SNAPSHOT_SETTLE`], so that a snapshot
     /// is not ahead of it; a queued transaction that does not apply is recorded as the
-    /// divergence. False when the shadow did not settle in time: no snapshot then.
+    /// divergence. False when the shadow did not settle in time, or diverged: no snapshot then.
     async fn settle_for_snapshot(&mut self) -> Result<bool> {
         match tokio::time::timeout(SNAPSHOT_SETTLE, self.settle()).await {
-            Ok(settled) => {
-                if let Some(divergence) = settled? {
+            Ok(settled) => match settled? {
+                Some(divergence) => {
                     self.record(divergence).await?;
+                    Ok(false)
                 }
-                Ok(true)
-            }
+                None => Ok(true),
+            },
             Err(_) => {
                 tracing::warn!(
                     "the shadow database did not apply what was queued within {} s: no snapshot is written now",
@@ -547,8 +543,10 @@ impl Validator<'_> {
 
     /// Starts writing the snapshot of where the validator stands, with `state` (its tree,
     /// taken or copied), on a blocking thread; [`Validator::snapshot_written`] waits for it.
-    fn write_snapshot(&mut self, dir: std::path::PathBuf, mut state: CommitState) {
-        let Some((ledger_offset, ledger_hash)) = self.last_read else {
+    fn write_snapshot(&mut self, mut state: CommitState) {
+        let (Some(dir), Some((ledger_offset, ledger_hash))) =
+            (self.options.state_dir.clone(), self.last_read)
+        else {
             return;
         };
         let replay = lock_planner(&self.planner).replay.clone();
@@ -556,10 +554,9 @@ impl Validator<'_> {
         let withdrawals: Vec<Withdrawal> = self.withdrawals.values().flatten().copied().collect();
         let (roots_read, attested) = (self.roots_read, self.attested);
         let ledger_topic = self.ledger_topic.clone();
-        let into = dir.clone();
         let task = tokio::task::spawn_blocking(move || {
             Snapshot::write(
-                &into,
+                &dir,
                 &ledger_topic,
                 &mut state,
                 ledger_hash,
@@ -574,7 +571,6 @@ impl Validator<'_> {
         });
         self.writing = Some(SnapshotWrite {
             task,
-            dir,
             started: std::time::Instant::now(),
         });
     }
@@ -593,12 +589,13 @@ impl Validator<'_> {
         match written {
             Ok((at, keys)) => {
                 self.snapshot_offset = Some(at.ledger_offset);
+                let dir = self.options.state_dir.as_deref().map(crate::snapshot::path);
                 tracing::info!(
                     at = %at.commit_lsn,
                     keys,
                     seconds = writing.started.elapsed().as_secs_f64(),
                     "snapshot written to {}: the next start reads the ledger after offset {}",
-                    crate::snapshot::path(&writing.dir).display(),
+                    dir.unwrap_or_default().display(),
                     at.ledger_offset
                 );
             }

@@ -220,10 +220,12 @@ impl Snapshot {
         out.sync_all().map_err(io("syncing", &json))?;
         let current = path(state_dir);
         let old = previous(state_dir);
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io("removing", &old))?;
-        }
+        // An old snapshot goes only once a current one takes its place: when a crash left the
+        // old one alone, it stays until the new one is in place.
         if current.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(io("removing", &old))?;
+            }
             std::fs::rename(&current, &old).map_err(io("renaming", &current))?;
         }
         std::fs::rename(&aside, &current).map_err(io("renaming", &aside))?;

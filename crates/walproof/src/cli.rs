@@ -272,38 +272,26 @@ pub struct KafkaArgs {
 }
 
 impl KafkaArgs {
-    /// The settings, flags first, then the config file, then defaults.
+    /// Brokers and topic prefix (flags first, then the config file's `[kafka]`, then
+    /// defaults), with the file's `[kafka.properties]`, which every Kafka client of every
+    /// command applies, and its `[kafka.producer_properties]` and `[kafka.consumer_properties]`,
+    /// which only producers or only consumers apply.
     pub fn settings(self, file: &crate::config::FileConfig) -> walproof_transport::KafkaSettings {
-        kafka_settings(self.brokers, self.topic_prefix, &file.kafka)
+        use crate::config::pick;
+        let kafka = &file.kafka;
+        let mut settings = walproof_transport::KafkaSettings::new(
+            pick(self.brokers, kafka.brokers.clone(), || {
+                "127.0.0.1:9092".into()
+            }),
+            pick(self.topic_prefix, kafka.topic_prefix.clone(), || {
+                "walproof".into()
+            }),
+        );
+        settings.properties = kafka.properties.clone().into_iter().collect();
+        settings.producer_properties = kafka.producer_properties.clone().into_iter().collect();
+        settings.consumer_properties = kafka.consumer_properties.clone().into_iter().collect();
+        settings
     }
-}
-
-/// Brokers and topic prefix (flags first, then the config file's `[kafka]`, then defaults),
-/// with the file's `[kafka.properties]`, which every Kafka client of every command applies, and
-/// its `[kafka.producer_properties]` and `[kafka.consumer_properties]`, which only producers or
-/// only consumers apply.
-pub fn kafka_settings(
-    brokers: Option<String>,
-    topic_prefix: Option<String>,
-    file: &crate::config::KafkaSection,
-) -> walproof_transport::KafkaSettings {
-    use crate::config::pick;
-    let mut settings = walproof_transport::KafkaSettings::new(
-        pick(brokers, file.brokers.clone(), || "127.0.0.1:9092".into()),
-        pick(topic_prefix, file.topic_prefix.clone(), || {
-            "walproof".into()
-        }),
-    );
-    let pairs = |properties: &std::collections::BTreeMap<String, String>| {
-        properties
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
-    };
-    settings.properties = pairs(&file.properties);
-    settings.producer_properties = pairs(&file.producer_properties);
-    settings.consumer_properties = pairs(&file.consumer_properties);
-    settings
 }
 
 /// `walproof commit`.
@@ -719,12 +707,9 @@ pub struct DecodeArgs {
     /// Source connection, slot and publication.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Kafka bootstrap servers [default: 127.0.0.1:9092]
-    #[arg(long, env = "WALPROOF_KAFKA_BROKERS", value_name = "HOST:PORT,...")]
-    pub brokers: Option<String>,
-    /// Topic prefix: topics are <prefix>.ledger, … [default: walproof]
-    #[arg(long, env = "WALPROOF_TOPIC_PREFIX")]
-    pub topic_prefix: Option<String>,
+    /// Kafka and topics.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// How long the producer waits to fill a batch, in milliseconds [default: 5]
     #[arg(long, env = "WALPROOF_LINGER_MS")]
     pub linger_ms: Option<u64>,

@@ -29,13 +29,13 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let metrics_addr = args.metrics_addr(&file);
+    let kafka = args.kafka.settings(&file);
     let url = args
         .source
         .source_url
         .or(file.source.url)
         .context("no source URL: pass --source-url, set WALPROOF_SOURCE_URL, or [source] url in the config file")?;
     let d = file.decoder;
-    let kafka = crate::cli::kafka_settings(args.brokers, args.topic_prefix, &file.kafka);
     let defaults = WriterOptions::default();
     let writer = WriterOptions {
         linger: Duration::from_millis(pick(args.linger_ms, file.kafka.linger_ms, || {

@@ -156,18 +156,15 @@ impl Plan {
         } = stages;
         // The shared flags reach every stage.
         let kafka = &run.kafka;
-        for (brokers, topic_prefix) in [
-            (&mut decode.brokers, &mut decode.topic_prefix),
-            (&mut commit.kafka.brokers, &mut commit.kafka.topic_prefix),
-            (&mut archive.kafka.brokers, &mut archive.kafka.topic_prefix),
-            (
-                &mut validate.kafka.brokers,
-                &mut validate.kafka.topic_prefix,
-            ),
-            (&mut relayer.kafka.brokers, &mut relayer.kafka.topic_prefix),
+        for stage in [
+            &mut decode.kafka,
+            &mut commit.kafka,
+            &mut archive.kafka,
+            &mut validate.kafka,
+            &mut relayer.kafka,
         ] {
-            overlay(brokers, &kafka.brokers);
-            overlay(topic_prefix, &kafka.topic_prefix);
+            overlay(&mut stage.brokers, &kafka.brokers);
+            overlay(&mut stage.topic_prefix, &kafka.topic_prefix);
         }
         overlay(&mut decode.source.source_url, &run.source.source_url);
         overlay(&mut decode.source.slot, &run.source.slot);
@@ -550,8 +547,11 @@ mod tests {
         .await
         .unwrap();
         let _ = std::fs::remove_file(&key);
-        assert_eq!(plan.decode.brokers.as_deref(), Some("127.0.0.1:19092"));
-        assert_eq!(plan.decode.topic_prefix.as_deref(), Some("demo"));
+        assert_eq!(
+            plan.decode.kafka.brokers.as_deref(),
+            Some("127.0.0.1:19092")
+        );
+        assert_eq!(plan.decode.kafka.topic_prefix.as_deref(), Some("demo"));
         let archiver = plan.archiver.as_ref().unwrap();
         let validator = plan.validator.as_ref().unwrap();
         for settings in [

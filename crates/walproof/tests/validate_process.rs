@@ -153,6 +153,17 @@ async fn caught_up(what: &str, shadow: &tokio_postgres::Client, log: &std::path:
     .unwrap();
 }
 
+/// Waits until the validator logging to `log` has written a snapshot while running.
+async fn snapshot_written(log: &std::path::Path) {
+    wait_until("a snapshot written while running", WAIT, || async {
+        Ok(std::fs::read_to_string(log)
+            .unwrap()
+            .contains("snapshot written"))
+    })
+    .await
+    .unwrap();
+}
+
 /// A validator's own state directory (its snapshot), named after its shadow database.
 pub(crate) fn state_dir(shadow_url: &str) -> String {
     let name = shadow_url.rsplit('/').next().unwrap();
@@ -213,7 +224,8 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     };
     let mut validator = start();
     // A second validator with its own shadow database and key, writing a snapshot every
-    // half second while it runs; killed only at the end.
+    // half second while it runs; killed midway (it resumes from a snapshot and replays the
+    // rest of the load) and at the end.
     let (_second_db, second_url, second_shadow) =
         shadow_database(&stack, "validate_crash_second_shadow").await;
     let _ = std::fs::remove_dir_all(state_dir(&second_url));
@@ -299,6 +311,12 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
         }
         applied_before = shadow_progress(&shadow).await;
         validator = start();
+        if round == rounds / 2 {
+            snapshot_written(&dir.join("second.log")).await;
+            second.kill().unwrap();
+            second.wait().unwrap();
+            second = start_second("second-2.log");
+        }
     }
     let target = current_wal_lsn(&sql).await.unwrap();
     wait_slot_confirmed(&sql, &slot, target, WAIT)
@@ -327,25 +345,27 @@ async fn validator_killed_at_random_points_reproduces_and_signs_every_root_once(
     .await
     .unwrap();
     sigterm(&mut validator);
-    // The second validator, killed after the load, resumes from a snapshot it wrote while
-    // running.
+    // The second validator, killed again after the load, resumes from a snapshot it wrote
+    // while running. Both its restarts resumed from one: the first, midway, then replayed
+    // the rest of the load (each root signed once, checked below).
+    snapshot_written(&dir.join("second-2.log")).await;
     second.kill().unwrap();
     second.wait().unwrap();
-    let written = std::fs::read_to_string(dir.join("second.log"))
-        .unwrap()
-        .matches("snapshot written")
-        .count();
-    assert!(written >= 2, "{written} snapshots written while running");
-    second = start_second("second-2.log");
+    second = start_second("second-3.log");
     caught_up(
         "the second validator to catch up from its snapshot",
         &second_shadow,
-        &dir.join("second-2.log"),
+        &dir.join("second-3.log"),
     )
     .await;
     sigterm(&mut second);
-    let log = std::fs::read_to_string(dir.join("second-2.log")).unwrap();
-    assert!(log.contains("resuming from its snapshot"), "{log}");
+    for restart in ["second-2.log", "second-3.log"] {
+        let resumed = std::fs::read_to_string(dir.join(restart)).unwrap();
+        assert!(
+            resumed.contains("resuming from its snapshot"),
+            "{restart}: {resumed}"
+        );
+    }
 
     // A damaged snapshot is set aside: the ledger is read from its first record, and the
     // validator catches up with no divergence and nothing signed twice (checked below).
